@@ -1,0 +1,298 @@
+/**
+ * Configuration: the only module that reads the environment.
+ *
+ * `loadConfig(env)` validates everything once and throws a `ConfigError` that lists every
+ * problem at once. Secrets that are not given are generated once into
+ * `<data dir>/secrets.json` (mode 0600) and reused on every start.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export const KEY_PROVIDER_URL_VARS = {
+  openai: 'NEO_PROVIDER_URL_OPENAI',
+  anthropic: 'NEO_PROVIDER_URL_ANTHROPIC',
+  google: 'NEO_PROVIDER_URL_GOOGLE',
+  xai: 'NEO_PROVIDER_URL_XAI',
+  openrouter: 'NEO_PROVIDER_URL_OPENROUTER',
+  'vercel-gateway': 'NEO_PROVIDER_URL_VERCEL_GATEWAY',
+  'google-vertex': 'NEO_PROVIDER_URL_GOOGLE_VERTEX',
+  'google-oauth': 'NEO_PROVIDER_URL_GOOGLE_OAUTH',
+  'amazon-bedrock': 'NEO_PROVIDER_URL_AMAZON_BEDROCK',
+  'aws-sts': 'NEO_PROVIDER_URL_AWS_STS',
+} as const;
+export type ProviderUrlName = keyof typeof KEY_PROVIDER_URL_VARS;
+
+export interface JwtConfig {
+  /** HS256 shared secret (bytes), when JWKS is not configured. */
+  secret?: Uint8Array;
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+}
+
+export interface RateLimitConfig {
+  enabled: boolean;
+  /** Writes per principal per window. */
+  writesPerMinute: number;
+  /** Provider-calling operations (validate, key save) per principal per window. */
+  providerCallsPerMinute: number;
+  /** Failed authentications per client IP per window. */
+  authFailuresPerMinute: number;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** `sqlite:<path>` / plain path, `:memory:`, or `postgres://…`. */
+  databaseUrl: string;
+  databasePoolSize: number;
+  logLevel: LogLevel;
+  jwt: JwtConfig;
+  /** 32-byte master key (current). */
+  masterKey: Buffer;
+  /** Previous master key, accepted for unwrapping during a rotation. */
+  masterKeyPrevious?: Buffer;
+  internalToken: string;
+  byokDefault: boolean;
+  providerUrls: Partial<Record<ProviderUrlName, string>>;
+  /** Test-only extra hosts an Azure endpoint may use (e.g. 127.0.0.1). */
+  azureAllowedHosts: string[];
+  /** Outbound provider check timeout in ms (5–10 s by policy). */
+  providerTimeoutMs: number;
+  redisUrl?: string;
+  corsOrigins: string[];
+  rateLimit: RateLimitConfig;
+  trustProxy: boolean;
+  /** Which secrets were generated into the data dir on this start (names only). */
+  generatedSecrets: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+interface StoredSecrets {
+  jwt_secret?: string;
+  master_key?: string;
+  internal_token?: string;
+}
+
+function readStoredSecrets(path: string, problems: string[]): StoredSecrets {
+  if (!existsSync(path)) return {};
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    if (parsed && typeof parsed === 'object') return parsed;
+    problems.push(`${path} is not a JSON object`);
+  } catch {
+    problems.push(`${path} is not valid JSON`);
+  }
+  return {};
+}
+
+function intVar(env: Env, name: string, def: number, min: number, max: number, problems: string[]): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (!/^\d+$/.test(raw)) {
+    problems.push(`${name} must be a whole number (got "${raw.slice(0, 40)}")`);
+    return def;
+  }
+  const n = Number(raw);
+  if (n < min || n > max) problems.push(`${name} must be between ${min} and ${max} (got ${n})`);
+  return n;
+}
+
+function boolVar(env: Env, name: string, def: boolean, problems: string[]): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = raw.toLowerCase();
+  if (['on', 'true', '1', 'yes'].includes(v)) return true;
+  if (['off', 'false', '0', 'no'].includes(v)) return false;
+  problems.push(`${name} must be on or off (got "${raw.slice(0, 40)}")`);
+  return def;
+}
+
+function urlVar(env: Env, name: string, problems: string[], protocols = ['http:', 'https:']): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  try {
+    const u = new URL(raw);
+    if (!protocols.includes(u.protocol)) {
+      problems.push(`${name} must use ${protocols.join(' or ')} (got ${u.protocol})`);
+      return undefined;
+    }
+    return raw.replace(/\/+$/, '');
+  } catch {
+    problems.push(`${name} is not a valid URL`);
+    return undefined;
+  }
+}
+
+/** Decodes a base64 master key and checks it is 32 bytes. */
+export function parseMasterKey(value: string, name: string, problems: string[]): Buffer | undefined {
+  const trimmed = value.trim();
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(trimmed)) {
+    problems.push(`${name} must be base64 (32 bytes)`);
+    return undefined;
+  }
+  const buf = Buffer.from(trimmed, 'base64');
+  if (buf.length !== 32) {
+    problems.push(`${name} must decode to 32 bytes (got ${buf.length})`);
+    return undefined;
+  }
+  return buf;
+}
+
+export interface LoadOptions {
+  /** Do not generate missing secrets (used by read-only CLI paths). Default false. */
+  noGenerate?: boolean;
+}
+
+/** Validates the environment once; throws ConfigError listing every problem. */
+export function loadConfig(env: Env = process.env, options: LoadOptions = {}): Config {
+  const problems: string[] = [];
+  const port = intVar(env, 'PORT', 8080, 0, 65535, problems);
+  const host = env.HOST && env.HOST !== '' ? env.HOST : '127.0.0.1';
+  const dataDirRaw = env.NEO_DATA_DIR && env.NEO_DATA_DIR !== '' ? env.NEO_DATA_DIR : './data';
+  const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : resolve(process.cwd(), dataDirRaw);
+
+  let logLevel: LogLevel = 'info';
+  if (env.NEO_LOG_LEVEL) {
+    if ((LOG_LEVELS as readonly string[]).includes(env.NEO_LOG_LEVEL)) logLevel = env.NEO_LOG_LEVEL as LogLevel;
+    else problems.push(`NEO_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  let databaseUrl = env.NEO_DATABASE_URL && env.NEO_DATABASE_URL !== '' ? env.NEO_DATABASE_URL : '';
+  if (databaseUrl && !/^(postgres(ql)?:\/\/|sqlite:|:memory:$|\/|\.)/.test(databaseUrl)) {
+    problems.push('NEO_DATABASE_URL must be postgres://…, postgresql://…, sqlite:<path> or a file path');
+  }
+  const databasePoolSize = intVar(env, 'NEO_DATABASE_POOL_SIZE', 10, 1, 500, problems);
+
+  const jwksUrl = urlVar(env, 'NEO_JWT_JWKS_URL', problems);
+  const issuer = env.NEO_JWT_ISSUER || undefined;
+  const audience = env.NEO_JWT_AUDIENCE || undefined;
+  if (jwksUrl && env.NEO_JWT_SECRET) {
+    problems.push('set NEO_JWT_SECRET or NEO_JWT_JWKS_URL, not both');
+  }
+  if (env.NEO_JWT_SECRET !== undefined && env.NEO_JWT_SECRET !== '' && env.NEO_JWT_SECRET.length < 32) {
+    problems.push('NEO_JWT_SECRET must be at least 32 characters');
+  }
+
+  let masterKey: Buffer | undefined;
+  if (env.NEO_MASTER_KEY) masterKey = parseMasterKey(env.NEO_MASTER_KEY, 'NEO_MASTER_KEY', problems);
+  const masterKeyPrevious = env.NEO_MASTER_KEY_PREVIOUS
+    ? parseMasterKey(env.NEO_MASTER_KEY_PREVIOUS, 'NEO_MASTER_KEY_PREVIOUS', problems)
+    : undefined;
+  if (env.NEO_INTERNAL_TOKEN !== undefined && env.NEO_INTERNAL_TOKEN !== '' && env.NEO_INTERNAL_TOKEN.length < 32) {
+    problems.push('NEO_INTERNAL_TOKEN must be at least 32 characters');
+  }
+
+  const byokDefault = boolVar(env, 'NEO_BYOK_DEFAULT', false, problems);
+  const providerUrls: Partial<Record<ProviderUrlName, string>> = {};
+  for (const [name, varName] of Object.entries(KEY_PROVIDER_URL_VARS) as [ProviderUrlName, string][]) {
+    const u = urlVar(env, varName, problems);
+    if (u) providerUrls[name] = u;
+  }
+  const azureAllowedHosts = (env.NEO_AZURE_ALLOWED_HOSTS ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
+  const providerTimeoutMs = intVar(env, 'NEO_PROVIDER_TIMEOUT_MS', 8000, 100, 10000, problems);
+  const redisUrl = urlVar(env, 'NEO_REDIS_URL', problems, ['redis:', 'rediss:']);
+  const corsOrigins = (env.NEO_CORS_ORIGINS ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  const rateLimit: RateLimitConfig = {
+    enabled: boolVar(env, 'NEO_RATE_LIMIT', true, problems),
+    writesPerMinute: intVar(env, 'NEO_RATE_LIMIT_WRITES', 120, 1, 1_000_000, problems),
+    providerCallsPerMinute: intVar(env, 'NEO_RATE_LIMIT_PROVIDER_CALLS', 20, 1, 1_000_000, problems),
+    authFailuresPerMinute: intVar(env, 'NEO_RATE_LIMIT_AUTH_FAILURES', 30, 1, 1_000_000, problems),
+  };
+  const trustProxy = boolVar(env, 'NEO_TRUST_PROXY', false, problems);
+
+  if (problems.length) throw new ConfigError(problems);
+
+  // Secrets not given: generate once into <data dir>/secrets.json (0600) and reuse.
+  const generatedSecrets: string[] = [];
+  const needJwt = !jwksUrl && !env.NEO_JWT_SECRET;
+  const needMaster = !masterKey;
+  const needInternal = !env.NEO_INTERNAL_TOKEN;
+  let stored: StoredSecrets = {};
+  if (needJwt || needMaster || needInternal) {
+    const secretsPath = join(dataDir, 'secrets.json');
+    stored = readStoredSecrets(secretsPath, problems);
+    if (problems.length) throw new ConfigError(problems);
+    let changed = false;
+    if (needJwt && !stored.jwt_secret) {
+      stored.jwt_secret = randomBytes(48).toString('base64url');
+      generatedSecrets.push('jwt_secret');
+      changed = true;
+    }
+    if (needMaster && !stored.master_key) {
+      stored.master_key = randomBytes(32).toString('base64');
+      generatedSecrets.push('master_key');
+      changed = true;
+    }
+    if (needInternal && !stored.internal_token) {
+      stored.internal_token = randomBytes(32).toString('base64url');
+      generatedSecrets.push('internal_token');
+      changed = true;
+    }
+    if (changed) {
+      if (options.noGenerate) {
+        throw new ConfigError([`secrets are missing and ${secretsPath} does not hold them; run \`neo-byok serve\` once or set them`]);
+      }
+      mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+      writeFileSync(secretsPath, JSON.stringify(stored, null, 2) + '\n', { mode: 0o600 });
+      chmodSync(secretsPath, 0o600);
+    }
+    if (needMaster && stored.master_key) masterKey = parseMasterKey(stored.master_key, `${secretsPath} master_key`, problems);
+    if (needJwt && stored.jwt_secret && stored.jwt_secret.length < 32) problems.push(`${secretsPath} jwt_secret is too short`);
+    if (problems.length) throw new ConfigError(problems);
+  }
+
+  const jwtSecret = jwksUrl ? undefined : (env.NEO_JWT_SECRET || stored.jwt_secret)!;
+  if (!databaseUrl) databaseUrl = join(dataDir, 'neo.db');
+
+  return {
+    port,
+    host,
+    dataDir,
+    databaseUrl,
+    databasePoolSize,
+    logLevel,
+    jwt: {
+      ...(jwtSecret ? { secret: new TextEncoder().encode(jwtSecret) } : {}),
+      ...(jwksUrl ? { jwksUrl } : {}),
+      ...(issuer ? { issuer } : {}),
+      ...(audience ? { audience } : {}),
+    },
+    masterKey: masterKey!,
+    ...(masterKeyPrevious ? { masterKeyPrevious } : {}),
+    internalToken: env.NEO_INTERNAL_TOKEN || stored.internal_token!,
+    byokDefault,
+    providerUrls,
+    azureAllowedHosts,
+    providerTimeoutMs,
+    ...(redisUrl ? { redisUrl } : {}),
+    corsOrigins,
+    rateLimit,
+    trustProxy,
+    generatedSecrets,
+  };
+}
+
+/** The process environment (the CLI passes it to loadConfig). */
+export function processEnv(): Env {
+  return process.env;
+}

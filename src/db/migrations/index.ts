@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely';
+import * as initial from './20261127T1300_initial.ts';
+
+/**
+ * Every migration, by timestamped name. Listed in code (not read from the folder) so
+ * the set is fixed at build time and identical on every instance.
+ */
+export const migrations: Record<string, Migration> = {
+  '20261127T1300_initial': initial,
+};

@@ -1,0 +1,144 @@
+/**
+ * Table types for Kysely. Timestamps are RFC 3339 UTC strings and booleans are 0/1
+ * integers on every dialect, so rows read the same from SQLite and PostgreSQL.
+ */
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+export type OwnerType = 'user' | 'team';
+export type ModelUseMode = 'neo' | 'byok';
+export type TeamRole = 'admin' | 'member' | 'viewer';
+export type SystemRole = 'user' | 'admin';
+
+export interface UsersTable {
+  id: string;
+  sub: string | null;
+  email: string;
+  role: SystemRole;
+  tag: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TeamsTable {
+  id: string;
+  name: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface TeamMembersTable {
+  id: string;
+  team_id: string;
+  /** Null while the invitation is pending and the invited email has no user yet. */
+  user_id: string | null;
+  email: string;
+  role: TeamRole;
+  status: 'pending' | 'active';
+  invited_by: string | null;
+  invited_at: string;
+  accepted_at: string | null;
+  /** SHA-256 (hex) of the invitation token; null once accepted. */
+  invite_token_hash: string | null;
+  invite_expires_at: string | null;
+}
+
+export interface FeaturesTable {
+  owner_type: OwnerType;
+  owner_id: string;
+  name: string;
+  enabled: number;
+  updated_at: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  user_id: string;
+  /** SHA-256 (hex) of the full key; the key itself is never stored. */
+  key_hash: string;
+  key_last4: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ByokSettingsTable {
+  owner_type: OwnerType;
+  owner_id: string;
+  mode: ModelUseMode;
+  updated_at: string;
+}
+
+export interface DataKeysTable {
+  id: string;
+  owner_type: OwnerType;
+  owner_id: string;
+  version: number;
+  /** base64 of iv | ciphertext | tag, wrapped by the master key `master_key_id`. */
+  wrapped_key: string;
+  master_key_id: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ProviderKeysTable {
+  id: string;
+  owner_type: OwnerType;
+  owner_id: string;
+  provider: string;
+  display_name: string | null;
+  location: string | null;
+  key_hint: string;
+  /** Envelope ciphertext (see src/crypto/README.md); never plaintext. */
+  ciphertext: string;
+  data_key_id: string;
+  is_validated: number;
+  validated_at: string | null;
+  /** JSON array of provider model ids from the last accepted listing, or null. */
+  models: string | null;
+  models_discovered_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AuditEventsTable {
+  id: string;
+  owner_type: OwnerType;
+  owner_id: string;
+  action: string;
+  actor_id: string | null;
+  actor_email: string | null;
+  provider: string | null;
+  from_mode: ModelUseMode | null;
+  to_mode: ModelUseMode | null;
+  request_id: string | null;
+  created_at: string;
+}
+
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export interface Database {
+  users: UsersTable;
+  teams: TeamsTable;
+  team_members: TeamMembersTable;
+  features: FeaturesTable;
+  api_keys: ApiKeysTable;
+  byok_settings: ByokSettingsTable;
+  data_keys: DataKeysTable;
+  provider_keys: ProviderKeysTable;
+  audit_events: AuditEventsTable;
+  meta: MetaTable;
+}
+
+export type UserRow = Selectable<UsersTable>;
+export type TeamRow = Selectable<TeamsTable>;
+export type TeamMemberRow = Selectable<TeamMembersTable>;
+export type ApiKeyRow = Selectable<ApiKeysTable>;
+export type ProviderKeyRow = Selectable<ProviderKeysTable>;
+export type AuditEventRow = Selectable<AuditEventsTable>;
+export type DataKeyRow = Selectable<DataKeysTable>;
+export type NewUser = Insertable<UsersTable>;
+export type UserUpdate = Updateable<UsersTable>;
+// Generated is re-exported for modules that add autoincrement columns later.
+export type { Generated };

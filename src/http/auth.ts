@@ -1,0 +1,76 @@
+/**
+ * Route-level authentication. Every route declares `config.auth`:
+ * `user` (Bearer JWT or X-Api-Key; the default for /api/v1 routes),
+ * `internal` (the service token of NEO_INTERNAL_TOKEN only) or `public`.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { unauthorized } from '../errors/index.ts';
+import { safeEqual } from '../lib/hash.ts';
+import type { AuthService, Principal } from '../modules/auth/auth.service.ts';
+
+export type AuthMode = 'user' | 'internal' | 'public';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    auth?: AuthMode;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const h = request.headers.authorization;
+  if (typeof h !== 'string') return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  return m ? m[1] : '';
+}
+
+export interface AuthHooks {
+  /** Called after a failed authentication (for per-IP limits). */
+  onFailure?: (request: FastifyRequest) => void | Promise<void>;
+}
+
+export function installAuth(app: FastifyInstance, auth: AuthService, internalToken: string, hooks: AuthHooks = {}): void {
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', async (request) => {
+    // Unknown routes answer 404 to everyone.
+    if (!request.routeOptions.url) return;
+    const url = request.routeOptions.url;
+    // Routes that do not say: API routes need a user, internal ones the service token,
+    // the rest (docs assets, the settings page) are public.
+    const mode: AuthMode =
+      request.routeOptions.config.auth ??
+      (url.startsWith('/api/v1') ? 'user' : url.startsWith('/internal/') ? 'internal' : 'public');
+    if (mode === 'public') return;
+    try {
+      if (mode === 'internal') {
+        const token = bearer(request);
+        if (!token || !safeEqual(token, internalToken)) throw unauthorized('a valid internal service token is required');
+        return;
+      }
+      const token = bearer(request);
+      const apiKey = request.headers['x-api-key'];
+      // Both present: the bearer token is used (CONTRACT.md section 1).
+      if (token !== undefined) {
+        if (token === '') throw unauthorized('malformed Authorization header; expected "Bearer <token>"');
+        request.principal = await auth.authenticateJwt(token);
+      } else if (typeof apiKey === 'string') {
+        request.principal = await auth.authenticateApiKey(apiKey.trim());
+      } else if (apiKey !== undefined) {
+        throw unauthorized('send exactly one X-Api-Key header');
+      } else {
+        throw unauthorized('send Authorization: Bearer <token> or X-Api-Key');
+      }
+    } catch (err) {
+      await hooks.onFailure?.(request);
+      throw err;
+    }
+  });
+}
+
+/** The authenticated caller of a `user` route. */
+export function principal(request: FastifyRequest): Principal {
+  if (!request.principal) throw unauthorized();
+  return request.principal;
+}

@@ -1,0 +1,46 @@
+/** The OpenAPI 3.1 document: one TypeBox schema per route drives validation, types and this. */
+import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger';
+
+export const OPENAPI_TAGS = [
+  { name: 'BYOK', description: 'Bring Your Own Key provider management' },
+  { name: 'Models', description: 'Model discovery and capabilities' },
+  { name: 'User', description: 'User profile and account information' },
+  { name: 'API Keys', description: 'Neo API key management for programmatic access' },
+  { name: 'Teams', description: 'Team management and member invitations' },
+  { name: 'Internal', description: 'Service-to-service calls of the agent runtime (internal token)' },
+  { name: 'Operations', description: 'Health, readiness and metrics' },
+];
+
+export function openapiOptions(): FastifyDynamicSwaggerOptions {
+  return {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Neo API — BYOK service',
+        description:
+          'Bring-Your-Own-Key part of the Neo API: encrypted LLM provider keys, provider checks, the model use mode and credential resolution.',
+        version: '1.0.0',
+        license: { name: 'Apache 2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
+      },
+      servers: [{ url: 'http://localhost:8080', description: 'Local development' }],
+      tags: OPENAPI_TAGS,
+      components: {
+        securitySchemes: {
+          BearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'JWT authentication token' },
+          ApiKeyAuth: { type: 'apiKey', in: 'header', name: 'X-Api-Key', description: 'Neo API key (neo_sk_* prefix)' },
+          InternalToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'Internal service token (NEO_INTERNAL_TOKEN) of the agent runtime',
+          },
+        },
+      },
+      security: [],
+    },
+    refResolver: {
+      buildLocalReference(json, _baseUri, _fragment, i) {
+        return typeof json.$id === 'string' ? json.$id : `def-${i}`;
+      },
+    },
+  };
+}

@@ -1,0 +1,53 @@
+/** Shared TypeBox schemas: the ErrorResponse of the seed and helpers for route responses. */
+import { Type, type TSchema } from '@sinclair/typebox';
+import { ERROR_CODES } from '../errors/index.ts';
+
+export const ErrorResponse = Type.Object(
+  {
+    error: Type.String({ examples: ['Bad request'] }),
+    code: Type.String({
+      description:
+        'Stable machine-readable error code: branch on this rather than matching the human `error`/`message` strings.',
+      enum: Object.keys(ERROR_CODES),
+      examples: ['invalid_request'],
+    }),
+    error_id: Type.String({ description: 'Correlation id of this error instance; equals the X-Request-Id header.' }),
+    kind: Type.String({ description: 'Coarse error category (e.g. "forbidden request", "invalid request").' }),
+    message: Type.String({ description: 'Human-readable detail (the kind prefixed to the error). For display, not for branching.' }),
+  },
+  { $id: 'ErrorResponse', required: ['error'], additionalProperties: false },
+);
+
+const ErrorRef = Type.Ref('ErrorResponse');
+
+const DESCRIPTIONS: Record<number, string> = {
+  400: 'Invalid request',
+  401: 'Unauthorized: missing or invalid credentials',
+  403: 'Forbidden',
+  404: 'Not found',
+  409: 'Conflict',
+  413: 'Payload too large',
+  415: 'Unsupported media type',
+  429: 'Rate limited (see Retry-After)',
+  500: 'Internal server error',
+  503: 'Service unavailable (see Retry-After)',
+};
+
+/**
+ * Error responses for a route's OpenAPI `responses`. 500 and 503 are added to every
+ * route because any route may meet an internal fault or an unreachable database.
+ */
+export function errorResponses(...statuses: number[]): Record<number, TSchema> {
+  const out: Record<number, TSchema> = {};
+  for (const s of [...statuses, 500, 503]) {
+    out[s] = Type.Unsafe({ ...ErrorRef, description: DESCRIPTIONS[s] ?? 'Error' });
+  }
+  return out;
+}
+
+export const Uuid = Type.String({ format: 'uuid' });
+export const DateTime = Type.String({ format: 'date-time' });
+export const Nullable = <T extends TSchema>(t: T, opts: Record<string, unknown> = {}) =>
+  Type.Union([t, Type.Null()], opts);
+
+export const BEARER_AND_KEY = [{ BearerAuth: [] }, { ApiKeyAuth: [] }];

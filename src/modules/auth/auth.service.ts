@@ -1,0 +1,182 @@
+/**
+ * Authentication (CONTRACT.md section 1): Bearer JWTs (HS256 secret, or a JWKS with
+ * RS256/ES256) with just-in-time users, and `X-Api-Key` Neo API keys looked up by
+ * their SHA-256. Lookups are cached in bounded LRUs that the cache bus invalidates, so a
+ * revoked key or a team change takes effect at once on this instance and, through the
+ * bus, on the others.
+ */
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { JwtConfig } from '../../config/index.ts';
+import { isUniqueViolation, nowIso, type Db } from '../../db/index.ts';
+import type { TeamRole, UserRow } from '../../db/schema.ts';
+import { AppError, unauthorized } from '../../errors/index.ts';
+import type { CacheBus } from '../../lib/bus.ts';
+import { sha256Hex } from '../../lib/hash.ts';
+import { LruCache } from '../../lib/lru.ts';
+import { EMAIL_RE, normalizeEmail, UsersRepo } from '../users/users.repo.ts';
+
+export interface Membership {
+  teamId: string;
+  role: TeamRole;
+}
+
+export interface Principal {
+  user: UserRow;
+  via: 'jwt' | 'apikey';
+  /** The caller's active team membership, or null for a solo user. */
+  membership: Membership | null;
+}
+
+export const API_KEY_RE = /^neo_sk_[A-Za-z0-9]{32}$/;
+
+export interface AuthServiceDeps {
+  db: Db;
+  jwt: JwtConfig;
+  bus: CacheBus;
+  clock?: () => number;
+  /** Max cached entries per cache. */
+  cacheSize?: number;
+}
+
+const CACHE_TTL_MS = 60_000;
+
+export class AuthService {
+  private readonly users: UsersRepo;
+  private readonly jwks?: JWTVerifyGetKey;
+  private readonly clock: () => number;
+  /** key hash → user id (null = unknown key, cached briefly to blunt brute force). */
+  private readonly apiKeyCache: LruCache<string, string | null>;
+  /** user id → user row and membership. */
+  private readonly userCache: LruCache<string, { user: UserRow; membership: Membership | null }>;
+  /** JWT sub → user id. */
+  private readonly subCache: LruCache<string, string>;
+
+  constructor(private readonly deps: AuthServiceDeps) {
+    this.users = new UsersRepo(deps.db);
+    this.clock = deps.clock ?? Date.now;
+    const size = deps.cacheSize ?? 50_000;
+    this.apiKeyCache = new LruCache(size, CACHE_TTL_MS, this.clock);
+    this.userCache = new LruCache(size, CACHE_TTL_MS, this.clock);
+    this.subCache = new LruCache(size, CACHE_TTL_MS, this.clock);
+    if (deps.jwt.jwksUrl) {
+      this.jwks = createRemoteJWKSet(new URL(deps.jwt.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+    }
+    deps.bus.subscribe('apikey', (hash) => this.apiKeyCache.delete(hash));
+    deps.bus.subscribe('user', (userId) => {
+      this.userCache.delete(userId);
+      this.subCache.deleteWhere((_sub, id) => id === userId);
+    });
+  }
+
+  /** Verifies a bearer JWT and returns the (possibly just created) user's principal. */
+  async authenticateJwt(token: string): Promise<Principal> {
+    const payload = await this.verifyJwt(token);
+    const sub = payload.sub;
+    if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255) throw unauthorized('token has no usable sub claim');
+    const cachedId = this.subCache.get(sub);
+    if (cachedId) {
+      const cached = await this.loadUser(cachedId);
+      if (cached) return { ...cached, via: 'jwt' };
+    }
+    const user = await this.userFromClaims(sub, payload.email);
+    this.subCache.set(sub, user.id);
+    const loaded = await this.loadUser(user.id);
+    if (!loaded) throw unauthorized('user no longer exists');
+    return { ...loaded, via: 'jwt' };
+  }
+
+  /** Looks an API key up by its SHA-256; unknown, rotated or revoked keys are refused. */
+  async authenticateApiKey(key: string): Promise<Principal> {
+    if (!API_KEY_RE.test(key)) throw unauthorized('malformed API key');
+    const hash = sha256Hex(key);
+    let userId = this.apiKeyCache.get(hash);
+    if (userId === undefined) {
+      const row = await this.deps.db
+        .selectFrom('api_keys')
+        .select('user_id')
+        .where('key_hash', '=', hash)
+        .executeTakeFirst();
+      userId = row?.user_id ?? null;
+      // Unknown keys are cached for a short time only, so a key created on another
+      // instance starts working quickly even before its bus message arrives.
+      this.apiKeyCache.set(hash, userId, userId ? CACHE_TTL_MS : 2_000);
+    }
+    if (!userId) throw unauthorized('unknown or revoked API key');
+    const loaded = await this.loadUser(userId);
+    if (!loaded) throw unauthorized('unknown or revoked API key');
+    return { ...loaded, via: 'apikey' };
+  }
+
+  /** Drops cached state for a user (team or role change). */
+  invalidateUser(userId: string): void {
+    this.deps.bus.publish('user', userId);
+  }
+
+  private async verifyJwt(token: string): Promise<JWTPayload> {
+    const opts = {
+      ...(this.deps.jwt.issuer ? { issuer: this.deps.jwt.issuer } : {}),
+      ...(this.deps.jwt.audience ? { audience: this.deps.jwt.audience } : {}),
+      clockTolerance: 5,
+      requiredClaims: ['exp'],
+    };
+    try {
+      if (this.jwks) {
+        // Asymmetric only: an HS256 token "signed" with a public key is refused.
+        return (await jwtVerify(token, this.jwks, { ...opts, algorithms: ['RS256', 'ES256'] })).payload;
+      }
+      return (await jwtVerify(token, this.deps.jwt.secret!, { ...opts, algorithms: ['HS256'] })).payload;
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) throw unauthorized('token expired');
+      if (!(err instanceof joseErrors.JOSEError)) throw unauthorized('token could not be verified');
+      throw unauthorized('invalid token');
+    }
+  }
+
+  private async userFromClaims(sub: string, emailClaim: unknown): Promise<UserRow> {
+    const existing = await this.users.findBySub(sub);
+    if (existing) return existing;
+    if (typeof emailClaim !== 'string' || !EMAIL_RE.test(emailClaim.trim()) || emailClaim.length > 254) {
+      throw unauthorized('the first token of a new identity must carry a valid email claim');
+    }
+    const email = normalizeEmail(emailClaim);
+    const now = nowIso(this.clock);
+    const byEmail = await this.users.findByEmail(email);
+    if (byEmail) {
+      if (byEmail.sub === null && (await this.users.bindSub(byEmail.id, sub, now))) return { ...byEmail, sub };
+      const again = await this.users.findBySub(sub);
+      if (again) return again;
+      throw unauthorized('this email is already bound to another identity');
+    }
+    try {
+      return await this.users.create({ email, sub, role: 'user' }, now);
+    } catch (err) {
+      // Two first requests of one identity raced; the other one created the user.
+      if (isUniqueViolation(err)) {
+        const again = await this.users.findBySub(sub);
+        if (again) return again;
+        throw unauthorized('this email is already bound to another identity');
+      }
+      throw err;
+    }
+  }
+
+  private async loadUser(userId: string): Promise<{ user: UserRow; membership: Membership | null } | undefined> {
+    const cached = this.userCache.get(userId);
+    if (cached) return cached;
+    const user = await this.users.findById(userId);
+    if (!user) return undefined;
+    const m = await this.deps.db
+      .selectFrom('team_members')
+      .select(['team_id', 'role'])
+      .where('user_id', '=', userId)
+      .where('status', '=', 'active')
+      .executeTakeFirst();
+    const entry = { user, membership: m ? { teamId: m.team_id, role: m.role } : null };
+    this.userCache.set(userId, entry);
+    return entry;
+  }
+}
+
+export function isAuthError(err: unknown): err is AppError {
+  return err instanceof AppError && err.code === 'unauthorized';
+}

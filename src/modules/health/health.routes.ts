@@ -1,0 +1,58 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import type { DatabaseHandle } from '../../db/index.ts';
+import { AppError } from '../../errors/index.ts';
+import type { Metrics } from '../../lib/metrics.ts';
+import { errorResponses } from '../../http/schemas.ts';
+
+const Status = Type.Object({ status: Type.Literal('ok') }, { additionalProperties: false });
+
+export const healthRoutes: FastifyPluginAsync<{ database: DatabaseHandle; metrics: Metrics }> = async (app, opts) => {
+  app.get(
+    '/healthz',
+    {
+      config: { auth: 'public' },
+      schema: { tags: ['Operations'], summary: 'Liveness: the process is up', response: { 200: Status } },
+    },
+    async () => ({ status: 'ok' as const }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags: ['Operations'],
+        summary: 'Readiness: the database answers',
+        response: { 200: Status, ...errorResponses() },
+      },
+    },
+    async () => {
+      try {
+        await opts.database.ping();
+      } catch (err) {
+        throw new AppError('unavailable', 'the database is unreachable', { retryAfter: 5, cause: err });
+      }
+      return { status: 'ok' as const };
+    },
+  );
+
+  app.get(
+    '/metrics',
+    {
+      config: { auth: 'public' },
+      schema: {
+        tags: ['Operations'],
+        summary: 'Prometheus metrics',
+        produces: ['text/plain'],
+        response: { 200: { description: 'Prometheus text exposition format', type: 'string' } },
+      },
+    },
+    async (_request, reply) => {
+      void reply.type(opts.metrics.registry.contentType);
+      return opts.metrics.registry.metrics();
+    },
+  );
+
+  app.get('/api/openapi.json', { config: { auth: 'public' }, schema: { hide: true } }, async () => app.swagger());
+};

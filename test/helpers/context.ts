@@ -1,0 +1,103 @@
+/**
+ * Test context: a real app (the same buildApp as production) on a fresh database.
+ * SQLite in memory always; PostgreSQL (a fresh database per context) when
+ * NEO_TEST_DATABASE_URL is set and the context asks for `dialect: 'postgres'`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { SignJWT } from 'jose';
+import { loadConfig, type Config } from '../../src/config/index.ts';
+import { openDatabase, type DatabaseHandle } from '../../src/db/index.ts';
+import { buildApp, type App, type AppDeps } from '../../src/http/app.ts';
+import { openTestDatabase, type TestDialect } from './databases.ts';
+
+export const TEST_JWT_SECRET = 'test-jwt-secret-0123456789abcdefghijklmnopqrstuvwxyz';
+export const TEST_MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
+export const TEST_INTERNAL_TOKEN = 'internal-token-0123456789abcdefghijklmnopqrstuvwxyz';
+
+export interface TestContextOptions {
+  dialect?: TestDialect;
+  env?: Record<string, string>;
+  /** Capture logs into `ctx.logs` (default true). */
+  captureLogs?: boolean;
+  deps?: Partial<AppDeps>;
+}
+
+export interface TestContext {
+  app: App;
+  config: Config;
+  database: DatabaseHandle;
+  dataDir: string;
+  /** Every log line the app wrote. */
+  logs: string[];
+  /** A signed HS256 JWT for `email` (sub defaults to `sub|<email>`). */
+  token(email: string, opts?: { sub?: string; ttlSeconds?: number; claims?: Record<string, unknown> }): Promise<string>;
+  /** Authorization header object for `email`. */
+  bearer(email: string): Promise<{ authorization: string }>;
+  close(): Promise<void>;
+}
+
+export async function signTestJwt(
+  email: string | undefined,
+  opts: { sub?: string; ttlSeconds?: number; claims?: Record<string, unknown>; secret?: string } = {},
+): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ ...(email ? { email } : {}), ...(opts.claims ?? {}) })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(opts.sub ?? `sub|${email}`)
+    .setIssuedAt(now)
+    .setExpirationTime(now + (opts.ttlSeconds ?? 3600))
+    .sign(new TextEncoder().encode(opts.secret ?? TEST_JWT_SECRET));
+}
+
+export async function createTestContext(options: TestContextOptions = {}): Promise<TestContext> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'neo-test-'));
+  const testDb = await openTestDatabase(options.dialect ?? 'sqlite', dataDir);
+  const config = loadConfig({
+    NEO_DATA_DIR: dataDir,
+    NEO_DATABASE_URL: testDb.url,
+    NEO_JWT_SECRET: TEST_JWT_SECRET,
+    NEO_MASTER_KEY: TEST_MASTER_KEY,
+    NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
+    NEO_LOG_LEVEL: 'info',
+    NEO_RATE_LIMIT: 'off',
+    ...options.env,
+  });
+  const database = await openDatabase(config.databaseUrl, { poolSize: 5 });
+  const logs: string[] = [];
+  const logStream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logs.push(chunk.toString('utf8'));
+      cb();
+    },
+  });
+  const app = await buildApp({
+    config,
+    database,
+    ...(options.captureLogs === false ? { quiet: true } : { logStream }),
+    ...options.deps,
+  });
+  await app.ready();
+  return {
+    app,
+    config,
+    database,
+    dataDir,
+    logs,
+    token: (email, opts) => signTestJwt(email, opts),
+    bearer: async (email) => ({ authorization: `Bearer ${await signTestJwt(email)}` }),
+    close: async () => {
+      await app.close();
+      await database.close();
+      await testDb.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The dialects the HTTP suite runs on in this process: SQLite always, PostgreSQL when configured. */
+export function testDialects(): TestDialect[] {
+  return process.env.NEO_TEST_DATABASE_URL ? ['sqlite', 'postgres'] : ['sqlite'];
+}
