@@ -13,6 +13,7 @@ import type { DatabaseHandle } from '../db/index.ts';
 import { LocalBus, type CacheBus } from '../lib/bus.ts';
 import { Metrics } from '../lib/metrics.ts';
 import { AuthService } from '../modules/auth/auth.service.ts';
+import { FeaturesService } from '../modules/features/features.service.ts';
 import { healthRoutes } from '../modules/health/health.routes.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandling } from './errors.ts';
@@ -36,12 +37,20 @@ export interface AppDeps {
 
 export interface Services {
   auth: AuthService;
+  features: FeaturesService;
   metrics: Metrics;
   bus: CacheBus;
 }
 
 export type App = FastifyInstance;
 export type TypedApp = ReturnType<FastifyInstance['withTypeProvider']> & FastifyInstance;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The app's services (for the CLI, benchmarks and tests). */
+    services: Services;
+  }
+}
 
 export const BODY_LIMIT = 64 * 1024;
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -106,14 +115,20 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   const metrics = new Metrics();
   const auth = new AuthService({ db: database.db, jwt: config.jwt, bus, ...(deps.clock ? { clock: deps.clock } : {}) });
-  const services: Services = { auth, metrics, bus };
+  // Services (composition root): each gets exactly what it uses.
+  const features = new FeaturesService({ db: database.db, bus, defaults: { byok: config.byokDefault }, ...(deps.clock ? { clock: deps.clock } : {}) });
+  const services: Services = { auth, features, metrics, bus };
+  // @services-end
+  app.decorate('services', services);
   installAuth(app, auth, config.internalToken);
   metrics.instrument(app);
 
   await app.register(swagger, openapiOptions());
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true }, staticCSP: false });
 
+  // Routes.
   await app.register(healthRoutes, { database, metrics });
+  // @routes-end
   void services;
 
   app.addHook('onClose', async () => {

@@ -1,0 +1,12 @@
+// PLACEHOLDER — replaced by the adapter's real implementation (do not ship).
+import type { ProviderAdapter } from '../types.ts';
+
+export function createAdapter(): ProviderAdapter {
+  return {
+    name: 'anthropic',
+    displayName: 'anthropic',
+    liveCheck: false,
+    prepare: ({ apiKey, location }) => ({ apiKey, location: location ?? null, keyHint: '…' }),
+    check: async () => ({ outcome: 'unchecked', message: 'no live check exists yet for this provider' }),
+  };
+}

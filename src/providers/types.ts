@@ -1,0 +1,72 @@
+/**
+ * The one interface every LLM provider adapter implements (one folder per provider under
+ * src/providers/<name>/, registered in registry.ts). See ../../../shared/PROVIDERS.md.
+ */
+
+export const PROVIDERS = [
+  'openrouter',
+  'anthropic',
+  'openai',
+  'google',
+  'xai',
+  'vercel-gateway',
+  'google-vertex',
+  'amazon-bedrock',
+  'azure-foundry',
+] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+export function isProviderName(v: string): v is ProviderName {
+  return (PROVIDERS as readonly string[]).includes(v);
+}
+
+/**
+ * The outcome of a live check (PROVIDERS.md rule 3). Only `rejected` blocks a save;
+ * `restricted` and `billing` save as validated with a warning; `rate_limited`,
+ * `unavailable` and `unchecked` (no live check exists) save with is_validated false.
+ */
+export type CheckOutcome = 'accepted' | 'rejected' | 'restricted' | 'billing' | 'rate_limited' | 'unavailable' | 'unchecked';
+
+/** A credential after its local shape check (defaults applied, location normalized). */
+export interface PreparedCredential {
+  apiKey: string;
+  /** Normalized location (region / endpoint URL) or null for key-only providers. */
+  location: string | null;
+  /** Identifies the key without revealing it (CONTRACT.md key_hint). */
+  keyHint: string;
+}
+
+export interface CheckResult {
+  outcome: CheckOutcome;
+  /**
+   * User-facing explanation in plain words. Never contains the key, request headers or
+   * the provider's raw error body (which may echo the key).
+   */
+  message: string;
+  /** Provider model ids the key can reach, when the listing succeeded. */
+  models?: string[];
+}
+
+export interface CheckContext {
+  fetch: typeof fetch;
+  /** Per-call timeout in ms (5–10 s by policy). */
+  timeoutMs: number;
+  /** Base URL (scheme+host+port, no trailing slash) of an API, honouring NEO_PROVIDER_URL_* overrides. */
+  baseUrl(api: string, fallback: string): string;
+  clock: () => number;
+}
+
+export interface ProviderAdapter {
+  readonly name: ProviderName;
+  readonly displayName: string;
+  /** Whether check() talks to the provider (false: shape check only, saved unverified). */
+  readonly liveCheck: boolean;
+  /**
+   * Local shape check of the credential and location (PROVIDERS.md rule 5): throws
+   * AppError('invalid_request') naming the field (`api_key` or `location`) when malformed.
+   * Malformed input never leaves the server.
+   */
+  prepare(input: { apiKey: string; location: string | null | undefined }): PreparedCredential;
+  /** Live check. Never throws for provider or network failures: they are outcomes. */
+  check(credential: PreparedCredential, ctx: CheckContext): Promise<CheckResult>;
+}
