@@ -5,7 +5,7 @@
 //   npm test                       every *.test.ts under src/ and test/
 //   npm test -- test/teams.test.ts only the files named
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -33,7 +33,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 mkdirSync(join(root, '.test-tmp'), { recursive: true });
-const tap = join(root, '.test-tmp', 'report.tap');
+const tap = join(root, '.test-tmp', `report-${process.pid}.tap`);
 const concurrency = process.env.NEO_TEST_CONCURRENCY ?? '3';
 const r = spawnSync(
   process.execPath,
@@ -51,6 +51,7 @@ const r = spawnSync(
   { cwd: root, stdio: 'inherit' },
 );
 let report = '';
+process.on('exit', () => rmSync(tap, { force: true }));
 try {
   report = readFileSync(tap, 'utf8');
 } catch {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createTestContext, testDialects, type TestContext } from './helpers/context.ts';
+import { createTestContext, TEST_INTERNAL_TOKEN, testDialects, type TestContext } from './helpers/context.ts';
 
 for (const dialect of testDialects()) {
   describe(`operations endpoints [${dialect}]`, () => {
@@ -39,8 +39,11 @@ for (const dialect of testDialects()) {
       assert.match(body.message, /^not found: /);
     });
 
-    it('GET /metrics serves Prometheus text', async () => {
-      const res = await ctx.app.inject({ method: 'GET', url: '/metrics' });
+    it('GET /metrics serves Prometheus text to the internal token only', async () => {
+      const anonymous = await ctx.app.inject({ method: 'GET', url: '/metrics' });
+      assert.equal(anonymous.statusCode, 401);
+      assert.equal(anonymous.json().code, 'unauthorized');
+      const res = await ctx.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${TEST_INTERNAL_TOKEN}` } });
       assert.equal(res.statusCode, 200);
       assert.match(res.body, /neo_http_requests_total/);
     });

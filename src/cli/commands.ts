@@ -1,8 +1,10 @@
 /** The command table of `neo-byok`. Each command has a summary, a --help text and a runner. */
 import { migrateToLatest } from '../db/index.ts';
-import { type CliIo, parseArgs, printJson } from './io.ts';
-import { openRuntime } from './runtime.ts';
-import { serveCommand } from './serve.ts';
+import { createUser, mintToken, parseEmail, parseFeatureAssignments, parseTeamId, parseTtl, setFeatures } from './admin.ts';
+import { CliError, type CliIo, parseArgs, printJson } from './io.ts';
+import { openRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
+import { ROTATE_HELP, rotateMasterKeyCommand } from './rotate-master-key.ts';
+import { dumpCommands } from './dump.ts';
 
 export interface Command {
   path: string[];
@@ -21,7 +23,9 @@ Starts the API server and the settings page. Configuration comes from the enviro
 (see docs/configuration.md): PORT, HOST, NEO_DATA_DIR, NEO_DATABASE_URL, ...
 SIGTERM or SIGINT stops accepting connections, finishes in-flight requests and exits 0.`,
     run: async (argv, io) => {
-      parseArgs(argv, {});
+      noPositional(parseArgs(argv, {}).positional);
+      // Loaded on demand: the other commands need neither the HTTP app nor its modules.
+      const { serveCommand } = await import('./serve.ts');
       return serveCommand(io);
     },
   },
@@ -33,7 +37,7 @@ SIGTERM or SIGINT stops accepting connections, finishes in-flight requests and e
 Applies every pending migration to NEO_DATABASE_URL (SQLite or PostgreSQL) and prints
 {"applied": [names]}. Safe to run while servers are up and from several hosts at once.`,
     run: async (argv, io) => {
-      parseArgs(argv, {});
+      noPositional(parseArgs(argv, {}).positional);
       const rt = await openRuntime(io, { migrate: false });
       try {
         const applied = await migrateToLatest(rt.database.db);
@@ -44,4 +48,87 @@ Applies every pending migration to NEO_DATABASE_URL (SQLite or PostgreSQL) and p
       }
     },
   },
+  {
+    path: ['admin', 'user', 'create'],
+    summary: 'Create a user (or show the existing one)',
+    help: `Usage: neo-byok admin user create --email <email> [--admin]
+
+Creates the user with this email and prints {"id", "email", "role", "created"}.
+Idempotent: when the user exists it is printed with "created": false (exit 0).
+--admin gives the user the platform role admin (an existing user is promoted;
+the command never demotes anyone).`,
+    run: async (argv, io) => {
+      const { flags, positional } = parseArgs(argv, { email: 'string', admin: 'boolean' });
+      noPositional(positional);
+      const email = parseEmail(flags.email);
+      return withRuntime(io, { bus: true }, async (rt) => {
+        printJson(io, await createUser(rt, email, flags.admin === true));
+        return 0;
+      });
+    },
+  },
+  {
+    path: ['admin', 'token'],
+    summary: 'Mint a JWT for a user (created if new)',
+    help: `Usage: neo-byok admin token --email <email> [--ttl 1h]
+
+Prints {"token", "user_id", "email", "created", "expires_at"}: an HS256 JWT signed
+with the server's secret (NEO_JWT_SECRET, or the one generated in the data dir), for
+Authorization: Bearer <token>. The user is created if new. --ttl is a number with a
+unit s, m, h or d (default 1h, at least 1m, at most 30d). Refused when the server is
+configured with NEO_JWT_JWKS_URL: then only the identity provider issues tokens.`,
+    run: async (argv, io) => {
+      const { flags, positional } = parseArgs(argv, { email: 'string', ttl: 'string' });
+      noPositional(positional);
+      const email = parseEmail(flags.email);
+      const ttl = parseTtl(typeof flags.ttl === 'string' ? flags.ttl : '1h');
+      return withRuntime(io, {}, async (rt) => {
+        printJson(io, await mintToken(rt, email, ttl));
+        return 0;
+      });
+    },
+  },
+  {
+    path: ['admin', 'features', 'set'],
+    summary: 'Turn feature flags (byok) on or off for a user or a team',
+    help: `Usage: neo-byok admin features set (--email <email> | --team-id <uuid>) byok=on|off
+
+Stores the flag for a solo user's own settings (--email) or for a team (--team-id)
+and prints {"owner", "features"}. A team's flag applies to all its members; for a
+user who is in a team the output carries a "note" saying so. Servers on PostgreSQL
+or with NEO_REDIS_URL see the change at once (cache bus); a server on SQLite sees it
+when its feature cache entry expires (at most 60 s).`,
+    run: async (argv, io) => {
+      const { flags, positional } = parseArgs(argv, { email: 'string', 'team-id': 'string' });
+      if ((flags.email === undefined) === (flags['team-id'] === undefined)) {
+        throw new CliError('give exactly one of --email or --team-id', 2);
+      }
+      const target = flags.email !== undefined ? { email: parseEmail(flags.email) } : { teamId: parseTeamId(flags['team-id']) };
+      const assignments = parseFeatureAssignments(positional);
+      return withRuntime(io, { bus: true }, async (rt) => {
+        printJson(io, await setFeatures(rt, target, assignments));
+        return 0;
+      });
+    },
+  },
+  {
+    path: ['admin', 'rotate-master-key'],
+    summary: 'Rewrap every data key under a new master key (online, resumable)',
+    help: ROTATE_HELP,
+    run: rotateMasterKeyCommand,
+  },
+  ...dumpCommands,
 ];
+
+function noPositional(positional: string[]): void {
+  if (positional.length) throw new CliError(`unexpected argument "${positional[0]!.slice(0, 60)}"`, 2);
+}
+
+async function withRuntime(io: CliIo, options: RuntimeOptions, fn: (rt: Runtime) => Promise<number>): Promise<number> {
+  const rt = await openRuntime(io, options);
+  try {
+    return await fn(rt);
+  } finally {
+    await rt.close();
+  }
+}

@@ -9,8 +9,12 @@ import { CliError, type CliIo, defaultIo } from './io.ts';
 
 const TOP_HELP = `Usage: neo-byok <command> [options]
 
+Output is JSON on stdout; errors go to stderr with a non-zero exit (1 failure,
+2 usage error, 78 invalid configuration). Configuration comes from the same
+environment as the server (docs/configuration.md).
+
 Commands:
-${''}`;
+`;
 
 function findCommand(argv: string[]): { cmd: Command | undefined; rest: string[]; path: string[] } {
   // Longest prefix of words that names a command.
@@ -29,17 +33,29 @@ export function usage(): string {
 
 /** Runs the CLI; returns the process exit code. */
 export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {
-  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+  if (argv.length === 0) {
+    io.stderr(usage());
+    return 2;
+  }
+  if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     io.stdout(usage());
-    return argv.length === 0 ? 2 : 0;
+    return 0;
   }
   const { cmd, rest } = findCommand(argv);
   if (!cmd) {
-    // A group word alone (e.g. `admin`) lists its commands.
-    const group = commands.filter((c) => argv.length > 0 && c.path.slice(0, argv.length).join(' ') === argv.join(' '));
+    // A group word (e.g. `admin`, `admin user`) lists its commands: on stdout with exit 0
+    // for --help, on stderr with exit 2 when it stands alone (a command is missing).
+    const help = argv.includes('--help') || argv.includes('-h');
+    const words = argv.filter((a) => a !== '--help' && a !== '-h');
+    const group = commands.filter((c) => words.length > 0 && words.length < c.path.length && c.path.slice(0, words.length).join(' ') === words.join(' '));
     if (group.length) {
-      io.stdout(group.map((c) => `  ${c.path.join(' ').padEnd(28)} ${c.summary}`).join('\n') + '\n');
-      return rest.includes('--help') ? 0 : 2;
+      const text = `Usage: neo-byok ${words.join(' ')} <command> [options]\n\nCommands:\n${group.map((c) => `  ${c.path.join(' ').padEnd(28)} ${c.summary}`).join('\n')}\n\nRun \`neo-byok <command> --help\` for a command's options.\n`;
+      if (help) {
+        io.stdout(text);
+        return 0;
+      }
+      io.stderr(`neo-byok: "${words.join(' ')}" needs a command\n\n${text}`);
+      return 2;
     }
     io.stderr(`neo-byok: unknown command "${argv.join(' ').slice(0, 80)}"\n\n${usage()}`);
     return 2;

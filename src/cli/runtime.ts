@@ -1,19 +1,66 @@
 /** What every CLI command and the server share: configuration and the database. */
 import { loadConfig, type Config } from '../config/index.ts';
 import { openDatabase, type DatabaseHandle } from '../db/index.ts';
+import { createBus, RemoteBus } from '../db/notify.ts';
+import { LocalBus, type CacheBus } from '../lib/bus.ts';
 import type { CliIo } from './io.ts';
 
 export interface Runtime {
   config: Config;
   database: DatabaseHandle;
+  /**
+   * The servers' cache invalidation bus (Redis or PostgreSQL LISTEN/NOTIFY), so a change
+   * made here reaches running servers at once; process-local on SQLite, where a running
+   * server sees the change when its cache entry expires.
+   */
+  bus: CacheBus;
   close(): Promise<void>;
 }
 
-export async function openRuntime(io: CliIo, options: { migrate?: boolean } = {}): Promise<Runtime> {
+export interface RuntimeOptions {
+  /** Apply pending migrations (default true). */
+  migrate?: boolean;
+  /** Connect to the cross-instance bus (default false: most commands publish nothing). */
+  bus?: boolean;
+}
+
+export async function openRuntime(io: CliIo, options: RuntimeOptions = {}): Promise<Runtime> {
   const config = loadConfig(io.env);
   const database = await openDatabase(config.databaseUrl, {
     poolSize: config.databasePoolSize,
     migrate: options.migrate !== false,
   });
-  return { config, database, close: () => database.close() };
+  let bus: CacheBus = new LocalBus();
+  const pending: Promise<unknown>[] = [];
+  if (options.bus) {
+    try {
+      bus = await createBus(config, database);
+    } catch (err) {
+      // The change itself still lands; servers pick it up when their cache entries expire.
+      io.stderr(
+        `neo-byok: warning: cannot reach the cache bus (${err instanceof Error ? err.message : String(err)}); running servers see this change within 60 s\n`,
+      );
+    }
+    if (bus instanceof RemoteBus) {
+      // RemoteBus forwards in the background; keep the promises so that close() waits
+      // until every invalidation has left this process before the connections go.
+      const remote = bus as unknown as { forward(payload: string): Promise<unknown> };
+      const forward = remote.forward.bind(bus);
+      remote.forward = (payload) => {
+        const p = forward(payload);
+        pending.push(p.catch(() => undefined));
+        return p;
+      };
+    }
+  }
+  return {
+    config,
+    database,
+    bus,
+    close: async () => {
+      await Promise.all(pending);
+      await bus.close();
+      await database.close();
+    },
+  };
 }

@@ -1,6 +1,7 @@
 /** `neo-byok serve`: start the HTTP server; SIGTERM/SIGINT shut it down gracefully. */
 import { loadConfig, type Config } from '../config/index.ts';
 import { openDatabase, redactDatabaseUrl } from '../db/index.ts';
+import { createBus } from '../db/notify.ts';
 import { buildApp, type App } from '../http/app.ts';
 import type { CliIo } from './io.ts';
 
@@ -16,13 +17,24 @@ export interface RunningServer {
 export async function startServer(env: Record<string, string | undefined>): Promise<RunningServer> {
   const config = loadConfig(env);
   const database = await openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize });
-  let app: App;
+  // Cross-instance cache invalidation: Redis when configured, else LISTEN/NOTIFY on
+  // PostgreSQL, else process-local (src/db/notify.ts).
+  let bus: Awaited<ReturnType<typeof createBus>>;
   try {
-    app = await buildApp({ config, database });
+    bus = await createBus(config, database);
   } catch (err) {
     await database.close();
     throw err;
   }
+  let app: App;
+  try {
+    app = await buildApp({ config, database, bus });
+  } catch (err) {
+    await bus.close();
+    await database.close();
+    throw err;
+  }
+  bus.setLogger?.(app.log);
   if (config.generatedSecrets.length) {
     app.log.warn(
       { generated: config.generatedSecrets, file: `${config.dataDir}/secrets.json` },
@@ -45,18 +57,28 @@ export async function serveCommand(io: CliIo): Promise<number> {
       if (stopping) return;
       stopping = true;
       server.app.log.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
+      // Fastify closes only the connections idle when close() starts; a keep-alive
+      // connection whose in-flight request ends later would hold the server open for
+      // keepAliveTimeout (72 s). Close those as soon as they turn idle.
+      const reaper = setInterval(() => server.app.server.closeIdleConnections(), 100);
+      reaper.unref();
       const force = setTimeout(() => {
         server.app.log.error('in-flight requests did not finish in time; exiting');
+        // Bounded: cut what is left so the process can exit (the database closes in onClose).
+        clearInterval(reaper);
+        server.app.server.closeAllConnections();
         resolve(1);
       }, SHUTDOWN_GRACE_MS);
       force.unref();
       server.stop().then(
         () => {
+          clearInterval(reaper);
           clearTimeout(force);
           server.app.log.info('stopped');
           resolve(0);
         },
         (err: unknown) => {
+          clearInterval(reaper);
           clearTimeout(force);
           io.stderr(`shutdown failed: ${err instanceof Error ? err.message : String(err)}\n`);
           resolve(1);

@@ -11,10 +11,13 @@ import SqliteDatabase from 'better-sqlite3';
 import {
   CompiledQuery,
   Kysely,
+  sql,
   Migrator,
   PostgresDialect,
+  SqliteAdapter,
   SqliteDialect,
   type DatabaseConnection,
+  type DialectAdapter,
   type Driver,
   type Transaction,
 } from 'kysely';
@@ -54,6 +57,8 @@ export function redactDatabaseUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
+    // libpq also accepts the password (and key material paths) as query parameters.
+    for (const k of ['password', 'sslpassword']) if (u.searchParams.has(k)) u.searchParams.set(k, '***');
     return u.toString();
   } catch {
     return 'postgres://(unparseable url)';
@@ -67,6 +72,15 @@ export function redactDatabaseUrl(url: string): string {
  * lock up front and waits for it under busy_timeout instead.
  */
 class ImmediateSqliteDialect extends SqliteDialect {
+  /**
+   * Kysely runs SQLite migrations outside a transaction (and without a lock). SQLite
+   * does support transactional DDL: saying so makes the migrator run inside BEGIN
+   * IMMEDIATE, so two processes starting on one file apply the migrations once.
+   */
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+
   override createDriver(): Driver {
     const driver = super.createDriver();
     const begin = async (connection: DatabaseConnection) => {
@@ -77,6 +91,44 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+/**
+ * Kysely's SQLite driver calls `prepare()` for every query, so SQLite parsed and planned
+ * each statement anew: a large share of a cached read's cost (docs/benchmarks.md). The
+ * prepared statements are kept per SQL text (bounded; an application has a fixed set of
+ * queries). A statement that is still being iterated (a streamed query) is never handed
+ * out twice: a fresh one is prepared instead.
+ */
+function withStatementCache(sqlite: SqliteDatabase.Database, max = 2000): { close(): void; prepare(sql: string): SqliteDatabase.Statement } {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql) {
+      const hit = cache.get(sql);
+      if (hit && !hit.busy) return hit;
+      const stmt = sqlite.prepare(sql);
+      if (!hit && cache.size < max) cache.set(sql, stmt);
+      return stmt;
+    },
+  };
+}
+
+/** How long a readiness ping may take before the database counts as unreachable. */
+const PING_TIMEOUT_MS = 3000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`${what} timed out after ${ms} ms`), { code: 'ETIMEDOUT' })), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 function sqlitePath(url: string): string {
   return url.replace(/^sqlite:(\/\/)?/, '');
 }
@@ -84,14 +136,26 @@ function sqlitePath(url: string): string {
 export async function openDatabase(url: string, options: OpenOptions = {}): Promise<DatabaseHandle> {
   let handle: DatabaseHandle;
   if (isPostgresUrl(url)) {
+    // TLS and other libpq-style options (sslmode, sslrootcert, application_name, …)
+    // come from the URL itself; values given in the URL win over these defaults.
     const pool = new pg.Pool({
       connectionString: url,
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: 5000,
       idleTimeoutMillis: 30000,
+      // Detects connections silently dropped by a network device or a failover.
+      keepAlive: true,
+      application_name: 'neo-byok',
     });
     // An idle client losing its connection must not crash the process; the pool replaces it.
     pool.on('error', () => {});
+    // Nor may a checked-out one: pg emits 'error' on the client (besides failing its
+    // query) when the connection drops mid-query, and the pool listens only while the
+    // client is idle. The query's own error answers the request (503); the pool drops
+    // the dead client when it is released.
+    pool.on('connect', (client) => {
+      client.on('error', () => {});
+    });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     handle = {
       db,
@@ -99,7 +163,7 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
       describe: redactDatabaseUrl(url),
       postgresUrl: url,
       ping: async () => {
-        await db.executeQuery(CompiledQuery.raw('select 1'));
+        await withTimeout(db.executeQuery(CompiledQuery.raw('select 1')), PING_TIMEOUT_MS, 'database ping');
       },
       close: () => db.destroy(),
     };
@@ -119,7 +183,8 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
+    groupCommits.set(db, new GroupCommit(db));
     handle = {
       db,
       dialect: 'sqlite',
@@ -143,9 +208,21 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
 
 export class DatabaseUnreachableError extends Error {
   constructor(where: string, cause: unknown) {
-    super(`database unreachable at ${where}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(`database unreachable at ${where}: ${describeCause(cause)}`, { cause });
     this.name = 'DatabaseUnreachableError';
   }
+}
+
+/** One line naming why a connection failed (AggregateErrors from dual-stack hosts have no message). */
+function describeCause(cause: unknown): string {
+  const e = cause as { message?: unknown; code?: unknown; errors?: unknown } | null;
+  let text = typeof e?.message === 'string' ? e.message : '';
+  if (!text && Array.isArray(e?.errors)) {
+    text = (e.errors as { message?: unknown }[]).map((x) => (typeof x?.message === 'string' ? x.message : '')).filter(Boolean).join('; ');
+  }
+  if (!text && typeof e?.code === 'string') text = e.code;
+  if (!text) text = String(cause);
+  return text.replace(/\s*\n\s*/g, ' ').slice(0, 300);
 }
 
 /** Applies every pending migration; safe when several instances do it at once. */
@@ -202,8 +279,10 @@ export function isRetryableConflict(err: unknown): boolean {
 
 /** Runs `fn` in a transaction, retrying (bounded, with jitter) on serialization conflicts. */
 export async function withTransaction<T>(db: Db, fn: (trx: Trx) => Promise<T>, attempts = 5): Promise<T> {
+  const group = groupCommits.get(db);
   for (let i = 1; ; i++) {
     try {
+      if (group) return await group.run(fn);
       return await db.transaction().execute(fn);
     } catch (err) {
       if (i >= attempts || !isRetryableConflict(err)) throw err;
@@ -211,6 +290,92 @@ export async function withTransaction<T>(db: Db, fn: (trx: Trx) => Promise<T>, a
     }
   }
 }
+
+/**
+ * Group commit for SQLite write transactions (withTransaction).
+ *
+ * With synchronous=FULL every COMMIT waits for an fsync (1–5 ms on common disks), and
+ * better-sqlite3 waits synchronously, on the event loop: one fsync per write capped
+ * writes at a few hundred per second and stalled every other request meanwhile
+ * (docs/benchmarks.md). Here the transactions waiting for the one connection run one
+ * after the other inside ONE outer transaction, each in its own SAVEPOINT, and share
+ * one COMMIT:
+ * - a transaction that throws is rolled back to its savepoint (the others are
+ *   unaffected) and its caller gets the error at once;
+ * - the others' callers get their results only after the shared COMMIT returned, so an
+ *   acknowledged change is durable exactly as before; if the COMMIT fails they all get
+ *   its error (withTransaction retries a busy database);
+ * - they run serially, in arrival order, each seeing the ones before it: the same
+ *   serial order BEGIN IMMEDIATE gave (one writer at a time), so lockOwner's guarantee
+ *   holds unchanged.
+ * A batch is bounded (MAX_GROUP) so that one outer transaction stays short, and the
+ * event loop gets a turn between two transactions.
+ */
+class GroupCommit {
+  private readonly queue: { fn: (trx: Trx) => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  private running = false;
+
+  constructor(private readonly db: Db) {}
+
+  run<T>(fn: (trx: Trx) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.queue.length > 0) await this.batch(this.queue.splice(0, MAX_GROUP));
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async batch(jobs: GroupCommit['queue']): Promise<void> {
+    let trx: Awaited<ReturnType<ReturnType<Db['startTransaction']>['execute']>>;
+    try {
+      trx = await this.db.startTransaction().execute();
+    } catch (err) {
+      for (const j of jobs) j.reject(err);
+      return;
+    }
+    const done: { job: (typeof jobs)[number]; value: unknown }[] = [];
+    const t0 = performance.now();
+    try {
+      for (const [k, job] of jobs.entries()) {
+        if (k > 0) await new Promise((r) => setImmediate(r));
+        await sql`savepoint neo_group_job`.execute(trx);
+        try {
+          const value = await job.fn(trx);
+          await sql`release savepoint neo_group_job`.execute(trx);
+          done.push({ job, value });
+        } catch (err) {
+          await sql`rollback to savepoint neo_group_job`.execute(trx);
+          await sql`release savepoint neo_group_job`.execute(trx);
+          job.reject(err);
+        }
+      }
+      const c0 = performance.now();
+      await trx.commit().execute();
+      (globalThis as any).__gc ??= []; (globalThis as any).__gc.push([jobs.length, performance.now() - c0, performance.now() - t0]);
+      if ((globalThis as any).__gc.length % 50 === 0) { const a = (globalThis as any).__gc.splice(0); a.sort((x: any, y: any) => x[1] - y[1]); process.stderr.write(`GC batches=${a.length} avgsize=${(a.reduce((s: number, x: any) => s + x[0], 0) / a.length).toFixed(1)} commit p50=${a[a.length >> 1][1].toFixed(1)} max=${a[a.length - 1][1].toFixed(1)} total p50=${a.map((x: any) => x[2]).sort((x: number, y: number) => x - y)[a.length >> 1].toFixed(1)}\n`); }
+    } catch (err) {
+      await trx.rollback().execute().catch(() => undefined);
+      // Every job not already rejected on its own fails with the batch's error (a settled
+      // promise ignores a second settlement); withTransaction may retry them.
+      for (const j of jobs) j.reject(err);
+      return;
+    }
+    for (const d of done) d.job.resolve(d.value);
+  }
+}
+
+/** Transactions per shared COMMIT at most. */
+const MAX_GROUP = 64;
+/** The group committer of each SQLite database (withTransaction uses it when present). */
+const groupCommits = new WeakMap<Db, GroupCommit>();
 
 /** True when `err` means the database cannot be reached (answered as 503, not 500). */
 export function isDatabaseUnavailable(err: unknown): boolean {
@@ -220,5 +385,5 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     return true;
   }
   const msg = typeof e?.message === 'string' ? e.message : '';
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end/i.test(msg);
+  return /driver has already been destroyed|The database connection is not open|Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end/i.test(msg);
 }

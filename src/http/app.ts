@@ -7,19 +7,36 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../config/index.ts';
+import { AppError } from '../errors/index.ts';
 import type { DatabaseHandle } from '../db/index.ts';
 import { LocalBus, type CacheBus } from '../lib/bus.ts';
 import { Metrics } from '../lib/metrics.ts';
 import { AuthService } from '../modules/auth/auth.service.ts';
 import { FeaturesService } from '../modules/features/features.service.ts';
 import { healthRoutes } from '../modules/health/health.routes.ts';
+import { apiKeysRoutes } from '../modules/apikeys/apikeys.routes.ts';
+import { ApiKeysService } from '../modules/apikeys/apikeys.service.ts';
+import { teamsRoutes } from '../modules/teams/teams.routes.ts';
+import { TeamsService } from '../modules/teams/teams.service.ts';
+import { KeyVault } from '../crypto/vault.ts';
+import { byokRoutes } from '../modules/byok/byok.routes.ts';
+import { ByokService } from '../modules/byok/byok.service.ts';
+import { createProviderRegistry, type ProviderRegistry } from '../providers/registry.ts';
+import { ModelsService } from '../modules/models/models.service.ts';
+import { modelsRoutes } from '../modules/models/models.routes.ts';
+import { UsersService } from '../modules/users/users.service.ts';
+import { usersRoutes } from '../modules/users/users.routes.ts';
+import { ResolveService } from '../modules/internal/resolve.service.ts';
+import { resolveRoutes } from '../modules/internal/resolve.routes.ts';
+import { webRoutes } from '../web/web.routes.ts';
 import { installAuth } from './auth.ts';
-import { installErrorHandling } from './errors.ts';
+import { installErrorHandling, sendError, toAppError } from './errors.ts';
 import { openapiOptions } from './openapi.ts';
+import { DOCS_CSP, installSecurity } from './security.ts';
 import { ErrorResponse } from './schemas.ts';
-import { validatorCompiler } from './validation.ts';
+import { buildStrictValidator } from './validation.ts';
 
 export interface AppDeps {
   config: Config;
@@ -40,6 +57,14 @@ export interface Services {
   features: FeaturesService;
   metrics: Metrics;
   bus: CacheBus;
+  vault: KeyVault;
+  providers: ProviderRegistry;
+  byok: ByokService;
+  apiKeys: ApiKeysService;
+  teams: TeamsService;
+  models: ModelsService;
+  users: UsersService;
+  resolver: ResolveService;
 }
 
 export type App = FastifyInstance;
@@ -86,11 +111,30 @@ function loggerOptions(deps: AppDeps): FastifyServerOptions['logger'] {
   };
 }
 
+/**
+ * One access-log line per request ("request completed", with method, route and id)
+ * instead of Fastify's two ("incoming request" + "request completed"): producing log
+ * lines was about a tenth of a cached request's cost (docs/benchmarks.md). Errors and
+ * every other Fastify log line are unchanged.
+ */
+class OneLineRequestLog extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) {
+      super.requestCompleted(error, request, reply);
+      return;
+    }
+    reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config, database } = deps;
   const bus = deps.bus ?? new LocalBus();
   const app = Fastify({
     logger: loggerOptions(deps),
+    logController: new OneLineRequestLog(),
     bodyLimit: BODY_LIMIT,
     requestIdHeader: false,
     genReqId: (req) => {
@@ -98,18 +142,35 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
     },
     trustProxy: config.trustProxy,
-    return503OnClosing: true,
+    // Requests that arrive while closing get the contract's 503 from the hook below.
+    return503OnClosing: false,
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 72_000,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     ajv: { customOptions: { strict: false } },
+    // Strict body validation in every plugin context (see src/http/validation.ts).
+    schemaController: { compilersFactory: { buildValidator: buildStrictValidator } },
+    // Router-level failures (malformed %-encoding, over-long path parameters) bypass the
+    // error handler; they answer the contract's ErrorResponse too (found by test/fuzz.test.ts).
+    frameworkErrors: (err, request, reply) => {
+      void reply.header('X-Request-Id', request.id);
+      void sendError(reply, request, toAppError(err));
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.setValidatorCompiler(validatorCompiler);
   app.addSchema(ErrorResponse);
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('X-Request-Id', request.id);
+    if (closing) {
+      // A request on a kept-alive connection during shutdown: tell the client to go elsewhere.
+      void reply.header('Connection', 'close');
+      throw new AppError('unavailable', 'the server is shutting down; retry the request', { retryAfter: 1 });
+    }
   });
   installErrorHandling(app);
 
@@ -117,17 +178,51 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const auth = new AuthService({ db: database.db, jwt: config.jwt, bus, ...(deps.clock ? { clock: deps.clock } : {}) });
   // Services (composition root): each gets exactly what it uses.
   const features = new FeaturesService({ db: database.db, bus, defaults: { byok: config.byokDefault }, ...(deps.clock ? { clock: deps.clock } : {}) });
-  const services: Services = { auth, features, metrics, bus };
+  // The master key must be the one this database was encrypted with: a clear startup error otherwise.
+  await KeyVault.verifyMasterKey(database.db, config.masterKey, config.masterKeyPrevious);
+  const vault = new KeyVault({ db: database.db, masterKey: config.masterKey, ...(config.masterKeyPrevious ? { masterKeyPrevious: config.masterKeyPrevious } : {}), bus, ...(deps.clock ? { clock: deps.clock } : {}) });
+  const providers = createProviderRegistry({ azureAllowedHosts: config.azureAllowedHosts });
+  const byok = new ByokService({
+    db: database.db,
+    dialect: database.dialect,
+    vault,
+    providers,
+    features,
+    bus,
+    fetch: deps.fetch ?? globalThis.fetch,
+    providerUrls: config.providerUrls,
+    providerTimeoutMs: config.providerTimeoutMs,
+    metrics,
+    log: app.log,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+    // Cached mode and keys for GET /byok/mode (`models` is built below; called per request).
+    ownerState: (owner) => models.ownerState(owner),
+  });
+  const apiKeys = new ApiKeysService({ db: database.db, dialect: database.dialect, bus, ...(deps.clock ? { clock: deps.clock } : {}) });
+  const teams = new TeamsService({ db: database.db, dialect: database.dialect, invalidateUser: (id) => auth.invalidateUser(id), ...(deps.clock ? { clock: deps.clock } : {}) });
+  const models = new ModelsService({ db: database.db, bus, features, ...(deps.clock ? { clock: deps.clock } : {}) });
+  const users = new UsersService({ db: database.db, features, models });
+  const resolver = new ResolveService({ auth, models, vault, metrics });
+  const services: Services = { auth, features, metrics, bus, vault, providers, byok, apiKeys, teams, models, users, resolver };
   // @services-end
   app.decorate('services', services);
-  installAuth(app, auth, config.internalToken);
+  // Headers, CORS and rate limits first: the per-IP limit on failed authentication hooks into auth.
+  const authHooks = await installSecurity(app, { config });
+  installAuth(app, auth, config.internalToken, authHooks);
   metrics.instrument(app);
 
   await app.register(swagger, openapiOptions());
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true }, staticCSP: false });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true }, staticCSP: DOCS_CSP });
 
   // Routes.
   await app.register(healthRoutes, { database, metrics });
+  await app.register(byokRoutes, { byok });
+  await app.register(apiKeysRoutes, { apiKeys });
+  await app.register(teamsRoutes, { teams });
+  await app.register(modelsRoutes, { models });
+  await app.register(usersRoutes, { users });
+  await app.register(resolveRoutes, { resolver });
+  await app.register(webRoutes);
   // @routes-end
   void services;
 

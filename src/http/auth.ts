@@ -27,8 +27,8 @@ function bearer(request: FastifyRequest): string | undefined {
 }
 
 export interface AuthHooks {
-  /** Called after a failed authentication (for per-IP limits). */
-  onFailure?: (request: FastifyRequest) => void | Promise<void>;
+  /** Called after a failed authentication (for per-IP limits); may throw to replace the error. */
+  onFailure?: (request: FastifyRequest, err: unknown) => void | Promise<void>;
 }
 
 export function installAuth(app: FastifyInstance, auth: AuthService, internalToken: string, hooks: AuthHooks = {}): void {
@@ -63,7 +63,7 @@ export function installAuth(app: FastifyInstance, auth: AuthService, internalTok
         throw unauthorized('send Authorization: Bearer <token> or X-Api-Key');
       }
     } catch (err) {
-      await hooks.onFailure?.(request);
+      await hooks.onFailure?.(request, err);
       throw err;
     }
   });

@@ -35,11 +35,18 @@ export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   const fe = err as Partial<FastifyError> & { validation?: unknown; validationContext?: string };
   if (fe && Array.isArray(fe.validation) && fe.validation.length > 0) {
-    const v = fe.validation[0] as { instancePath?: string; message?: string; params?: Record<string, unknown> };
+    const v = fe.validation[0] as {
+      instancePath?: string;
+      message?: string;
+      params?: Record<string, unknown>;
+      parentSchema?: { properties?: Record<string, unknown> };
+    };
     const where = `${fe.validationContext ?? 'body'}${v.instancePath ?? ''}`;
     let detail = `${where} ${v.message ?? 'is invalid'}`;
     if (v.params && typeof v.params.additionalProperty === 'string') {
-      detail = `${where} has an unknown field "${v.params.additionalProperty.slice(0, 64)}"`;
+      // The field's name is not echoed: a pasted secret can arrive as a field name.
+      const accepted = Object.keys(v.parentSchema?.properties ?? {});
+      detail = `${where} has a field that this operation does not accept${accepted.length ? `; accepted fields: ${accepted.join(', ')}` : ''}`;
     } else if (v.params && Array.isArray(v.params.allowedValues)) {
       detail = `${where} must be one of: ${(v.params.allowedValues as unknown[]).join(', ')}`;
     }

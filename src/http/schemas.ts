@@ -5,17 +5,20 @@ import { ERROR_CODES } from '../errors/index.ts';
 export const ErrorResponse = Type.Object(
   {
     error: Type.String({ examples: ['Bad request'] }),
-    code: Type.String({
+    // As in the seed only `error` is required; this server always sends all five.
+    code: Type.Optional(Type.String({
       description:
         'Stable machine-readable error code: branch on this rather than matching the human `error`/`message` strings.',
       enum: Object.keys(ERROR_CODES),
       examples: ['invalid_request'],
-    }),
-    error_id: Type.String({ description: 'Correlation id of this error instance; equals the X-Request-Id header.' }),
-    kind: Type.String({ description: 'Coarse error category (e.g. "forbidden request", "invalid request").' }),
-    message: Type.String({ description: 'Human-readable detail (the kind prefixed to the error). For display, not for branching.' }),
+    })),
+    error_id: Type.Optional(Type.String({ description: 'Correlation id of this error instance; equals the X-Request-Id header.' })),
+    kind: Type.Optional(Type.String({ description: 'Coarse error category (e.g. "forbidden request", "invalid request").' })),
+    message: Type.Optional(
+      Type.String({ description: 'Human-readable detail (the kind prefixed to the error). For display, not for branching.' }),
+    ),
   },
-  { $id: 'ErrorResponse', required: ['error'], additionalProperties: false },
+  { $id: 'ErrorResponse', additionalProperties: false },
 );
 
 const ErrorRef = Type.Ref('ErrorResponse');
@@ -35,11 +38,14 @@ const DESCRIPTIONS: Record<number, string> = {
 
 /**
  * Error responses for a route's OpenAPI `responses`. 500 and 503 are added to every
- * route because any route may meet an internal fault or an unreachable database.
+ * route because any route may meet an internal fault or an unreachable database, and
+ * 429 to every authenticated one (401 listed) because failed authentications are rate
+ * limited per client address.
  */
 export function errorResponses(...statuses: number[]): Record<number, TSchema> {
   const out: Record<number, TSchema> = {};
-  for (const s of [...statuses, 500, 503]) {
+  const all = new Set([...statuses, ...(statuses.includes(401) ? [429] : []), 500, 503]);
+  for (const s of [...all].sort((a, b) => a - b)) {
     out[s] = Type.Unsafe({ ...ErrorRef, description: DESCRIPTIONS[s] ?? 'Error' });
   }
   return out;
@@ -50,4 +56,4 @@ export const DateTime = Type.String({ format: 'date-time' });
 export const Nullable = <T extends TSchema>(t: T, opts: Record<string, unknown> = {}) =>
   Type.Union([t, Type.Null()], opts);
 
-export const BEARER_AND_KEY = [{ BearerAuth: [] }, { ApiKeyAuth: [] }];
+export const BEARER_AND_KEY: { [scheme: string]: string[] }[] = [{ BearerAuth: [] }, { ApiKeyAuth: [] }];

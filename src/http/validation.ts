@@ -5,7 +5,7 @@
  */
 import AjvModule from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import type { FastifySchemaCompiler } from 'fastify';
+
 
 const Ajv = AjvModule.default ?? AjvModule;
 const addFormats = addFormatsModule.default ?? addFormatsModule;
@@ -18,21 +18,31 @@ function makeAjv(coerce: boolean) {
     removeAdditional: false,
     strict: false,
     allowUnionTypes: true,
+    // Errors carry their schema, so "unknown field" can list the accepted fields
+    // instead of echoing the submitted name (which may be a pasted secret).
+    verbose: true,
   });
   addFormats(ajv);
   return ajv;
 }
 
-const bodyAjv = makeAjv(false);
-const paramAjv = makeAjv(true);
+/**
+ * Fastify's validator factory (`schemaController.compilersFactory.buildValidator`). Fastify
+ * calls it for every encapsulation context with that context's shared schemas (those
+ * added with `addSchema`), so every route plugin gets the same strict validation without
+ * having to set it up itself.
+ */
+type Compile = (route: { schema: unknown; httpPart?: string }) => ReturnType<InstanceType<typeof Ajv>['compile']>;
 
-export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) => {
-  const ajv = httpPart === 'body' ? bodyAjv : paramAjv;
-  return ajv.compile(schema as object);
-};
-
-/** Registers a shared schema (by $id) with both validators. */
-export function addSharedSchema(schema: { $id: string }): void {
-  if (!bodyAjv.getSchema(schema.$id)) bodyAjv.addSchema(schema);
-  if (!paramAjv.getSchema(schema.$id)) paramAjv.addSchema(schema);
+export function buildStrictValidator(externalSchemas: unknown): Compile {
+  const bodyAjv = makeAjv(false);
+  const paramAjv = makeAjv(true);
+  const shared = Object.values((externalSchemas ?? {}) as Record<string, { $id?: string }>);
+  for (const schema of shared) {
+    if (schema?.$id && !bodyAjv.getSchema(schema.$id)) {
+      bodyAjv.addSchema(schema);
+      paramAjv.addSchema(schema);
+    }
+  }
+  return ({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : paramAjv).compile(schema as object);
 }

@@ -1,6 +1,7 @@
 /** Prometheus metrics (GET /metrics). Labels never carry a secret, only ids and names. */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -8,9 +9,39 @@ export class Metrics {
   readonly httpDuration: Histogram<'method' | 'route'>;
   readonly resolves: Counter<'owner_type' | 'owner_id' | 'provider' | 'mode' | 'outcome'>;
   readonly providerChecks: Counter<'provider' | 'outcome'>;
+  /**
+   * Event-loop delay sampled every 1 ms (prom-client's own nodejs_eventloop_lag_* sample
+   * every 10 ms, which adds ~10 ms to every figure). Each sample is the time between two
+   * ticks of a 1 ms timer, so an idle loop reads ~1 ms. Read and reset by each scrape;
+   * stopped when the app closes. The benchmark reads it per scenario (docs/benchmarks.md).
+   */
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 1 });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    this.loopDelay.enable();
+    const loopDelay = this.loopDelay;
+    new Gauge({
+      name: 'neo_event_loop_delay_seconds',
+      help: 'Event-loop delay since the previous scrape (1 ms sampling), by quantile',
+      labelNames: ['quantile'],
+      registers: [this.registry],
+      collect() {
+        const s = (ns: number) => (Number.isFinite(ns) && loopDelay.count > 0 ? ns / 1e9 : 0);
+        this.set({ quantile: '0.5' }, s(loopDelay.percentile(50)));
+        this.set({ quantile: '0.99' }, s(loopDelay.percentile(99)));
+        this.set({ quantile: '1' }, s(loopDelay.max));
+        loopDelay.reset();
+      },
+    });
+    new Gauge({
+      name: 'neo_process_peak_resident_memory_bytes',
+      help: 'Peak resident set size of the process since it started',
+      registers: [this.registry],
+      collect() {
+        this.set(process.resourceUsage().maxRSS * 1024);
+      },
+    });
     this.httpRequests = new Counter({
       name: 'neo_http_requests_total',
       help: 'HTTP requests by route and status',
@@ -40,6 +71,9 @@ export class Metrics {
 
   /** Counts and times every request by its route pattern (never the raw URL). */
   instrument(app: FastifyInstance): void {
+    app.addHook('onClose', async () => {
+      this.loopDelay.disable();
+    });
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched';
       this.httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });

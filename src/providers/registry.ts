@@ -28,7 +28,7 @@ export function createProviderRegistry(options: RegistryOptions = {}): ProviderR
     vercelGateway(),
     googleVertex(),
     amazonBedrock(),
-    azureFoundry(),
+    azureFoundry({ allowedHosts: options.azureAllowedHosts ?? [] }),
   ];
   const map = new Map(adapters.map((a) => [a.name, a] as const));
   for (const p of PROVIDERS) if (!map.has(p)) throw new Error(`provider ${p} has no adapter`);

@@ -25,7 +25,8 @@ export function isProviderName(v: string): v is ProviderName {
  * `restricted` and `billing` save as validated with a warning; `rate_limited`,
  * `unavailable` and `unchecked` (no live check exists) save with is_validated false.
  */
-export type CheckOutcome = 'accepted' | 'rejected' | 'restricted' | 'billing' | 'rate_limited' | 'unavailable' | 'unchecked';
+export const CHECK_OUTCOMES = ['accepted', 'rejected', 'restricted', 'billing', 'rate_limited', 'unavailable', 'unchecked'] as const;
+export type CheckOutcome = (typeof CHECK_OUTCOMES)[number];
 
 /** A credential after its local shape check (defaults applied, location normalized). */
 export interface PreparedCredential {
@@ -51,6 +52,13 @@ export interface CheckContext {
   fetch: typeof fetch;
   /** Per-call timeout in ms (5–10 s by policy). */
   timeoutMs: number;
+  /**
+   * The whole check's deadline, made once per check by the caller (ByokService: see
+   * docs/byok.md "Time limits"). Every outbound call combines it with its own
+   * `timeoutMs`, so a check of many sequential calls still ends in time; once it has
+   * fired, further calls fail at once as timeouts.
+   */
+  signal: AbortSignal;
   /** Base URL (scheme+host+port, no trailing slash) of an API, honouring NEO_PROVIDER_URL_* overrides. */
   baseUrl(api: string, fallback: string): string;
   clock: () => number;

@@ -39,6 +39,9 @@ export interface AuthServiceDeps {
 }
 
 const CACHE_TTL_MS = 60_000;
+const JWT_CLOCK_TOLERANCE_S = 5;
+/** Longer tokens are verified every time rather than held in memory. */
+const MAX_CACHED_JWT_LENGTH = 4096;
 
 export class AuthService {
   private readonly users: UsersRepo;
@@ -50,6 +53,21 @@ export class AuthService {
   private readonly userCache: LruCache<string, { user: UserRow; membership: Membership | null }>;
   /** JWT sub → user id. */
   private readonly subCache: LruCache<string, string>;
+  /**
+   * Verified bearer tokens → their claims, so a token reused across requests is checked
+   * once a minute instead of on every request (the signature check was the largest
+   * part of a JWT request: docs/benchmarks.md). An entry lives until the token expires
+   * and at most 60 s, like every other cache here (a key removed from a JWKS takes effect
+   * within that time). Only tokens that verified are cached: any other string, a
+   * tampered token included, is verified in full.
+   */
+  private readonly verifiedJwts: LruCache<string, JWTPayload>;
+  /**
+   * Bumped by every invalidation. A database read that started before an invalidation
+   * must not put its (possibly stale) result into a cache afterwards, or a revoked key
+   * or an old team role could live on until the TTL.
+   */
+  private generation = 0;
 
   constructor(private readonly deps: AuthServiceDeps) {
     this.users = new UsersRepo(deps.db);
@@ -58,11 +76,16 @@ export class AuthService {
     this.apiKeyCache = new LruCache(size, CACHE_TTL_MS, this.clock);
     this.userCache = new LruCache(size, CACHE_TTL_MS, this.clock);
     this.subCache = new LruCache(size, CACHE_TTL_MS, this.clock);
+    this.verifiedJwts = new LruCache(Math.min(size, 10_000), CACHE_TTL_MS, this.clock);
     if (deps.jwt.jwksUrl) {
       this.jwks = createRemoteJWKSet(new URL(deps.jwt.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
     }
-    deps.bus.subscribe('apikey', (hash) => this.apiKeyCache.delete(hash));
+    deps.bus.subscribe('apikey', (hash) => {
+      this.generation++;
+      this.apiKeyCache.delete(hash);
+    });
     deps.bus.subscribe('user', (userId) => {
+      this.generation++;
       this.userCache.delete(userId);
       this.subCache.deleteWhere((_sub, id) => id === userId);
     });
@@ -78,8 +101,9 @@ export class AuthService {
       const cached = await this.loadUser(cachedId);
       if (cached) return { ...cached, via: 'jwt' };
     }
-    const user = await this.userFromClaims(sub, payload.email);
-    this.subCache.set(sub, user.id);
+    const gen = this.generation;
+    const user = await this.userFromClaims(sub, payload.email, payload.email_verified);
+    if (gen === this.generation) this.subCache.set(sub, user.id);
     const loaded = await this.loadUser(user.id);
     if (!loaded) throw unauthorized('user no longer exists');
     return { ...loaded, via: 'jwt' };
@@ -91,6 +115,7 @@ export class AuthService {
     const hash = sha256Hex(key);
     let userId = this.apiKeyCache.get(hash);
     if (userId === undefined) {
+      const gen = this.generation;
       const row = await this.deps.db
         .selectFrom('api_keys')
         .select('user_id')
@@ -99,12 +124,21 @@ export class AuthService {
       userId = row?.user_id ?? null;
       // Unknown keys are cached for a short time only, so a key created on another
       // instance starts working quickly even before its bus message arrives.
-      this.apiKeyCache.set(hash, userId, userId ? CACHE_TTL_MS : 2_000);
+      if (gen === this.generation) this.apiKeyCache.set(hash, userId, userId ? CACHE_TTL_MS : 2_000);
     }
     if (!userId) throw unauthorized('unknown or revoked API key');
     const loaded = await this.loadUser(userId);
     if (!loaded) throw unauthorized('unknown or revoked API key');
     return { ...loaded, via: 'apikey' };
+  }
+
+  /**
+   * A user and their active team membership by id, from the same bounded cache as
+   * authentication (dropped on the `user` topic); undefined for an unknown user.
+   * Used by the credential resolver to find a user's owner.
+   */
+  async membershipOf(userId: string): Promise<{ user: UserRow; membership: Membership | null } | undefined> {
+    return this.loadUser(userId);
   }
 
   /** Drops cached state for a user (team or role change). */
@@ -113,10 +147,22 @@ export class AuthService {
   }
 
   private async verifyJwt(token: string): Promise<JWTPayload> {
+    const cached = this.verifiedJwts.get(token);
+    // jose checks `exp` against the real time with a 5 s tolerance; so does a cache hit.
+    if (cached && typeof cached.exp === 'number' && cached.exp + JWT_CLOCK_TOLERANCE_S > Date.now() / 1000) return cached;
+    const payload = await this.verifyJwtFully(token);
+    if (typeof payload.exp === 'number' && token.length <= MAX_CACHED_JWT_LENGTH) {
+      const ttl = Math.min(CACHE_TTL_MS, (payload.exp + JWT_CLOCK_TOLERANCE_S) * 1000 - Date.now());
+      if (ttl > 0) this.verifiedJwts.set(token, payload, ttl);
+    }
+    return payload;
+  }
+
+  private async verifyJwtFully(token: string): Promise<JWTPayload> {
     const opts = {
       ...(this.deps.jwt.issuer ? { issuer: this.deps.jwt.issuer } : {}),
       ...(this.deps.jwt.audience ? { audience: this.deps.jwt.audience } : {}),
-      clockTolerance: 5,
+      clockTolerance: JWT_CLOCK_TOLERANCE_S,
       requiredClaims: ['exp'],
     };
     try {
@@ -132,7 +178,7 @@ export class AuthService {
     }
   }
 
-  private async userFromClaims(sub: string, emailClaim: unknown): Promise<UserRow> {
+  private async userFromClaims(sub: string, emailClaim: unknown, emailVerified: unknown): Promise<UserRow> {
     const existing = await this.users.findBySub(sub);
     if (existing) return existing;
     if (typeof emailClaim !== 'string' || !EMAIL_RE.test(emailClaim.trim()) || emailClaim.length > 254) {
@@ -142,6 +188,11 @@ export class AuthService {
     const now = nowIso(this.clock);
     const byEmail = await this.users.findByEmail(email);
     if (byEmail) {
+      // Binding a new identity to an existing account (pre-created by the CLI) takes over
+      // that account, so it needs an identity provider that vouches for the address.
+      if (byEmail.sub === null && emailVerified !== true) {
+        throw unauthorized('this email belongs to an existing account; binding it needs a token with email_verified: true');
+      }
       if (byEmail.sub === null && (await this.users.bindSub(byEmail.id, sub, now))) return { ...byEmail, sub };
       const again = await this.users.findBySub(sub);
       if (again) return again;
@@ -163,6 +214,7 @@ export class AuthService {
   private async loadUser(userId: string): Promise<{ user: UserRow; membership: Membership | null } | undefined> {
     const cached = this.userCache.get(userId);
     if (cached) return cached;
+    const gen = this.generation;
     const user = await this.users.findById(userId);
     if (!user) return undefined;
     const m = await this.deps.db
@@ -172,7 +224,7 @@ export class AuthService {
       .where('status', '=', 'active')
       .executeTakeFirst();
     const entry = { user, membership: m ? { teamId: m.team_id, role: m.role } : null };
-    this.userCache.set(userId, entry);
+    if (gen === this.generation) this.userCache.set(userId, entry);
     return entry;
   }
 }

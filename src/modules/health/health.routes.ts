@@ -12,7 +12,7 @@ export const healthRoutes: FastifyPluginAsync<{ database: DatabaseHandle; metric
     '/healthz',
     {
       config: { auth: 'public' },
-      schema: { tags: ['Operations'], summary: 'Liveness: the process is up', response: { 200: Status } },
+      schema: { tags: ['Operations'], summary: 'Liveness: the process is up', operationId: 'get-healthz', response: { 200: Status } },
     },
     async () => ({ status: 'ok' as const }),
   );
@@ -24,6 +24,7 @@ export const healthRoutes: FastifyPluginAsync<{ database: DatabaseHandle; metric
       schema: {
         tags: ['Operations'],
         summary: 'Readiness: the database answers',
+        operationId: 'get-readyz',
         response: { 200: Status, ...errorResponses() },
       },
     },
@@ -40,12 +41,18 @@ export const healthRoutes: FastifyPluginAsync<{ database: DatabaseHandle; metric
   app.get(
     '/metrics',
     {
-      config: { auth: 'public' },
+      // Metrics name owners and providers, so they need the internal service token.
+      config: { auth: 'internal' },
       schema: {
         tags: ['Operations'],
-        summary: 'Prometheus metrics',
-        produces: ['text/plain'],
-        response: { 200: { description: 'Prometheus text exposition format', type: 'string' } },
+        summary: 'Prometheus metrics (internal service token)',
+        security: [{ InternalToken: [] }],
+        operationId: 'get-metrics',
+        // Only the 200 is text: errors stay application/json ErrorResponses.
+        response: {
+          200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } },
+          ...errorResponses(401),
+        },
       },
     },
     async (_request, reply) => {

@@ -1,12 +1,297 @@
-// PLACEHOLDER — replaced by the adapter's real implementation (do not ship).
-import type { ProviderAdapter } from '../types.ts';
+/**
+ * Amazon Bedrock adapter. Two credential forms (CONTRACT.md section 4): a Bedrock API
+ * key, sent as a bearer token, or IAM access keys as JSON
+ * `{"access_key_id","secret_access_key","session_token"?}`, signed with SigV4 (`aws4`).
+ * Access keys are proven with STS GetCallerIdentity (needs no permission), then the
+ * foundation models of the region are listed. See docs/byok.md "Cloud providers".
+ */
+import aws4 from 'aws4';
+import { invalid } from '../../errors/index.ts';
+import { failureMessage, modelCount, parseJsonObject, send, type SentResponse } from '../cloud-outbound.ts';
+import { accessKeyIdHint, opaqueKeyHint } from '../hint.ts';
+import type { CheckContext, CheckResult, PreparedCredential, ProviderAdapter } from '../types.ts';
+
+export const DEFAULT_REGION = 'us-east-1';
+/** AWS region names: `us-east-1`, `eu-central-2`, `ap-southeast-4`, `us-gov-west-1`, `cn-north-1`. */
+const REGION_RE = /^[a-z]{2}(?:-[a-z]+){1,3}-[0-9]{1,2}$/;
+/** Access key ids: 16–128 upper-case letters and digits (AKIA… long-term, ASIA… temporary). */
+const ACCESS_KEY_ID_RE = /^[A-Z0-9]{16,128}$/;
+const PRINTABLE = (min: number, max: number) => new RegExp(`^[\\x21-\\x7e]{${min},${max}}$`);
+const SECRET_RE = PRINTABLE(16, 256);
+const SESSION_TOKEN_RE = PRINTABLE(16, 8192);
+const BEARER_RE = PRINTABLE(20, 8192);
+/** Inference-profile pages followed at most. */
+const MAX_PAGES = 5;
+
+export type BedrockCredential =
+  | { kind: 'bearer'; apiKey: string }
+  | { kind: 'sigv4'; accessKeyId: string; secretAccessKey: string; sessionToken: string | undefined };
+
+const SIGV4_SHAPE = '{"access_key_id","secret_access_key","session_token"?}';
+
+/**
+ * Parses either credential form. Throws invalid_request naming `api_key`; messages name
+ * fields and shapes only, never any part of the submitted value.
+ */
+export function parseCredential(apiKey: string): BedrockCredential {
+  const s = apiKey.trim();
+  if (s.startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(s);
+    } catch {
+      throw invalid(`api_key looks like JSON but does not parse; expected ${SIGV4_SHAPE} or a Bedrock API key`);
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalid(`api_key must be ${SIGV4_SHAPE}`);
+    const j = parsed as Record<string, unknown>;
+    if (typeof j.access_key_id !== 'string' || !ACCESS_KEY_ID_RE.test(j.access_key_id.trim())) {
+      throw invalid(`api_key: access_key_id is missing or is not an AWS access key id; expected ${SIGV4_SHAPE}`);
+    }
+    if (typeof j.secret_access_key !== 'string' || !SECRET_RE.test(j.secret_access_key.trim())) {
+      throw invalid(`api_key: secret_access_key is missing or malformed; expected ${SIGV4_SHAPE}`);
+    }
+    let sessionToken: string | undefined;
+    if (j.session_token !== undefined && j.session_token !== null && j.session_token !== '') {
+      if (typeof j.session_token !== 'string' || !SESSION_TOKEN_RE.test(j.session_token.trim())) {
+        throw invalid('api_key: session_token is malformed');
+      }
+      sessionToken = j.session_token.trim();
+    }
+    const accessKeyId = j.access_key_id.trim();
+    if (accessKeyId.startsWith('ASIA') && !sessionToken) {
+      throw invalid('api_key: access_key_id is a temporary key (ASIA…) and needs its session_token');
+    }
+    return { kind: 'sigv4', accessKeyId, secretAccessKey: j.secret_access_key.trim(), sessionToken };
+  }
+  if (/^(?:AKIA|ASIA)[A-Z0-9]{12,124}$/.test(s)) {
+    throw invalid(`api_key is an access key id alone; paste ${SIGV4_SHAPE} with its secret, or a Bedrock API key`);
+  }
+  if (!BEARER_RE.test(s)) {
+    throw invalid(`api_key must be a Bedrock API key (one token, no spaces) or ${SIGV4_SHAPE}`);
+  }
+  return { kind: 'bearer', apiKey: s };
+}
+
+/** Normalizes the region: blank → us-east-1; lowercased; must look like an AWS region name. */
+export function normalizeRegion(location: string | null | undefined): string {
+  const r = (location ?? '').trim().toLowerCase();
+  if (r === '') return DEFAULT_REGION;
+  if (r.length > 32 || !REGION_RE.test(r)) throw invalid('location must be an AWS region name such as us-east-1 or eu-central-1');
+  return r;
+}
+
+/** Regional endpoint origin of an AWS service (China regions live under amazonaws.com.cn). */
+export function awsOrigin(service: 'sts' | 'bedrock', region: string): string {
+  return `https://${service}.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`;
+}
+
+interface AwsCall {
+  service: 'sts' | 'bedrock';
+  origin: string;
+  method: 'GET' | 'POST';
+  path: string;
+  body?: string;
+}
+
+/** Sends one AWS call, signed with SigV4 or carrying the Bedrock API key as a bearer token. */
+async function awsSend(call: AwsCall, cred: BedrockCredential, region: string, ctx: CheckContext) {
+  const url = new URL(call.origin);
+  // An override may carry a path prefix; the signature covers the full path.
+  const path = `${url.pathname.replace(/\/+$/, '')}${call.path}`;
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (call.body !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded; charset=utf-8';
+  if (cred.kind === 'bearer') {
+    headers.authorization = `Bearer ${cred.apiKey}`;
+  } else {
+    const signer = new aws4.RequestSigner(
+      { host: url.host, path, method: call.method, service: call.service, region, headers, ...(call.body !== undefined ? { body: call.body } : {}) },
+      { accessKeyId: cred.accessKeyId, secretAccessKey: cred.secretAccessKey, ...(cred.sessionToken ? { sessionToken: cred.sessionToken } : {}) },
+    );
+    // Sign with the injected clock, not aws4's own `new Date()`.
+    signer.datetime = new Date(ctx.clock()).toISOString().replace(/[:-]|\.\d{3}/g, '');
+    signer.sign();
+    // fetch derives Host and Content-Length itself, with the values aws4 signed.
+    for (const [k, v] of Object.entries(signer.request.headers ?? {})) {
+      const name = k.toLowerCase();
+      if (name !== 'host' && name !== 'content-length' && v !== undefined) headers[name] = String(v);
+    }
+  }
+  return send(ctx, `${url.origin}${path}`, { method: call.method, headers, ...(call.body !== undefined ? { body: call.body } : {}) });
+}
+
+/** What an AWS error code looks like (`AccessDeniedException`, `Throttling`, `Sender.Foo`). */
+const AWS_CODE_RE = /^[A-Za-z0-9.]{1,64}$/;
+
+/**
+ * Normalizes a raw AWS error code: drops the `:<url>` suffix and the `namespace#` prefix,
+ * and returns '' (unknown) unless what is left looks like an AWS code. The code ends up in
+ * user-facing messages, so an arbitrary header or body value must never pass through.
+ */
+export function cleanAwsCode(raw: string): string {
+  const code = raw.split(':')[0]!.split('#').pop()!.trim();
+  return AWS_CODE_RE.test(code) ? code : '';
+}
+
+/**
+ * The AWS error code of a failed call: x-amzn-ErrorType header, JSON `__type`/`code`, or
+ * XML `<Code>`; '' when absent or not shaped like an AWS code.
+ */
+export function awsErrorCode(res: SentResponse): string {
+  const header = res.headers.get('x-amzn-errortype');
+  if (header) return cleanAwsCode(header);
+  const json = parseJsonObject(res.text);
+  if (json) {
+    const nested = json.Error && typeof json.Error === 'object' ? (json.Error as Record<string, unknown>).Code : undefined;
+    for (const c of [json.__type, json.code, json.Code, nested]) {
+      if (typeof c === 'string' && c) return cleanAwsCode(c);
+    }
+    return '';
+  }
+  return cleanAwsCode(/<Code>([^<]*)<\/Code>/.exec(res.text)?.[1] ?? '');
+}
+
+const REJECTED_CODES = new Set([
+  'InvalidClientTokenId',
+  'UnrecognizedClientException',
+  'SignatureDoesNotMatch',
+  'InvalidSignatureException',
+  'IncompleteSignature',
+  'IncompleteSignatureException',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'MissingAuthenticationToken',
+  'MissingAuthenticationTokenException',
+]);
+const RATE_CODES = new Set(['Throttling', 'ThrottlingException', 'TooManyRequestsException', 'RequestLimitExceeded']);
+
+/** Sorts a non-200 AWS answer into an outcome with a plain message (never the body's text). */
+function awsOutcome(res: SentResponse, cred: BedrockCredential, region: string, what: 'sts' | 'bedrock'): CheckResult {
+  const code = awsErrorCode(res);
+  const bearer = cred.kind === 'bearer';
+  if (REJECTED_CODES.has(code) || res.status === 401) {
+    let message: string;
+    if (bearer) message = 'AWS did not accept this Bedrock API key (unknown, revoked or expired)';
+    else if (code === 'SignatureDoesNotMatch' || code === 'InvalidSignatureException')
+      message = 'AWS rejected the signature: the secret_access_key does not belong to this access_key_id';
+    else if (code === 'ExpiredToken' || code === 'ExpiredTokenException')
+      message = 'the session_token has expired; create new temporary credentials';
+    else if (code === 'InvalidClientTokenId' || code === 'UnrecognizedClientException')
+      message = cred.sessionToken
+        ? 'AWS does not recognize this access_key_id and session_token pair'
+        : 'AWS does not recognize this access_key_id (deleted, inactive, or temporary keys without their session_token)';
+    else message = `AWS rejected these credentials (${code || `HTTP ${res.status}`})`;
+    return { outcome: 'rejected', message };
+  }
+  if (RATE_CODES.has(code) || res.status === 429) {
+    return { outcome: 'rate_limited', message: `AWS is throttling requests in ${region}; try again later` };
+  }
+  if (code === 'RegionDisabledException') {
+    return { outcome: 'restricted', message: `region ${region} is not enabled for this AWS account; enable it or choose another region` };
+  }
+  if (code === 'AccessDeniedException' || code === 'AccessDenied') {
+    return what === 'bedrock'
+      ? {
+          outcome: 'restricted',
+          message: `the credentials are valid but may not list Bedrock models in ${region}; allow bedrock:ListFoundationModels and bedrock:InvokeModel*`,
+        }
+      : { outcome: 'restricted', message: `AWS STS refused access in ${region}` };
+  }
+  if (res.status >= 500) {
+    return { outcome: 'unavailable', message: `${what === 'sts' ? 'AWS STS' : 'Amazon Bedrock'} is unavailable (HTTP ${res.status}); try again later` };
+  }
+  return {
+    outcome: 'unavailable',
+    message: `${what === 'sts' ? 'AWS STS' : 'Amazon Bedrock'} gave an unexpected answer (${code || `HTTP ${res.status}`}); try again later`,
+  };
+}
 
 export function createAdapter(): ProviderAdapter {
   return {
     name: 'amazon-bedrock',
-    displayName: 'amazon-bedrock',
-    liveCheck: false,
-    prepare: ({ apiKey, location }) => ({ apiKey, location: location ?? null, keyHint: '…' }),
-    check: async () => ({ outcome: 'unchecked', message: 'no live check exists yet for this provider' }),
+    displayName: 'Amazon Bedrock',
+    liveCheck: true,
+    prepare({ apiKey, location }): PreparedCredential {
+      const cred = parseCredential(apiKey);
+      const region = normalizeRegion(location);
+      return cred.kind === 'bearer'
+        ? { apiKey: cred.apiKey, location: region, keyHint: opaqueKeyHint(cred.apiKey) }
+        : { apiKey, location: region, keyHint: accessKeyIdHint(cred.accessKeyId) };
+    },
+    async check(credential, ctx): Promise<CheckResult> {
+      let cred: BedrockCredential;
+      let region: string;
+      try {
+        cred = parseCredential(credential.apiKey);
+        region = normalizeRegion(credential.location);
+      } catch {
+        return { outcome: 'rejected', message: 'the credential or region is malformed' };
+      }
+      if (cred.kind === 'sigv4') {
+        // Step 1: GetCallerIdentity proves the keys and needs no IAM permission.
+        const sts = await awsSend(
+          {
+            service: 'sts',
+            origin: ctx.baseUrl('aws-sts', awsOrigin('sts', region)),
+            method: 'POST',
+            path: '/',
+            body: 'Action=GetCallerIdentity&Version=2011-06-15',
+          },
+          cred,
+          region,
+          ctx,
+        );
+        if (sts.kind === 'error') {
+          if (sts.reason === 'dns') return { outcome: 'rejected', message: `AWS has no STS endpoint in ${region}; check the region name` };
+          return { outcome: 'unavailable', message: failureMessage(sts.reason, 'AWS STS') };
+        }
+        if (sts.status !== 200) return awsOutcome(sts, cred, region, 'sts');
+      }
+      // Step 2: the foundation models of the region (the only step for a Bedrock API key).
+      const origin = ctx.baseUrl('amazon-bedrock', awsOrigin('bedrock', region));
+      const listed = await awsSend({ service: 'bedrock', origin, method: 'GET', path: '/foundation-models' }, cred, region, ctx);
+      if (listed.kind === 'error') {
+        if (listed.reason === 'dns') return { outcome: 'rejected', message: `Amazon Bedrock has no endpoint in ${region}; choose a region where Bedrock is offered` };
+        return { outcome: 'unavailable', message: failureMessage(listed.reason, 'Amazon Bedrock') };
+      }
+      if (listed.status !== 200) return awsOutcome(listed, cred, region, 'bedrock');
+      const body = parseJsonObject(listed.text);
+      if (!Array.isArray(body?.modelSummaries)) {
+        return { outcome: 'unavailable', message: 'Amazon Bedrock gave an unexpected answer; try again later' };
+      }
+      const ids = new Set<string>();
+      for (const m of body.modelSummaries as unknown[]) addId(ids, m, 'modelId');
+      for (const id of await inferenceProfiles(origin, cred, region, ctx)) ids.add(id);
+      const models = [...ids].sort();
+      const who = cred.kind === 'bearer' ? 'Bedrock API key' : 'access keys';
+      return { outcome: 'accepted', message: `${who} accepted; ${modelCount(models.length)} listed in ${region}`, models };
+    },
   };
+}
+
+function addId(ids: Set<string>, item: unknown, field: string): void {
+  if (!item || typeof item !== 'object') return;
+  const id = (item as Record<string, unknown>)[field];
+  if (typeof id === 'string' && /^[A-Za-z0-9._:/-]{1,200}$/.test(id)) ids.add(id);
+}
+
+/**
+ * System-defined cross-region inference profiles (`us.anthropic.…`), which newer models
+ * need for on-demand use. Best effort: without bedrock:ListInferenceProfiles the check
+ * still succeeds with the foundation models alone.
+ */
+async function inferenceProfiles(origin: string, cred: BedrockCredential, region: string, ctx: CheckContext): Promise<string[]> {
+  const ids = new Set<string>();
+  let nextToken = '';
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const query = new URLSearchParams({ maxResults: '1000', typeEquals: 'SYSTEM_DEFINED' });
+    if (nextToken) query.set('nextToken', nextToken);
+    const res = await awsSend({ service: 'bedrock', origin, method: 'GET', path: `/inference-profiles?${query.toString()}` }, cred, region, ctx);
+    if (res.kind === 'error' || res.status !== 200) break;
+    const body = parseJsonObject(res.text);
+    if (!Array.isArray(body?.inferenceProfileSummaries)) break;
+    for (const p of body.inferenceProfileSummaries as unknown[]) addId(ids, p, 'inferenceProfileId');
+    nextToken = typeof body.nextToken === 'string' ? body.nextToken : '';
+    if (!nextToken) break;
+  }
+  return [...ids];
 }

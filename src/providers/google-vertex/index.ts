@@ -1,12 +1,310 @@
-// PLACEHOLDER — replaced by the adapter's real implementation (do not ship).
-import type { ProviderAdapter } from '../types.ts';
+/**
+ * Google Vertex AI adapter. The credential is a service-account JSON key; the check
+ * signs an RS256 assertion with its private key, exchanges it for an access token at
+ * Google's token endpoint (never the `token_uri` inside the submitted JSON), then lists
+ * publisher models in the chosen region. See docs/byok.md "Cloud providers".
+ */
+import { createPrivateKey } from 'node:crypto';
+import { SignJWT, importPKCS8 } from 'jose';
+import { invalid } from '../../errors/index.ts';
+import { sha256Hex } from '../../lib/hash.ts';
+import { LruCache } from '../../lib/lru.ts';
+import type { CheckContext, CheckResult, PreparedCredential, ProviderAdapter } from '../types.ts';
+import { failureMessage, modelCount, parseJsonObject as parseJson, send, type FailureReason, type SentResponse } from '../cloud-outbound.ts';
+import { serviceAccountHint } from '../hint.ts';
 
-export function createAdapter(): ProviderAdapter {
+export const DEFAULT_LOCATION = 'us-central1';
+export const GOOGLE_TOKEN_ORIGIN = 'https://oauth2.googleapis.com';
+export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+/** Refresh a cached access token this long before Google says it expires. */
+const TOKEN_REFRESH_MARGIN_MS = 5 * 60_000;
+/** Publisher-model pages followed at most (pageSize 100 each). */
+const MAX_PAGES = 5;
+/** Publishers whose models Neo can serve on Vertex; `google` decides the outcome, the others are best effort. */
+const PUBLISHERS = ['google', 'anthropic'] as const;
+
+/** GCP region names (`us-central1`, `europe-west4`, `northamerica-northeast1`) or `global`. */
+const REGION_RE = /^(?:[a-z]+(?:-[a-z]+)+[0-9]{1,2}|global)$/;
+/** Project ids: 6–30 lowercase letters, digits, hyphens; optionally domain-scoped (`example.com:proj`). */
+const PROJECT_RE = /^(?:[a-z0-9][a-z0-9.-]{0,62}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
+const EMAIL_RE = /^[^\s@]{1,64}@[A-Za-z0-9.-]{1,189}$/;
+const KEY_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
+
+export interface ServiceAccount {
+  clientEmail: string;
+  privateKey: string;
+  privateKeyId: string | undefined;
+  projectId: string;
+}
+
+const notServiceAccount = (why: string) =>
+  invalid(`api_key must be a Google Cloud service-account JSON key (${why}); paste the whole downloaded key file`);
+
+/**
+ * Parses and checks a service-account JSON key locally. Throws invalid_request naming
+ * `api_key`; the message never contains any part of the submitted text.
+ */
+export function parseServiceAccount(apiKey: string): ServiceAccount {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(apiKey);
+  } catch {
+    // The JSON.parse message quotes the input: never pass it on.
+    throw notServiceAccount('it is not valid JSON');
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw notServiceAccount('expected a JSON object');
+  const sa = parsed as Record<string, unknown>;
+  if (sa.type !== 'service_account') throw notServiceAccount('"type" must be "service_account"');
+  for (const field of ['client_email', 'private_key', 'project_id'] as const) {
+    if (typeof sa[field] !== 'string' || sa[field] === '') throw notServiceAccount(`"${field}" is missing`);
+  }
+  const clientEmail = (sa.client_email as string).trim();
+  const projectId = (sa.project_id as string).trim();
+  const privateKey = sa.private_key as string;
+  if (!EMAIL_RE.test(clientEmail)) throw notServiceAccount('"client_email" is not an email address');
+  if (!PROJECT_RE.test(projectId)) throw notServiceAccount('"project_id" is not a valid project id');
+  let privateKeyId: string | undefined;
+  if (sa.private_key_id !== undefined && sa.private_key_id !== null) {
+    if (typeof sa.private_key_id !== 'string' || !KEY_ID_RE.test(sa.private_key_id)) {
+      throw notServiceAccount('"private_key_id" is malformed');
+    }
+    privateKeyId = sa.private_key_id;
+  }
+  checkPrivateKey(privateKey);
+  return { clientEmail, privateKey, privateKeyId, projectId };
+}
+
+/** The same rules jose applies to an RS256 PKCS#8 key, checked synchronously. */
+function checkPrivateKey(pem: string): void {
+  const bad = () => notServiceAccount('"private_key" is not a PEM-encoded PKCS#8 RSA private key');
+  if (!/^\s*-----BEGIN PRIVATE KEY-----[\s\S]+-----END PRIVATE KEY-----\s*$/.test(pem)) throw bad();
+  try {
+    const key = createPrivateKey({ key: pem, format: 'pem' });
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (key.asymmetricKeyType !== 'rsa' || bits < 2048) throw new Error('not RSA-2048+');
+  } catch {
+    throw bad();
+  }
+}
+
+/** Normalizes the region: blank → us-central1; lowercased; must be a GCP region name or `global`. */
+export function normalizeLocation(location: string | null | undefined): string {
+  const loc = (location ?? '').trim().toLowerCase();
+  if (loc === '') return DEFAULT_LOCATION;
+  if (loc.length > 40 || !REGION_RE.test(loc)) {
+    throw invalid('location must be a Google Cloud region name such as us-central1 or europe-west4 (or global)');
+  }
+  return loc;
+}
+
+/** The regional Vertex AI API origin (`global` has no region prefix). */
+export function regionalOrigin(location: string): string {
+  return location === 'global' ? 'https://aiplatform.googleapis.com' : `https://${location}-aiplatform.googleapis.com`;
+}
+
+interface CachedToken {
+  accessToken: string;
+}
+
+type Step<T> = { ok: true; value: T } | { ok: false; result: CheckResult };
+
+export interface VertexAdapterOptions {
+  /** Cached access tokens kept at most (per credential and token endpoint). */
+  tokenCacheSize?: number;
+}
+
+export function createAdapter(options: VertexAdapterOptions = {}): ProviderAdapter {
+  // Access tokens live in memory only, keyed by a hash of the credential (never written anywhere).
+  // The cache is made on first use, with the clock of the CheckContext (the app's clock).
+  let tokens: LruCache<string, CachedToken> | undefined;
+  const tokenCache = (clock: () => number) => (tokens ??= new LruCache(options.tokenCacheSize ?? 1000, Infinity, clock));
+
+  async function fetchToken(sa: ServiceAccount, tokenUrl: string, ctx: CheckContext): Promise<Step<{ token: string; expiresInS: number }>> {
+    let key;
+    try {
+      key = await importPKCS8(sa.privateKey, 'RS256');
+    } catch {
+      return { ok: false, result: { outcome: 'rejected', message: 'the private_key of this service account cannot be used for RS256 signing' } };
+    }
+    const nowS = Math.floor(ctx.clock() / 1000);
+    const assertion = await new SignJWT({ scope: CLOUD_PLATFORM_SCOPE })
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', ...(sa.privateKeyId ? { kid: sa.privateKeyId } : {}) })
+      // No `sub`: Google reads it as a user to impersonate (domain-wide delegation).
+      .setIssuer(sa.clientEmail)
+      .setAudience(tokenUrl)
+      .setIssuedAt(nowS)
+      .setExpirationTime(nowS + 3600)
+      .sign(key);
+    const sent = await send(ctx, tokenUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion }).toString(),
+    });
+    if (sent.kind === 'error') return { ok: false, result: networkOutcome(sent.reason, 'Google token endpoint') };
+    const body = parseJson(sent.text);
+    if (sent.status === 200) {
+      const token = body?.access_token;
+      if (typeof token !== 'string' || token === '') {
+        return { ok: false, result: { outcome: 'unavailable', message: 'Google token endpoint gave an unexpected answer; try again later' } };
+      }
+      const expiresIn = typeof body?.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 3600;
+      return { ok: true, value: { token, expiresInS: expiresIn } };
+    }
+    return { ok: false, result: tokenError(sent.status, body) };
+  }
+
+  async function listModels(
+    sa: ServiceAccount,
+    location: string,
+    accessToken: string,
+    ctx: CheckContext,
+  ): Promise<Step<string[]> & { unauthorized?: boolean }> {
+    const fallback = regionalOrigin(location);
+    const base = ctx.baseUrl('google-vertex', fallback);
+    // An override has one host for every region: the region becomes the first path segment
+    // so that a fake (or a proxy) can still see it. Production uses the regional host.
+    const origin = base === fallback ? base : `${base}/${location}`;
+    const models: string[] = [];
+    for (const publisher of PUBLISHERS) {
+      let pageToken = '';
+      for (let page = 0; page < MAX_PAGES; page++) {
+        const query = new URLSearchParams({ pageSize: '100', listAllVersions: 'true' });
+        if (pageToken) query.set('pageToken', pageToken);
+        const sent = await send(ctx, `${origin}/v1beta1/publishers/${publisher}/models?${query.toString()}`, {
+          method: 'GET',
+          headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
+        });
+        if (sent.kind === 'error' || sent.status !== 200) {
+          // Only `google` decides the outcome; other publishers just add model ids when listed.
+          if (publisher !== 'google') break;
+          if (sent.kind === 'response') return { ok: false, result: listError(sent, location, sa.projectId), unauthorized: sent.status === 401 };
+          if (sent.reason === 'dns') {
+            return { ok: false, result: { outcome: 'rejected', message: `Vertex AI has no endpoint for location ${location}; check the region name` } };
+          }
+          return { ok: false, result: networkOutcome(sent.reason, 'Vertex AI') };
+        }
+        const body = parseJson(sent.text);
+        const list = body?.publisherModels;
+        if (!Array.isArray(list)) {
+          if (publisher === 'google') {
+            return { ok: false, result: { outcome: 'unavailable', message: 'Vertex AI gave an unexpected answer; try again later' } };
+          }
+          break;
+        }
+        for (const m of list as unknown[]) models.push(...modelIds(m));
+        pageToken = typeof body?.nextPageToken === 'string' ? body.nextPageToken : '';
+        if (!pageToken) break;
+      }
+    }
+    return { ok: true, value: [...new Set(models)].sort() };
+  }
+
   return {
     name: 'google-vertex',
-    displayName: 'google-vertex',
-    liveCheck: false,
-    prepare: ({ apiKey, location }) => ({ apiKey, location: location ?? null, keyHint: '…' }),
-    check: async () => ({ outcome: 'unchecked', message: 'no live check exists yet for this provider' }),
+    displayName: 'Google Vertex AI',
+    liveCheck: true,
+    prepare({ apiKey, location }): PreparedCredential {
+      const sa = parseServiceAccount(apiKey);
+      return { apiKey, location: normalizeLocation(location), keyHint: serviceAccountHint(sa.clientEmail) };
+    },
+    async check(credential, ctx): Promise<CheckResult> {
+      let sa: ServiceAccount;
+      let location: string;
+      try {
+        sa = parseServiceAccount(credential.apiKey);
+        location = normalizeLocation(credential.location);
+      } catch {
+        return { outcome: 'rejected', message: 'the service-account JSON or location is malformed' };
+      }
+      // Only Google's token endpoint (or the operator's override) is ever called.
+      const tokenUrl = `${ctx.baseUrl('google-oauth', GOOGLE_TOKEN_ORIGIN)}/token`;
+      const cache = tokenCache(ctx.clock);
+      const cacheKey = sha256Hex(`${tokenUrl}\n${credential.apiKey}`);
+      for (let attempt = 0; attempt < 2; attempt++) {
+        let accessToken = cache.get(cacheKey)?.accessToken;
+        const fromCache = accessToken !== undefined;
+        if (!accessToken) {
+          const got = await fetchToken(sa, tokenUrl, ctx);
+          if (!got.ok) return got.result;
+          accessToken = got.value.token;
+          const ttl = got.value.expiresInS * 1000 - TOKEN_REFRESH_MARGIN_MS;
+          if (ttl > 0) cache.set(cacheKey, { accessToken }, ttl);
+        }
+        const listed = await listModels(sa, location, accessToken, ctx);
+        if (listed.ok) {
+          const n = listed.value.length;
+          return { outcome: 'accepted', message: `service account accepted; ${modelCount(n)} listed in ${location}`, models: listed.value };
+        }
+        // A cached token can be revoked before it expires: drop it and try once with a fresh one.
+        if (listed.unauthorized) cache.delete(cacheKey);
+        if (!(listed.unauthorized && fromCache)) return listed.result;
+      }
+      return { outcome: 'rejected', message: 'Vertex AI did not accept the access token of this service account' };
+    },
   };
+}
+
+/** Model ids of one publisher model: `gemini-2.5-pro`, plus `claude-sonnet-4-5@20250929` for dated versions. */
+function modelIds(m: unknown): string[] {
+  if (!m || typeof m !== 'object') return [];
+  const { name, versionId } = m as { name?: unknown; versionId?: unknown };
+  if (typeof name !== 'string') return [];
+  const id = name.split('/').pop() ?? '';
+  if (!/^[A-Za-z0-9._@-]{1,128}$/.test(id)) return [];
+  const ids = [id];
+  if (typeof versionId === 'string' && /^\d{8}$/.test(versionId) && !id.includes('@')) ids.push(`${id}@${versionId}`);
+  return ids;
+}
+
+function networkOutcome(reason: FailureReason, what: string): CheckResult {
+  return { outcome: 'unavailable', message: failureMessage(reason, what) };
+}
+
+/** Step 1 errors (RFC 6749 section 5.2 bodies: `{error, error_description}`). */
+function tokenError(status: number, body: Record<string, unknown> | undefined): CheckResult {
+  const code = typeof body?.error === 'string' ? body.error : '';
+  if (status === 429) return { outcome: 'rate_limited', message: 'Google token endpoint is rate limiting requests; try again later' };
+  if (status >= 500) return { outcome: 'unavailable', message: `Google token endpoint is unavailable (HTTP ${status}); try again later` };
+  if (code === 'invalid_grant' || code === 'invalid_client' || code === 'unauthorized_client' || status === 401) {
+    return {
+      outcome: 'rejected',
+      message: `Google rejected the service account (${code || `HTTP ${status}`}): the key may be deleted or disabled, or the account no longer exists`,
+    };
+  }
+  return { outcome: 'unavailable', message: `Google token endpoint gave an unexpected answer (HTTP ${status}); try again later` };
+}
+
+/** Step 2 errors (Google API error bodies: `{error: {code, status, message, details[].reason}}`). */
+function listError(sent: SentResponse, location: string, project: string): CheckResult {
+  const body = parseJson(sent.text);
+  const err = body?.error && typeof body.error === 'object' ? (body.error as Record<string, unknown>) : {};
+  const status = typeof err.status === 'string' ? err.status : '';
+  const reasons = Array.isArray(err.details)
+    ? (err.details as unknown[]).map((d) => {
+        const reason = d && typeof d === 'object' ? (d as { reason?: unknown }).reason : undefined;
+        return typeof reason === 'string' ? reason : '';
+      })
+    : [];
+  const text = typeof err.message === 'string' ? err.message.toLowerCase() : '';
+  const http = sent.status;
+  if (http === 401) return { outcome: 'rejected', message: 'Vertex AI did not accept the access token of this service account' };
+  if (http === 429 || status === 'RESOURCE_EXHAUSTED') {
+    return { outcome: 'rate_limited', message: 'Vertex AI is rate limiting requests; try again later' };
+  }
+  if (http === 403) {
+    if (reasons.includes('BILLING_DISABLED') || text.includes('billing')) {
+      return { outcome: 'billing', message: `billing is disabled for project ${project}; enable billing to use Vertex AI` };
+    }
+    if (reasons.includes('SERVICE_DISABLED') || reasons.includes('ACCESS_NOT_CONFIGURED')) {
+      return { outcome: 'restricted', message: `the Vertex AI API is not enabled in project ${project}; enable aiplatform.googleapis.com` };
+    }
+    return {
+      outcome: 'restricted',
+      message: `the service account lacks permission on Vertex AI in project ${project}; grant it roles/aiplatform.user`,
+    };
+  }
+  if (http === 404) return { outcome: 'restricted', message: `Vertex AI publisher models are not available in ${location}` };
+  if (http >= 500) return { outcome: 'unavailable', message: `Vertex AI is unavailable (HTTP ${http}); try again later` };
+  return { outcome: 'unavailable', message: `Vertex AI gave an unexpected answer (HTTP ${http}); try again later` };
 }

@@ -1,0 +1,123 @@
+/**
+ * `neo-byok admin rotate-master-key --new-key <base64|@file>`: the CLI side of
+ * src/crypto/rotate.ts (argument parsing, progress display, exit codes).
+ */
+import { readFileSync } from 'node:fs';
+import { parseMasterKey } from '../config/index.ts';
+import { masterKeyId } from '../crypto/envelope.ts';
+import { rotateMasterKey, RotationError, DEFAULT_BATCH_SIZE, type RotateProgress } from '../crypto/rotate.ts';
+import { CliError, type CliIo, parseArgs, printJson } from './io.ts';
+import { openRuntime } from './runtime.ts';
+
+export const ROTATE_HELP = `Usage: neo-byok admin rotate-master-key --new-key <base64|@file> [--batch-size N] [--max-batches N]
+
+Rewraps every data key under a new master key, in batches, while servers keep
+running. Provider-key ciphertexts are not touched. Steps (docs/security.md):
+
+  1. Generate a key:  openssl rand -base64 32 > new.key   (keep it secret)
+  2. Restart every server with NEO_MASTER_KEY=<new> and NEO_MASTER_KEY_PREVIOUS=<old>.
+  3. Run this command with the same environment: neo-byok admin rotate-master-key --new-key @new.key
+  4. When it prints "complete": true, remove NEO_MASTER_KEY_PREVIOUS and restart.
+
+--new-key      the new 32-byte key in base64, or @path of a file holding it
+               (prefer @file: a key on the command line lands in shell history)
+--batch-size   rows per transaction (default ${DEFAULT_BATCH_SIZE}, 1 to 10000)
+--max-batches  stop after N batches (a partial run; run again to resume)
+
+The keys that wrapped existing data keys are taken from NEO_MASTER_KEY and
+NEO_MASTER_KEY_PREVIOUS. Interrupting is safe: every batch commits on its own, rows
+already under the new key are skipped, and a rerun continues. When every data key is
+under the new key, the master key check value is replaced, so servers then start
+with the new key alone. Prints {"master_key_id", "total", "already_rotated",
+"rewrapped", "failed", "remaining", "complete", "check_updated"}; a progress bar on a
+terminal (stderr), a plain progress line per batch otherwise. Exit 0 when complete or
+stopped by --max-batches, 1 when a data key could not be rewrapped (tampered row).`;
+
+function parseCount(value: string | boolean | undefined, name: string, def: number | undefined, max: number): number | undefined {
+  if (value === undefined) return def;
+  if (typeof value !== 'string' || !/^\d{1,6}$/.test(value) || Number(value) < 1 || Number(value) > max) {
+    throw new CliError(`--${name} must be a whole number between 1 and ${max}`, 2);
+  }
+  return Number(value);
+}
+
+/** Reads `--new-key`: base64 text, or `@path` of a file that holds it. */
+export function readNewKey(value: string | boolean | undefined): Buffer {
+  if (typeof value !== 'string' || value === '') throw new CliError('--new-key is required (base64 of 32 bytes, or @file)', 2);
+  let text = value;
+  if (value.startsWith('@')) {
+    try {
+      text = readFileSync(value.slice(1), 'utf8');
+    } catch (err) {
+      throw new CliError(`cannot read the key file ${value.slice(1, 200)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, 2);
+    }
+  }
+  const problems: string[] = [];
+  const key = parseMasterKey(text, '--new-key', problems);
+  if (!key) throw new CliError(problems.join('; '), 2);
+  return key;
+}
+
+function progressPrinter(io: CliIo): { update(p: RotateProgress): void; end(): void } {
+  let drewBar = false;
+  return {
+    update(p) {
+      const pct = p.total === 0 ? 100 : Math.min(100, Math.floor((p.done / p.total) * 100));
+      if (io.isTTY) {
+        const width = 30;
+        const filled = Math.round((pct / 100) * width);
+        io.stderr(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(pct).padStart(3)}% ${p.done}/${p.total} data keys${p.failed ? `, ${p.failed} failed` : ''}`);
+        drewBar = true;
+      } else {
+        io.stderr(`rotate-master-key: ${p.done}/${p.total} data keys under the new key (${pct}%), ${p.rewrapped} rewrapped by this run, ${p.failed} failed\n`);
+      }
+    },
+    end() {
+      if (drewBar) io.stderr('\n');
+    },
+  };
+}
+
+export async function rotateMasterKeyCommand(argv: string[], io: CliIo): Promise<number> {
+  const { flags, positional } = parseArgs(argv, { 'new-key': 'string', 'batch-size': 'string', 'max-batches': 'string' });
+  if (positional.length) throw new CliError(`unexpected argument "${positional[0]!.slice(0, 60)}"`, 2);
+  const newKey = readNewKey(flags['new-key']);
+  const batchSize = parseCount(flags['batch-size'], 'batch-size', DEFAULT_BATCH_SIZE, 10_000)!;
+  const maxBatches = parseCount(flags['max-batches'], 'max-batches', undefined, 1_000_000);
+  const rt = await openRuntime(io, {});
+  try {
+    const { masterKey, masterKeyPrevious } = rt.config;
+    if (!newKey.equals(masterKey)) {
+      io.stderr(
+        `rotate-master-key: note: NEO_MASTER_KEY here is not the new key; every server must already run with NEO_MASTER_KEY=<new key> (id ${masterKeyId(newKey)}) and NEO_MASTER_KEY_PREVIOUS=<old key>\n`,
+      );
+    }
+    const printer = progressPrinter(io);
+    let result;
+    try {
+      result = await rotateMasterKey({
+        db: rt.database.db,
+        newKey,
+        oldKeys: [masterKey, ...(masterKeyPrevious ? [masterKeyPrevious] : [])],
+        batchSize,
+        ...(maxBatches !== undefined ? { maxBatches } : {}),
+        onProgress: (p) => printer.update(p),
+      });
+    } catch (err) {
+      if (err instanceof RotationError) throw new CliError(err.message, 1);
+      throw err;
+    } finally {
+      printer.end();
+    }
+    printJson(io, result);
+    if (result.failed.length) {
+      io.stderr(
+        `rotate-master-key: ${result.failed.length} data keys could not be rewrapped (tampered or moved rows); their provider keys show as unreadable and must be replaced\n`,
+      );
+      return 1;
+    }
+    return 0;
+  } finally {
+    await rt.close();
+  }
+}

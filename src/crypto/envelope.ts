@@ -1,0 +1,142 @@
+/**
+ * Envelope encryption primitives (AES-256-GCM, 12-byte random IV, 16-byte tag).
+ *
+ * Small, pure functions so that master-key rotation can rewrap data keys without the
+ * vault: the master key wraps one data key per owner; the data key encrypts provider
+ * secrets. Invariants are listed in ./README.md.
+ */
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+export const KEY_BYTES = 32;
+
+/** Prefix of every provider-key ciphertext; bump it when the format changes. */
+export const CIPHERTEXT_VERSION = 'v1';
+
+/** Thrown for any ciphertext that does not authenticate: never a wrong plaintext. */
+export class DecryptionError extends Error {
+  constructor(message = 'the ciphertext could not be decrypted') {
+    super(message);
+    this.name = 'DecryptionError';
+  }
+}
+
+/** Identifies a master key without revealing it: the first 16 hex characters of its SHA-256. */
+export function masterKeyId(masterKey: Buffer): string {
+  return createHash('sha256').update(masterKey).digest('hex').slice(0, 16);
+}
+
+/** AES-256-GCM seal: returns iv ‖ ciphertext ‖ tag. */
+export function seal(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
+  if (key.length !== KEY_BYTES) throw new Error('AES-256-GCM needs a 32-byte key');
+  const iv = randomBytes(IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
+  cipher.setAAD(aad);
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return Buffer.concat([iv, body, cipher.getAuthTag()]);
+}
+
+/** AES-256-GCM open of iv ‖ ciphertext ‖ tag; throws DecryptionError when it does not authenticate. */
+export function open(key: Buffer, sealed: Buffer, aad: Buffer): Buffer {
+  if (key.length !== KEY_BYTES || sealed.length < IV_BYTES + TAG_BYTES) throw new DecryptionError();
+  try {
+    const iv = sealed.subarray(0, IV_BYTES);
+    const tag = sealed.subarray(sealed.length - TAG_BYTES);
+    const body = sealed.subarray(IV_BYTES, sealed.length - TAG_BYTES);
+    const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
+    decipher.setAAD(aad);
+    decipher.setAuthTag(tag);
+    return Buffer.concat([decipher.update(body), decipher.final()]);
+  } catch {
+    throw new DecryptionError();
+  }
+}
+
+/** Where a data key belongs; bound into the wrapping's associated data. */
+export interface DataKeyContext {
+  ownerType: string;
+  ownerId: string;
+  dataKeyId: string;
+}
+
+function dataKeyAad(c: DataKeyContext): Buffer {
+  return Buffer.from(['neo-byok/data-key/v1', c.ownerType, c.ownerId, c.dataKeyId].join('\0'), 'utf8');
+}
+
+/** A fresh random 32-byte data key. */
+export function generateDataKey(): Buffer {
+  return randomBytes(KEY_BYTES);
+}
+
+/** Wraps a data key with a master key; the result (base64) is what `data_keys.wrapped_key` stores. */
+export function wrapDataKey(masterKey: Buffer, dataKey: Buffer, ctx: DataKeyContext): string {
+  return seal(masterKey, dataKey, dataKeyAad(ctx)).toString('base64');
+}
+
+/** Unwraps `data_keys.wrapped_key`; throws DecryptionError for a wrong master key or a moved row. */
+export function unwrapDataKey(masterKey: Buffer, wrapped: string, ctx: DataKeyContext): Buffer {
+  const key = open(masterKey, Buffer.from(wrapped, 'base64'), dataKeyAad(ctx));
+  if (key.length !== KEY_BYTES) throw new DecryptionError();
+  return key;
+}
+
+/** Rewraps a data key from one master key to another (master-key rotation). */
+export function rewrapDataKey(wrapped: string, ctx: DataKeyContext, from: Buffer, to: Buffer): string {
+  const key = unwrapDataKey(from, wrapped, ctx);
+  try {
+    return wrapDataKey(to, key, ctx);
+  } finally {
+    key.fill(0);
+  }
+}
+
+/** Where a provider secret belongs; bound into its associated data (owner type, owner id, provider). */
+export interface SecretContext {
+  ownerType: string;
+  ownerId: string;
+  provider: string;
+}
+
+function secretAad(c: SecretContext, dataKeyId: string): Buffer {
+  return Buffer.from(['neo-byok/provider-key/v1', c.ownerType, c.ownerId, c.provider, dataKeyId].join('\0'), 'utf8');
+}
+
+/** Encrypts a provider secret: `v1.<data key id>.<base64url(iv ‖ ciphertext ‖ tag)>`. */
+export function encryptSecret(dataKey: Buffer, dataKeyId: string, plaintext: string, ctx: SecretContext): string {
+  const sealed = seal(dataKey, Buffer.from(plaintext, 'utf8'), secretAad(ctx, dataKeyId));
+  return `${CIPHERTEXT_VERSION}.${dataKeyId}.${sealed.toString('base64url')}`;
+}
+
+/** Splits a ciphertext into its data key id and sealed bytes; DecryptionError when malformed. */
+export function parseCiphertext(ciphertext: string): { dataKeyId: string; sealed: Buffer } {
+  const parts = ciphertext.split('.');
+  if (parts.length !== 3 || parts[0] !== CIPHERTEXT_VERSION || !parts[1] || !parts[2]) {
+    throw new DecryptionError('the ciphertext format is not recognized');
+  }
+  if (!/^[A-Za-z0-9_-]+$/.test(parts[2])) throw new DecryptionError('the ciphertext format is not recognized');
+  return { dataKeyId: parts[1], sealed: Buffer.from(parts[2], 'base64url') };
+}
+
+/** Decrypts a provider secret; throws DecryptionError on any tampering or AAD mismatch. */
+export function decryptSecret(dataKey: Buffer, ciphertext: string, ctx: SecretContext): string {
+  const { dataKeyId, sealed } = parseCiphertext(ciphertext);
+  return open(dataKey, sealed, secretAad(ctx, dataKeyId)).toString('utf8');
+}
+
+const CHECK_PLAINTEXT = Buffer.from('neo-byok master key check v1', 'utf8');
+const CHECK_AAD = Buffer.from('neo-byok/master-key-check/v1', 'utf8');
+
+/** A check value proving possession of a master key (stored in `meta`). */
+export function makeMasterKeyCheck(masterKey: Buffer): string {
+  return seal(masterKey, CHECK_PLAINTEXT, CHECK_AAD).toString('base64');
+}
+
+/** True when `check` was made by this master key. */
+export function verifyMasterKeyCheck(masterKey: Buffer, check: string): boolean {
+  try {
+    return open(masterKey, Buffer.from(check, 'base64'), CHECK_AAD).equals(CHECK_PLAINTEXT);
+  } catch {
+    return false;
+  }
+}

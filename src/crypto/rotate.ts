@@ -1,0 +1,224 @@
+/**
+ * Master-key rotation: rewraps every data key (`data_keys.wrapped_key`) under a new
+ * master key, in batches, without touching provider-key ciphertexts (they are sealed
+ * by the data keys, which do not change). See docs/security.md "Rotating the master key".
+ *
+ * - Online: servers run with NEO_MASTER_KEY=<new> and NEO_MASTER_KEY_PREVIOUS=<old>
+ *   meanwhile; the vault unwraps each data key with the key its `master_key_id` names.
+ * - Resumable and idempotent per row: a row already under the new key is skipped, and a
+ *   row is only updated if it is still exactly what was read (a concurrent writer wins).
+ *   Every batch commits on its own, so an interrupted run loses at most one batch.
+ * - Complete only when no row is left under another key: then the master key check
+ *   value in `meta` is replaced, so a server started with the new key alone accepts
+ *   the database.
+ */
+import { withTransaction, type Db } from '../db/index.ts';
+import { nowIso } from '../db/index.ts';
+import { DecryptionError, masterKeyId, rewrapDataKey, verifyMasterKeyCheck } from './envelope.ts';
+import { KeyVault, MASTER_KEY_CHECK_META } from './vault.ts';
+
+export const DEFAULT_BATCH_SIZE = 500;
+
+/** A precondition that makes rotation unsafe (wrong keys, unknown wrapping keys). */
+export class RotationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RotationError';
+  }
+}
+
+export interface RotateProgress {
+  /** Data keys in the database. */
+  total: number;
+  /** Data keys under the new master key now. */
+  done: number;
+  /** Rewrapped by this run so far. */
+  rewrapped: number;
+  failed: number;
+}
+
+export interface RotateOptions {
+  db: Db;
+  newKey: Buffer;
+  /** Keys that may have wrapped existing data keys (the configured current and previous). */
+  oldKeys: Buffer[];
+  batchSize?: number;
+  /** Stop after this many batches (an operator's partial run; resumable). */
+  maxBatches?: number;
+  onProgress?: (p: RotateProgress) => void;
+  clock?: () => number;
+}
+
+export interface RotationFailure {
+  data_key_id: string;
+  owner_type: string;
+  owner_id: string;
+  reason: string;
+}
+
+export interface RotateResult {
+  master_key_id: string;
+  total: number;
+  /** Under the new key before this run started (skipped). */
+  already_rotated: number;
+  rewrapped: number;
+  failed: RotationFailure[];
+  /** Rows still under another key after this run. */
+  remaining: number;
+  /** Every data key is under the new key and the check value was replaced. */
+  complete: boolean;
+  check_updated: boolean;
+}
+
+async function countNotUnder(db: Db, id: string): Promise<number> {
+  const row = await db
+    .selectFrom('data_keys')
+    .select((eb) => eb.fn.countAll<string | number>().as('n'))
+    .where('master_key_id', '!=', id)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** Checks that the given keys can open this database before anything is written. */
+async function preflight(db: Db, keys: Map<string, Buffer>): Promise<void> {
+  const meta = await db.selectFrom('meta').select('value').where('key', '=', MASTER_KEY_CHECK_META).executeTakeFirst();
+  if (meta) {
+    let check = '';
+    try {
+      check = (JSON.parse(meta.value) as { check?: string }).check ?? '';
+    } catch {
+      throw new RotationError(`the master key check value (meta ${MASTER_KEY_CHECK_META}) is corrupt`);
+    }
+    if (![...keys.values()].some((k) => verifyMasterKeyCheck(k, check))) {
+      throw new RotationError(
+        'none of the keys (NEO_MASTER_KEY, NEO_MASTER_KEY_PREVIOUS, --new-key) is the master key this database was encrypted with',
+      );
+    }
+  }
+  const ids = await db.selectFrom('data_keys').select('master_key_id').distinct().execute();
+  const unknown = ids.map((r) => r.master_key_id).filter((id) => !keys.has(id));
+  if (unknown.length) {
+    throw new RotationError(
+      `some data keys are wrapped by a master key that is not configured (master key id ${unknown.join(', ')}); set it as NEO_MASTER_KEY_PREVIOUS`,
+    );
+  }
+}
+
+/** Rewraps every data key under `newKey`; see the module comment for the guarantees. */
+export async function rotateMasterKey(opts: RotateOptions): Promise<RotateResult> {
+  const { db, newKey } = opts;
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
+  const newId = masterKeyId(newKey);
+  const keys = new Map<string, Buffer>();
+  for (const k of opts.oldKeys) keys.set(masterKeyId(k), k);
+  keys.set(newId, newKey);
+  await preflight(db, keys);
+
+  const totalRow = await db
+    .selectFrom('data_keys')
+    .select((eb) => eb.fn.countAll<string | number>().as('n'))
+    .executeTakeFirstOrThrow();
+  const total = Number(totalRow.n);
+  const pendingAtStart = await countNotUnder(db, newId);
+  const progress: RotateProgress = { total, done: total - pendingAtStart, rewrapped: 0, failed: 0 };
+  opts.onProgress?.({ ...progress });
+
+  const failed: RotationFailure[] = [];
+  const failedIds = new Set<string>();
+  let batches = 0;
+  let stoppedEarly = false;
+  // Passes over the table in id order; another pass picks up rows a misconfigured
+  // server wrapped under an old key meanwhile. A pass that changes nothing ends it.
+  for (let pass = 0; pass < 3 && !stoppedEarly; pass++) {
+    let cursor = '';
+    let changedThisPass = 0;
+    for (;;) {
+      if (opts.maxBatches !== undefined && batches >= opts.maxBatches) {
+        stoppedEarly = true;
+        break;
+      }
+      const rows = await db
+        .selectFrom('data_keys')
+        .select(['id', 'owner_type', 'owner_id', 'wrapped_key', 'master_key_id'])
+        .where('master_key_id', '!=', newId)
+        .where('id', '>', cursor)
+        .orderBy('id')
+        .limit(batchSize)
+        .execute();
+      if (rows.length === 0) break;
+      cursor = rows[rows.length - 1]!.id;
+      batches += 1;
+
+      // Rewrap outside the transaction (CPU only); the write lock is held just for the updates.
+      const updates: { id: string; from: string; fromWrapped: string; wrapped: string }[] = [];
+      for (const row of rows) {
+        if (failedIds.has(row.id)) continue;
+        const from = keys.get(row.master_key_id);
+        try {
+          if (!from) throw new DecryptionError('wrapped by an unknown master key');
+          const wrapped = rewrapDataKey(row.wrapped_key, { ownerType: row.owner_type, ownerId: row.owner_id, dataKeyId: row.id }, from, newKey);
+          updates.push({ id: row.id, from: row.master_key_id, fromWrapped: row.wrapped_key, wrapped });
+        } catch (err) {
+          failedIds.add(row.id);
+          failed.push({
+            data_key_id: row.id,
+            owner_type: row.owner_type,
+            owner_id: row.owner_id,
+            reason: err instanceof DecryptionError ? 'the wrapped data key does not authenticate (tampered or moved row)' : 'rewrap failed',
+          });
+        }
+      }
+      const now = nowIso(opts.clock);
+      const applied = await withTransaction(db, async (trx) => {
+        let n = 0;
+        for (const u of updates) {
+          const r = await trx
+            .updateTable('data_keys')
+            .set({ wrapped_key: u.wrapped, master_key_id: newId, updated_at: now })
+            .where('id', '=', u.id)
+            .where('master_key_id', '=', u.from)
+            .where('wrapped_key', '=', u.fromWrapped)
+            .executeTakeFirst();
+          n += Number(r.numUpdatedRows);
+        }
+        return n;
+      });
+      changedThisPass += applied;
+      progress.rewrapped += applied;
+      progress.done += applied;
+      progress.failed = failed.length;
+      opts.onProgress?.({ ...progress });
+    }
+    if (stoppedEarly || changedThisPass === 0) break;
+  }
+
+  const remaining = await countNotUnder(db, newId);
+  const finalTotal = await db
+    .selectFrom('data_keys')
+    .select((eb) => eb.fn.countAll<string | number>().as('n'))
+    .executeTakeFirstOrThrow();
+  let checkUpdated = false;
+  if (remaining === 0 && failed.length === 0) {
+    const meta = await db.selectFrom('meta').select('value').where('key', '=', MASTER_KEY_CHECK_META).executeTakeFirst();
+    let current = false;
+    try {
+      current = meta ? verifyMasterKeyCheck(newKey, (JSON.parse(meta.value) as { check?: string }).check ?? '') : false;
+    } catch {
+      current = false;
+    }
+    if (!current) {
+      await KeyVault.writeMasterKeyCheck(db, newKey);
+      checkUpdated = true;
+    }
+  }
+  return {
+    master_key_id: newId,
+    total: Number(finalTotal.n),
+    already_rotated: total - pendingAtStart,
+    rewrapped: progress.rewrapped,
+    failed,
+    remaining,
+    complete: remaining === 0 && failed.length === 0,
+    check_updated: checkUpdated,
+  };
+}

@@ -1,0 +1,267 @@
+/**
+ * The key vault: envelope encryption of provider secrets per owner (see ./README.md).
+ *
+ * One data key per owner, created inside the caller's transaction on first use and
+ * stored wrapped by the master key. Unwrapped data keys live in a bounded LRU keyed by
+ * data key id; a `datakey` bus message (rotation, another instance) drops them.
+ */
+import type { Db, Trx } from '../db/index.ts';
+import { nowIso } from '../db/index.ts';
+import { uuidv7 } from '../db/ids.ts';
+import type { CacheBus } from '../lib/bus.ts';
+import { LruCache } from '../lib/lru.ts';
+import type { Owner } from '../modules/auth/owner.ts';
+import type { ProviderName } from '../providers/types.ts';
+import {
+  DecryptionError,
+  decryptSecret,
+  encryptSecret,
+  generateDataKey,
+  makeMasterKeyCheck,
+  masterKeyId,
+  parseCiphertext,
+  unwrapDataKey,
+  verifyMasterKeyCheck,
+  wrapDataKey,
+} from './envelope.ts';
+
+export { DecryptionError } from './envelope.ts';
+
+/** The `meta` row holding the master key check value. */
+export const MASTER_KEY_CHECK_META = 'crypto.master_key_check';
+
+/**
+ * A stored provider key that does not decrypt for its owner and provider: the
+ * ciphertext or its data key was changed, moved to another owner or provider, or is
+ * wrapped by a master key that is not configured. Never a wrong plaintext.
+ */
+export class UnreadableKeyError extends DecryptionError {
+  constructor(
+    readonly owner: Owner,
+    readonly provider: ProviderName,
+  ) {
+    super('a stored provider key could not be decrypted');
+    this.name = 'UnreadableKeyError';
+  }
+}
+
+export class MasterKeyMismatchError extends Error {
+  constructor(message = 'NEO_MASTER_KEY does not match the key this database was encrypted with') {
+    super(message);
+    this.name = 'MasterKeyMismatchError';
+  }
+}
+
+interface StoredCheck {
+  v: 1;
+  master_key_id: string;
+  check: string;
+}
+
+export interface MasterKeyStatus {
+  masterKeyId: string;
+  /** Data keys are still wrapped by the previous master key (a rotation is pending). */
+  rotationPending: boolean;
+}
+
+export interface KeyVaultDeps {
+  db: Db;
+  masterKey: Buffer;
+  masterKeyPrevious?: Buffer;
+  bus: CacheBus;
+  clock?: () => number;
+  cacheSize?: number;
+}
+
+interface CachedDataKey {
+  key: Buffer;
+  owner: string;
+}
+
+const ownerKeyOf = (o: Owner) => `${o.type}:${o.id}`;
+
+export class KeyVault {
+  readonly masterKeyId: string;
+  private readonly previousId?: string;
+  private readonly cache: LruCache<string, CachedDataKey>;
+  private readonly clock: () => number;
+
+  constructor(private readonly deps: KeyVaultDeps) {
+    this.masterKeyId = masterKeyId(deps.masterKey);
+    if (deps.masterKeyPrevious) this.previousId = masterKeyId(deps.masterKeyPrevious);
+    this.clock = deps.clock ?? Date.now;
+    this.cache = new LruCache(deps.cacheSize ?? 10_000, Infinity, this.clock);
+    // The message key is a data key id or an owner key (`type:id`); drop either.
+    deps.bus.subscribe('datakey', (key) => {
+      this.cache.delete(key);
+      this.cache.deleteWhere((_id, v) => v.owner === key);
+    });
+  }
+
+  /**
+   * Encrypts a provider secret for an owner, inside the caller's transaction (which
+   * should hold the owner lock): gets the owner's data key, creating it on first use.
+   */
+  async encryptFor(trx: Trx, owner: Owner, provider: ProviderName, plaintext: string): Promise<{ ciphertext: string; dataKeyId: string }> {
+    const { id, key } = await this.dataKeyFor(trx, owner);
+    const ciphertext = encryptSecret(key, id, plaintext, { ownerType: owner.type, ownerId: owner.id, provider });
+    return { ciphertext, dataKeyId: id };
+  }
+
+  /** Decrypts a provider secret of this owner and provider; DecryptionError on any mismatch. */
+  async decrypt(owner: Owner, provider: ProviderName, ciphertext: string): Promise<string> {
+    try {
+      const { dataKeyId } = parseCiphertext(ciphertext);
+      const key = await this.loadDataKey(this.deps.db, owner, dataKeyId);
+      return decryptSecret(key, ciphertext, { ownerType: owner.type, ownerId: owner.id, provider });
+    } catch (err) {
+      // Carries owner and provider so the failure can be logged and shown (never the secret).
+      if (err instanceof DecryptionError) throw new UnreadableKeyError(owner, provider);
+      throw err;
+    }
+  }
+
+  /** Drops every cached data key (tests, rotation). */
+  clearCache(): void {
+    this.cache.clear();
+  }
+
+  private async dataKeyFor(trx: Trx, owner: Owner): Promise<{ id: string; key: Buffer }> {
+    const current = () =>
+      trx
+        .selectFrom('data_keys')
+        .select(['id', 'wrapped_key', 'master_key_id'])
+        .where('owner_type', '=', owner.type)
+        .where('owner_id', '=', owner.id)
+        .orderBy('version', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+    let row = await current();
+    if (!row) {
+      const id = uuidv7(this.clock());
+      const key = generateDataKey();
+      const now = nowIso(this.clock);
+      const wrapped = wrapDataKey(this.deps.masterKey, key, { ownerType: owner.type, ownerId: owner.id, dataKeyId: id });
+      // A caller without the owner lock may race another creator: the unique
+      // (owner, version) constraint keeps one, and we use whichever won.
+      await trx
+        .insertInto('data_keys')
+        .values({ id, owner_type: owner.type, owner_id: owner.id, version: 1, wrapped_key: wrapped, master_key_id: this.masterKeyId, created_at: now, updated_at: now })
+        .onConflict((oc) => oc.columns(['owner_type', 'owner_id', 'version']).doNothing())
+        .execute();
+      row = await current();
+      if (!row) throw new Error('data key could not be created');
+      if (row.id === id) {
+        this.cache.set(id, { key, owner: ownerKeyOf(owner) });
+        return { id, key };
+      }
+    }
+    return { id: row.id, key: await this.loadDataKey(trx, owner, row.id) };
+  }
+
+  private async loadDataKey(db: Db | Trx, owner: Owner, dataKeyId: string): Promise<Buffer> {
+    const ok = ownerKeyOf(owner);
+    const hit = this.cache.get(dataKeyId);
+    if (hit) {
+      if (hit.owner !== ok) throw new DecryptionError();
+      return hit.key;
+    }
+    // Scoped by owner: another owner's data key answers like a missing one.
+    const row = await db
+      .selectFrom('data_keys')
+      .select(['id', 'wrapped_key', 'master_key_id'])
+      .where('id', '=', dataKeyId)
+      .where('owner_type', '=', owner.type)
+      .where('owner_id', '=', owner.id)
+      .executeTakeFirst();
+    if (!row) throw new DecryptionError();
+    const key = this.unwrap(row.wrapped_key, row.master_key_id, { ownerType: owner.type, ownerId: owner.id, dataKeyId });
+    this.cache.set(dataKeyId, { key, owner: ok });
+    return key;
+  }
+
+  private unwrap(wrapped: string, wrappedBy: string, ctx: { ownerType: string; ownerId: string; dataKeyId: string }): Buffer {
+    if (wrappedBy === this.masterKeyId) return unwrapDataKey(this.deps.masterKey, wrapped, ctx);
+    if (this.deps.masterKeyPrevious && wrappedBy === this.previousId) return unwrapDataKey(this.deps.masterKeyPrevious, wrapped, ctx);
+    throw new DecryptionError('the data key is wrapped by a master key that is not configured');
+  }
+
+  /**
+   * Startup check: proves `masterKey` (or, during a rotation, `previous`) is the key this
+   * database was encrypted with. Stores a check value in `meta` on first start. Throws
+   * MasterKeyMismatchError with an operator-readable message otherwise.
+   */
+  static async verifyMasterKey(db: Db, masterKey: Buffer, previous?: Buffer): Promise<MasterKeyStatus> {
+    const currentId = masterKeyId(masterKey);
+    const previousId = previous ? masterKeyId(previous) : undefined;
+    const read = async (): Promise<StoredCheck | undefined> => {
+      const row = await db.selectFrom('meta').select('value').where('key', '=', MASTER_KEY_CHECK_META).executeTakeFirst();
+      if (!row) return undefined;
+      try {
+        const parsed = JSON.parse(row.value) as StoredCheck;
+        if (typeof parsed.check === 'string' && typeof parsed.master_key_id === 'string') return parsed;
+      } catch {
+        /* fall through */
+      }
+      throw new MasterKeyMismatchError(`the master key check value in the database (meta ${MASTER_KEY_CHECK_META}) is corrupt`);
+    };
+
+    let stored = await read();
+    if (!stored) {
+      // First start (or a database from before the check existed): any existing data
+      // key must open with one of the configured keys before we vouch for the key.
+      const sample = await db.selectFrom('data_keys').select(['id', 'owner_type', 'owner_id', 'wrapped_key']).limit(1).executeTakeFirst();
+      if (sample) {
+        const ctx = { ownerType: sample.owner_type, ownerId: sample.owner_id, dataKeyId: sample.id };
+        const opens = (k: Buffer) => {
+          try {
+            unwrapDataKey(k, sample.wrapped_key, ctx).fill(0);
+            return true;
+          } catch {
+            return false;
+          }
+        };
+        if (!opens(masterKey) && !(previous && opens(previous))) throw new MasterKeyMismatchError();
+      }
+      const value: StoredCheck = { v: 1, master_key_id: currentId, check: makeMasterKeyCheck(masterKey) };
+      await db
+        .insertInto('meta')
+        .values({ key: MASTER_KEY_CHECK_META, value: JSON.stringify(value) })
+        .onConflict((oc) => oc.column('key').doNothing())
+        .execute();
+      stored = await read();
+      if (!stored) throw new Error('could not store the master key check value');
+    }
+
+    let rotationPending = false;
+    if (!verifyMasterKeyCheck(masterKey, stored.check)) {
+      if (previous && verifyMasterKeyCheck(previous, stored.check)) rotationPending = true;
+      else if (previous) {
+        throw new MasterKeyMismatchError(
+          'neither NEO_MASTER_KEY nor NEO_MASTER_KEY_PREVIOUS matches the key this database was encrypted with',
+        );
+      } else throw new MasterKeyMismatchError();
+    }
+    // Every data key must be wrapped by a configured master key.
+    const ids = await db.selectFrom('data_keys').select('master_key_id').distinct().execute();
+    const known = new Set([currentId, ...(previousId ? [previousId] : [])]);
+    const unknown = ids.map((r) => r.master_key_id).filter((id) => !known.has(id));
+    if (unknown.length) {
+      throw new MasterKeyMismatchError(
+        `some data keys are wrapped by a master key that is not configured (master key id ${unknown.join(', ')}); set it as NEO_MASTER_KEY_PREVIOUS`,
+      );
+    }
+    if (ids.some((r) => r.master_key_id !== currentId)) rotationPending = true;
+    return { masterKeyId: currentId, rotationPending };
+  }
+
+  /** Replaces the stored master key check value (after every data key was rewrapped). */
+  static async writeMasterKeyCheck(db: Db | Trx, masterKey: Buffer): Promise<void> {
+    const value: StoredCheck = { v: 1, master_key_id: masterKeyId(masterKey), check: makeMasterKeyCheck(masterKey) };
+    await db
+      .insertInto('meta')
+      .values({ key: MASTER_KEY_CHECK_META, value: JSON.stringify(value) })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value: JSON.stringify(value) }))
+      .execute();
+  }
+}

@@ -1,0 +1,342 @@
+/**
+ * Cross-instance cache invalidation: the `CacheBus` implementations that reach the
+ * other instances of the service.
+ *
+ * - `PgBus`: PostgreSQL `LISTEN/NOTIFY` on a dedicated connection that reconnects by
+ *   itself; notifications are sent through the normal pool.
+ * - `RedisBus`: Redis pub/sub (one subscriber and one publisher connection), used when
+ *   `NEO_REDIS_URL` is set.
+ *
+ * Both deliver a published message to this process's subscribers synchronously first
+ * (so the instance that made a change never serves its own stale copy), then forward
+ * it. Each message carries the sending instance's id; an instance drops its own echo,
+ * so every message is delivered exactly once per instance.
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import { sql } from 'kysely';
+import pg from 'pg';
+import type { Config } from '../config/index.ts';
+import { LocalBus, type CacheBus, type Topic } from '../lib/bus.ts';
+import type { DatabaseHandle, Db } from './index.ts';
+
+const TOPICS: readonly Topic[] = ['apikey', 'user', 'owner', 'datakey'];
+/** PostgreSQL NOTIFY channel (a plain identifier: no quoting needed). */
+export const PG_CHANNEL = 'neo_byok_cache';
+/** Redis pub/sub channel. */
+export const REDIS_CHANNEL = 'neo-byok:cache';
+
+/** The subset of a pino logger the buses use. */
+export interface BusLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+const SILENT: BusLogger = { info: () => {}, warn: () => {} };
+
+interface Message {
+  /** Sending instance. */
+  o: string;
+  t: Topic;
+  k: string;
+}
+
+/** A bus that forwards every message to the other instances and delivers theirs here. */
+export abstract class RemoteBus extends LocalBus {
+  /** Identifies this process's messages, so its own echo is ignored. */
+  readonly instanceId = randomUUID();
+  protected log: BusLogger = SILENT;
+  protected closed = false;
+  /** Messages received from other instances (for metrics and tests). */
+  received = 0;
+
+  /** Where connection problems are reported (the app's logger, once it exists). */
+  setLogger(log: BusLogger): void {
+    this.log = log;
+  }
+
+  /** Connects; rejects when the backend cannot be reached at start. */
+  abstract start(): Promise<void>;
+
+  /** Whether the receiving side is connected right now. */
+  abstract get connected(): boolean;
+
+  protected abstract forward(payload: string): Promise<unknown>;
+
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  override publish(topic: Topic, key: string): void {
+    this.deliver(topic, key);
+    if (this.closed) return;
+    const payload = JSON.stringify({ o: this.instanceId, t: topic, k: key } satisfies Message);
+    const p = this.forward(payload).catch((err: unknown) => {
+      // Local delivery already happened; the other instances' entries expire by TTL.
+      this.log.warn({ err: errSummary(err), topic }, 'cache bus: could not forward an invalidation to other instances');
+    });
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p));
+  }
+
+  /** Resolves once every message published so far has left this process (or failed to), at most after `timeoutMs`. */
+  async flush(timeoutMs = 2000): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.inFlight]),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /** Handles a raw message from the backend. */
+  protected receive(payload: string): void {
+    let msg: Partial<Message>;
+    try {
+      msg = JSON.parse(payload) as Partial<Message>;
+    } catch {
+      return;
+    }
+    if (msg.o === this.instanceId) return;
+    if (typeof msg.k !== 'string' || !TOPICS.includes(msg.t as Topic)) return;
+    this.received += 1;
+    this.deliver(msg.t as Topic, msg.k);
+  }
+}
+
+function errSummary(err: unknown): { message: string; code?: string } {
+  const e = err as { message?: unknown; code?: unknown } | null;
+  return {
+    message: typeof e?.message === 'string' && e.message ? e.message : String(err),
+    ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+  };
+}
+
+export interface PgBusOptions {
+  /** Connection string of the dedicated LISTEN connection. */
+  url: string;
+  /** Pool through which NOTIFY is sent. */
+  db: Db;
+  channel?: string;
+  /** Reconnect backoff bounds in ms (default 100 … 5000). */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/**
+ * PostgreSQL LISTEN/NOTIFY. NOTIFY goes through the pool (any connection reaches every
+ * listener of the database); LISTEN holds one dedicated client, re-created with
+ * exponential backoff whenever it is lost.
+ */
+export class PgBus extends RemoteBus {
+  private client: pg.Client | undefined;
+  private isConnected = false;
+  private timer: NodeJS.Timeout | undefined;
+  private backoff: number;
+  private readonly channel: string;
+
+  constructor(private readonly opts: PgBusOptions) {
+    super();
+    this.channel = opts.channel ?? PG_CHANNEL;
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(this.channel)) throw new Error('PgBus channel must be a lower-case identifier');
+    this.backoff = opts.minBackoffMs ?? 100;
+  }
+
+  get connected(): boolean {
+    return this.isConnected;
+  }
+
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  protected forward(payload: string): Promise<unknown> {
+    return sql`select pg_notify(${this.channel}, ${payload})`.execute(this.opts.db);
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.opts.url, keepAlive: true, connectionTimeoutMillis: 5000, application_name: 'neo-byok-bus' });
+    this.client = client;
+    let lost = false;
+    const onLost = (err?: unknown) => {
+      if (lost) return;
+      lost = true;
+      const wasConnected = this.isConnected;
+      this.isConnected = false;
+      client.removeAllListeners('notification');
+      client.end().catch(() => {});
+      if (this.closed) return;
+      if (wasConnected) {
+        this.log.warn({ ...(err ? { err: errSummary(err) } : {}) }, 'cache bus: LISTEN connection lost; reconnecting');
+      }
+      this.scheduleReconnect();
+    };
+    client.on('error', onLost);
+    client.on('end', () => onLost());
+    client.on('notification', (n) => {
+      if (n.channel === this.channel && typeof n.payload === 'string') this.receive(n.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${this.channel}`);
+    } catch (err) {
+      onLost(err);
+      throw err;
+    }
+    if (this.closed) {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.isConnected = true;
+    this.backoff = this.opts.minBackoffMs ?? 100;
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.timer) return;
+    const delay = this.backoff;
+    this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs ?? 5000);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.connect().then(
+        () => this.log.info({}, 'cache bus: LISTEN connection re-established'),
+        () => {
+          /* onLost already scheduled the next attempt */
+        },
+      );
+    }, delay);
+    this.timer.unref();
+  }
+
+  override async close(): Promise<void> {
+    // Invalidations published just before shutdown still reach the other instances.
+    await this.flush();
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.isConnected = false;
+    const c = this.client;
+    this.client = undefined;
+    if (c) {
+      c.removeAllListeners('notification');
+      await c.end().catch(() => {});
+    }
+    await super.close();
+  }
+}
+
+/**
+ * An ioredis connection with the service's defaults: bounded connect time, one retry per
+ * command (a request never hangs on a dead Redis), reconnection with capped backoff.
+ * Shared by the cache bus and the rate limiter's store.
+ */
+export function createRedis(url: string, overrides: RedisOptions = {}): Redis {
+  return new Redis(url, {
+    connectTimeout: 5000,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times) => Math.min(times * 200, 5000),
+    lazyConnect: true,
+    ...overrides,
+  });
+}
+
+/** A Redis URL without its password, for messages. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis://(unparseable url)';
+  }
+}
+
+export interface RedisBusOptions {
+  url: string;
+  channel?: string;
+}
+
+/** Redis pub/sub: one connection subscribes, another publishes. */
+export class RedisBus extends RemoteBus {
+  private readonly sub: Redis;
+  private readonly pub: Redis;
+  private readonly channel: string;
+  private lastError = 0;
+  private lastConnectionError: unknown;
+  private readonly where: string;
+
+  constructor(opts: RedisBusOptions) {
+    super();
+    this.channel = opts.channel ?? REDIS_CHANNEL;
+    this.where = redactRedisUrl(opts.url);
+    // Named, so an operator can tell the connections apart in CLIENT LIST.
+    this.sub = createRedis(opts.url, { connectionName: `neo-byok-bus-sub-${this.instanceId}` });
+    // Publishing to a Redis that is down fails at once instead of queueing.
+    this.pub = createRedis(opts.url, { enableOfflineQueue: false, connectionName: `neo-byok-bus-pub-${this.instanceId}` });
+    for (const [name, conn] of [
+      ['subscriber', this.sub],
+      ['publisher', this.pub],
+    ] as const) {
+      conn.on('error', (err: unknown) => {
+        this.lastConnectionError = err;
+        // ioredis emits an error per failed reconnect; log at most one per 10 s.
+        const now = Date.now();
+        if (this.closed || now - this.lastError < 10_000) return;
+        this.lastError = now;
+        this.log.warn({ err: errSummary(err), connection: name }, 'cache bus: Redis connection error');
+      });
+    }
+    this.sub.on('message', (channel: string, message: string) => {
+      if (channel === this.channel) this.receive(message);
+    });
+  }
+
+  get connected(): boolean {
+    return this.sub.status === 'ready';
+  }
+
+  async start(): Promise<void> {
+    try {
+      await Promise.all([this.sub.connect(), this.pub.connect()]);
+      await this.sub.subscribe(this.channel);
+    } catch (err) {
+      // ioredis rejects with "Connection is closed."; the socket error says why.
+      const cause = this.lastConnectionError ?? err;
+      throw new Error(`redis unreachable at ${this.where}: ${errSummary(cause).message}`, { cause });
+    }
+  }
+
+  protected forward(payload: string): Promise<unknown> {
+    return this.pub.publish(this.channel, payload);
+  }
+
+  override async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+    // QUIT when connected (clean), else just drop the socket and stop reconnecting.
+    const end = async (c: Redis) => {
+      if (c.status === 'ready') await c.quit().catch(() => c.disconnect());
+      else c.disconnect();
+    };
+    await Promise.all([end(this.sub), end(this.pub)]);
+    await super.close();
+  }
+}
+
+/**
+ * The bus for a server: Redis pub/sub when NEO_REDIS_URL is set, else PostgreSQL
+ * LISTEN/NOTIFY on PostgreSQL, else process-local (SQLite: one instance). Connected.
+ */
+export async function createBus(config: Pick<Config, 'redisUrl'>, database: DatabaseHandle): Promise<CacheBus & { setLogger?(log: BusLogger): void }> {
+  let bus: RemoteBus;
+  if (config.redisUrl) bus = new RedisBus({ url: config.redisUrl });
+  else if (database.dialect === 'postgres' && database.postgresUrl) bus = new PgBus({ url: database.postgresUrl, db: database.db });
+  else return new LocalBus();
+  try {
+    await bus.start();
+  } catch (err) {
+    await bus.close();
+    throw err;
+  }
+  return bus;
+}

@@ -1,0 +1,253 @@
+/**
+ * HTTP hygiene and abuse limits, installed once by `buildApp` (docs/security.md):
+ *
+ * - security headers (helmet, built once) with a CSP equal to the settings page's own, so
+ *   every response, including the page, passes it; `/docs` gets `DOCS_CSP`;
+ * - CORS only when NEO_CORS_ORIGINS lists origins (exact matches, no credentials);
+ * - `Cache-Control: no-store` on API responses (they may carry a key shown once);
+ * - rate limits (@fastify/rate-limit, in memory or shared through Redis):
+ *   writes per principal, provider-calling operations per principal (stricter), and
+ *   failed authentications per client IP. Every 429 is the contract's ErrorResponse
+ *   with code `rate_limited` and `Retry-After`.
+ *
+ * Body limit, request timeouts and the X-Request-Id format are set in `buildApp`.
+ */
+import cors from '@fastify/cors';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import helmet from 'helmet';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/index.ts';
+import { UnreadableKeyError } from '../crypto/vault.ts';
+import { createRedis } from '../db/notify.ts';
+import { AppError } from '../errors/index.ts';
+import { LruCache } from '../lib/lru.ts';
+import type { AuthHooks } from './auth.ts';
+
+/** The CSP of every response: the settings page's own policy (it sets the same header). */
+export const CSP_DIRECTIVES: Record<string, string[]> = {
+  'default-src': ["'none'"],
+  'script-src': ["'self'"],
+  'style-src': ["'self'"],
+  'img-src': ["'self'", 'data:'],
+  'connect-src': ["'self'"],
+  'form-action': ["'none'"],
+  'frame-ancestors': ["'none'"],
+  'base-uri': ["'none'"],
+};
+
+/**
+ * The CSP of the interactive API reference (`/docs`, swagger-ui). Its scripts are
+ * same-origin files, but React renders `style` attributes, so styles need
+ * 'unsafe-inline'; nothing else is loosened (checked in a real browser by
+ * test/hardening-http.test.ts).
+ */
+export const DOCS_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/** No powerful browser feature is used by any page of this service. */
+export const PERMISSIONS_POLICY = 'camera=(), microphone=(), geolocation=(), payment=(), usb=()';
+
+const WINDOW_MS = 60_000;
+const HEADERS_TIMEOUT_MS = 10_000;
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** Operations that make a live provider call: key saves and validations. */
+const PROVIDER_CALL_ROUTE = /^\/api\/v1\/byok\/providers\/[^/]+(\/validate)?$/;
+
+export interface SecurityDeps {
+  config: Config;
+  /** A shared Redis client for the limits; one is made from config.redisUrl when absent. */
+  redis?: Redis;
+}
+
+type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
+
+/** The auth mode of a route, as src/http/auth.ts derives it. */
+function authModeOf(request: FastifyRequest): 'user' | 'internal' | 'public' | undefined {
+  const url = request.routeOptions.url;
+  if (!url) return undefined;
+  return (
+    request.routeOptions.config.auth ??
+    (url.startsWith('/api/v1') ? 'user' : url.startsWith('/internal/') ? 'internal' : 'public')
+  );
+}
+
+function limited(detail: string, ttlMs: number): AppError {
+  return new AppError('rate_limited', detail, { retryAfter: Math.max(1, Math.ceil(ttlMs / 1000)) });
+}
+
+/** The headers helmet sets with these options (helmet's own code decides them, once). */
+function helmetHeaders(options: Parameters<typeof helmet>[0]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const res = {
+    setHeader: (name: string, value: string | number | readonly string[]) => {
+      headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
+    },
+    removeHeader: (name: string) => {
+      delete headers[name.toLowerCase()];
+    },
+  };
+  let failure: unknown;
+  helmet(options)({} as IncomingMessage, res as unknown as ServerResponse, (err?: unknown) => {
+    failure = err;
+  });
+  if (failure) throw failure instanceof Error ? failure : new Error('helmet failed');
+  return headers;
+}
+
+/**
+ * Registers headers, CORS and rate limits. Call it before `installAuth` and pass the
+ * returned hooks to it, so failed authentications are counted per client IP.
+ */
+export async function installSecurity(app: FastifyInstance, deps: SecurityDeps): Promise<AuthHooks> {
+  const { config } = deps;
+
+  // helmet's headers are computed ONCE here and set on every reply. (@fastify/helmet
+  // rebuilt helmet's middleware, parsing the CSP directives, on every request: ~12 µs
+  // of each request, found by profiling the benchmark; docs/benchmarks.md.) A route may
+  // still replace a header (the /docs CSP).
+  const securityHeaders = helmetHeaders({
+    contentSecurityPolicy: { useDefaults: false, directives: CSP_DIRECTIVES },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    strictTransportSecurity: { maxAge: 31_536_000, includeSubDomains: true },
+    crossOriginEmbedderPolicy: false,
+  });
+  app.addHook('onRequest', (_request, reply, done) => {
+    void reply.headers(securityHeaders);
+    done();
+  });
+
+  if (config.corsOrigins.length > 0) {
+    const allowed = new Set(config.corsOrigins);
+    await app.register(cors, {
+      // Exact origins only; no cookies are used, so credentials stay off.
+      origin: (origin, cb) => cb(null, origin !== undefined && allowed.has(origin)),
+      methods: ['GET', 'POST', 'PATCH', 'DELETE'],
+      allowedHeaders: ['Authorization', 'X-Api-Key', 'Content-Type', 'X-Request-Id'],
+      exposedHeaders: ['X-Request-Id', 'Retry-After', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'],
+      credentials: false,
+      maxAge: 600,
+    });
+  }
+
+  // JSON only: without Fastify's text/plain parser every other body is a 415 (and no
+  // "simple" cross-site form/text request can reach a handler with a body).
+  app.removeContentTypeParser('text/plain');
+  // Slow clients: the headers must arrive within 10 s (the whole request within the
+  // requestTimeout set in buildApp).
+  app.server.headersTimeout = Math.min(HEADERS_TIMEOUT_MS, app.server.requestTimeout || HEADERS_TIMEOUT_MS);
+
+  // A stored key that no longer decrypts answers a generic 500; this event (same
+  // error_id) tells the operator whose key and which provider, never the secret.
+  app.addHook('onError', async (request, _reply, error) => {
+    if (error instanceof UnreadableKeyError) {
+      request.log.error(
+        { event: 'provider_key.unreadable', error_id: request.id, owner_type: error.owner.type, owner_id: error.owner.id, provider: error.provider },
+        'stored provider key cannot be decrypted (altered, moved, or its master key is not configured)',
+      );
+    }
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    const url = request.routeOptions.url ?? request.url;
+    if ((url.startsWith('/api/v1') || url.startsWith('/internal/')) && !reply.hasHeader('cache-control')) {
+      void reply.header('Cache-Control', 'no-store');
+    }
+    if (!reply.hasHeader('permissions-policy')) void reply.header('Permissions-Policy', PERMISSIONS_POLICY);
+    return payload;
+  });
+
+  if (!config.rateLimit.enabled) return {};
+
+  let redis = deps.redis;
+  if (!redis && config.redisUrl) {
+    // A Redis outage must not hold requests: commands fail fast, then the limits fail open.
+    const client = createRedis(config.redisUrl, { commandTimeout: 1000 });
+    let lastWarn = 0;
+    client.on('error', (err: Error) => {
+      if (Date.now() - lastWarn < 10_000) return;
+      lastWarn = Date.now();
+      app.log.warn({ err: { message: err.message } }, 'rate-limit Redis unreachable; limits are not enforced meanwhile');
+    });
+    app.addHook('onClose', async () => {
+      client.disconnect();
+    });
+    redis = client;
+  }
+
+  await app.register(rateLimit, {
+    global: false,
+    // Fail open: a store outage must not turn into an API outage (docs/security.md).
+    skipOnError: true,
+    nameSpace: 'neo-byok-rl:',
+    ...(redis ? { redis } : {}),
+  });
+
+  const principalKey = (prefix: string) => (req: FastifyRequest) => `${prefix}:${req.principal?.user.id ?? req.ip}`;
+  const writes: Limiter = app.createRateLimit({
+    max: config.rateLimit.writesPerMinute,
+    timeWindow: WINDOW_MS,
+    keyGenerator: principalKey('w'),
+  });
+  const providerCalls: Limiter = app.createRateLimit({
+    max: config.rateLimit.providerCallsPerMinute,
+    timeWindow: WINDOW_MS,
+    keyGenerator: principalKey('p'),
+  });
+  const authFailures: Limiter = app.createRateLimit({
+    max: config.rateLimit.authFailuresPerMinute,
+    timeWindow: WINDOW_MS,
+    keyGenerator: (req) => `a:${req.ip}`,
+  });
+  // Client IPs over the failed-authentication limit: every authenticated route answers
+  // 429 until the window ends, valid credentials included (no guessing oracle).
+  const blocked = new LruCache<string, number>(100_000);
+
+  // Runs before the auth hook (registered earlier).
+  app.addHook('onRequest', async (request) => {
+    const mode = authModeOf(request);
+    if (!mode || mode === 'public') return;
+    const until = blocked.get(request.ip);
+    if (until !== undefined && until > Date.now()) {
+      throw limited('too many failed authentication attempts from this address', until - Date.now());
+    }
+  });
+
+  // After authentication (all onRequest hooks) and before the body is read.
+  app.addHook('preParsing', async (request, reply, payload) => {
+    if (!WRITE_METHODS.has(request.method) || !request.principal) return payload;
+    const route = request.routeOptions.url ?? '';
+    const checks: [Limiter, string][] = [[writes, 'too many write requests']];
+    if (PROVIDER_CALL_ROUTE.test(route) && (request.method === 'PATCH' || route.endsWith('/validate'))) {
+      checks.push([providerCalls, 'too many provider key checks (saves and validations)']);
+    }
+    for (const [limiter, detail] of checks) {
+      const r = await limiter(request);
+      if (r.isAllowed) continue;
+      void reply.header('X-RateLimit-Limit', String(r.max));
+      void reply.header('X-RateLimit-Remaining', String(r.remaining));
+      void reply.header('X-RateLimit-Reset', String(r.ttlInSeconds));
+      if (r.isExceeded) {
+        request.log.warn({ limit: detail, user_id: request.principal.user.id }, 'rate limited');
+        throw limited(`${detail}; retry later`, r.ttl);
+      }
+    }
+    return payload;
+  });
+
+  return {
+    onFailure: async (request, err) => {
+      // Only refused credentials count, not an unreachable database.
+      if (!(err instanceof AppError) || err.code !== 'unauthorized') return;
+      const r = await authFailures(request);
+      if (r.isAllowed || r.remaining > 0) return;
+      // The allowance is used up: block this address here until the window ends. A
+      // failure past it (counted by another instance first) is answered 429 at once.
+      if (!blocked.get(request.ip)) request.log.warn({ limit: 'auth_failures', ip: request.ip }, 'rate limited');
+      blocked.set(request.ip, Date.now() + r.ttl, r.ttl);
+      if (r.isExceeded) throw limited('too many failed authentication attempts from this address', r.ttl);
+    },
+  };
+}

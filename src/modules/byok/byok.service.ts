@@ -1,0 +1,434 @@
+/**
+ * The rules of BYOK (CONTRACT.md sections 2–4): who may manage an owner's keys and
+ * mode, the provider check before a save, envelope encryption, the audit trail and the
+ * invariant "mode byok ⇒ at least one key".
+ *
+ * Every transaction that can change that invariant starts with lockOwner(), so writes
+ * on one owner are serialized on every dialect. Provider checks run before the
+ * transaction: a lock is never held across an HTTP call.
+ */
+import type { Db, Dialect, Trx } from '../../db/index.ts';
+import { lockOwner, nowIso, withTransaction } from '../../db/index.ts';
+import { uuidv7 } from '../../db/ids.ts';
+import type { AuditEventRow, ModelUseMode, ProviderKeyRow } from '../../db/schema.ts';
+import { AppError, invalid, notFound } from '../../errors/index.ts';
+import type { CacheBus } from '../../lib/bus.ts';
+import type { Metrics } from '../../lib/metrics.ts';
+import { DecryptionError, type KeyVault } from '../../crypto/vault.ts';
+import type { ProviderRegistry } from '../../providers/registry.ts';
+import type { CheckContext, CheckOutcome, CheckResult, PreparedCredential, ProviderAdapter, ProviderName } from '../../providers/types.ts';
+import type { Principal } from '../auth/auth.service.ts';
+import { ownerKey, ownerOf, requireOwnerManager, type Owner } from '../auth/owner.ts';
+import type { FeaturesService } from '../features/features.service.ts';
+import { ByokRepo, type AuditAction, type KeyWrite } from './byok.repo.ts';
+
+export interface Actor {
+  id: string;
+  email: string;
+  /** The request id, recorded in the audit trail. */
+  requestId: string | null;
+}
+
+export interface ProviderKeyView {
+  id: string;
+  provider: ProviderName;
+  display_name: string | null;
+  location: string | null;
+  key_hint: string;
+  is_validated: boolean;
+  validated_at: string | null;
+  /** Provider model ids remembered from the last save's listing; null when none was made. */
+  models_count: number | null;
+  created_at: string;
+  updated_at: string;
+  /** Only on a key whose secret no longer decrypts (tamper, moved row, missing master key). */
+  status?: 'unreadable';
+}
+
+export interface ValidationResult {
+  valid: boolean;
+  /** The check's outcome, for clients to branch on (additive to CONTRACT's ValidationResult). */
+  outcome: CheckOutcome;
+  details?: string;
+  error?: string;
+}
+
+export interface ModeView {
+  mode: ModelUseMode;
+  resource_type: Owner['type'];
+  resource_id: string;
+  byok_enabled: boolean;
+  provider_keys: number;
+}
+
+export interface AuditEventView {
+  id: string;
+  action: AuditAction;
+  actor: { id: string; email: string } | null;
+  provider: ProviderName | null;
+  from_mode: ModelUseMode | null;
+  to_mode: ModelUseMode | null;
+  created_at: string;
+  request_id: string | null;
+}
+
+export interface KeyInput {
+  api_key: string;
+  display_name?: string | null;
+  location?: string | null;
+}
+
+export interface Logger {
+  info(obj: object, msg: string): void;
+  error?(obj: object, msg: string): void;
+}
+
+export interface ByokServiceDeps {
+  db: Db;
+  dialect: Dialect;
+  vault: KeyVault;
+  providers: ProviderRegistry;
+  features: FeaturesService;
+  bus: CacheBus;
+  fetch: typeof fetch;
+  /** NEO_PROVIDER_URL_* overrides by API name. */
+  providerUrls: Partial<Record<string, string>>;
+  providerTimeoutMs: number;
+  clock?: () => number;
+  metrics?: Metrics;
+  log?: Logger;
+  /**
+   * The owner's cached mode and keys (ModelsService.ownerState, dropped on the `owner`
+   * topic after every committed change): GET /byok/mode then reads nothing from the
+   * database on a warm cache, and agrees with GET /user, GET /models and resolve.
+   */
+  ownerState?: (owner: Owner) => Promise<{ storedMode: ModelUseMode; keys: readonly unknown[] }>;
+}
+
+/** At most this many model ids are remembered per key (a listing is bounded anyway). */
+const MAX_MODELS = 5000;
+
+/** The public view of a stored key: never the secret or its ciphertext. */
+export function presentKey(row: ProviderKeyRow): ProviderKeyView {
+  return {
+    id: row.id,
+    provider: row.provider as ProviderName,
+    display_name: row.display_name,
+    location: row.location,
+    key_hint: row.key_hint,
+    is_validated: row.is_validated === 1,
+    validated_at: row.validated_at,
+    models_count: modelsCount(row.models),
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}
+
+/** The length of a stored `provider_keys.models` JSON array; null when absent or unreadable. */
+function modelsCount(models: string | null): number | null {
+  if (models === null) return null;
+  try {
+    const parsed: unknown = JSON.parse(models);
+    return Array.isArray(parsed) ? parsed.length : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Maps a check outcome to the ValidationResult of CONTRACT.md (PROVIDERS.md rule 3), with the outcome itself. */
+export function toValidation(r: CheckResult): ValidationResult {
+  switch (r.outcome) {
+    case 'accepted':
+      return { valid: true, outcome: r.outcome, details: r.message };
+    case 'restricted':
+    case 'billing':
+      return { valid: true, outcome: r.outcome, details: `Warning: ${r.message}` };
+    default:
+      return { valid: false, outcome: r.outcome, error: r.message };
+  }
+}
+
+/**
+ * Trims a submitted display name; blank → null. Control characters (U+0000–U+001F,
+ * U+007F) → 400 invalid_request naming the field.
+ */
+export function cleanDisplayName(raw: string | null): string | null {
+  if (raw === null) return null;
+  if (/[\u0000-\u001f\u007f]/.test(raw)) throw invalid('display_name must not contain control characters (tabs, line breaks, NUL…)');
+  const name = raw.trim();
+  return name === '' ? null : name;
+}
+
+/** Upper bound of a whole provider check: well inside the 30 s request timeout (docs/byok.md "Time limits"). */
+export const MAX_CHECK_DEADLINE_MS = 20_000;
+
+/**
+ * The overall deadline of one provider check: twice the per-call timeout (a check is one
+ * to a few dozen sequential calls; most finish far faster), at most MAX_CHECK_DEADLINE_MS.
+ */
+export function checkDeadlineMs(providerTimeoutMs: number): number {
+  return Math.min(2 * providerTimeoutMs, MAX_CHECK_DEADLINE_MS);
+}
+
+/** Outcomes that save the key as validated. */
+const VALIDATED = new Set(['accepted', 'restricted', 'billing']);
+
+export class ByokService {
+  readonly repo: ByokRepo;
+  private readonly clock: () => number;
+  private lastIdMs = 0;
+
+  constructor(private readonly deps: ByokServiceDeps) {
+    this.repo = new ByokRepo(deps.db);
+    this.clock = deps.clock ?? Date.now;
+  }
+
+  /**
+   * Access rule of every BYOK write and listing: solo user or team admin (403
+   * `forbidden` otherwise), then the owner's `byok` flag (403 `byok_not_enabled`).
+   */
+  async authorizeManage(p: Principal): Promise<Owner> {
+    const owner = requireOwnerManager(p);
+    if (!(await this.deps.features.isEnabled(owner, 'byok'))) {
+      throw new AppError('byok_not_enabled', 'BYOK is not enabled for this account; ask a platform admin to enable the byok feature');
+    }
+    return owner;
+  }
+
+  /** The effective mode of the caller's owner (any team role). Flag off: `neo`. */
+  async getMode(p: Principal): Promise<ModeView> {
+    const owner = ownerOf(p);
+    const stored = this.deps.ownerState
+      ? this.deps.ownerState(owner).then((st) => ({ mode: st.storedMode, keys: st.keys.length }))
+      : this.repo.getModeAndCount(owner);
+    const [enabled, { mode, keys }] = await Promise.all([this.deps.features.isEnabled(owner, 'byok'), stored]);
+    return {
+      mode: enabled ? mode : 'neo',
+      resource_type: owner.type,
+      resource_id: owner.id,
+      byok_enabled: enabled,
+      provider_keys: keys,
+    };
+  }
+
+  /** PATCH /byok/mode: byok needs at least one key; the current mode again is a no-op 200. */
+  async setMode(owner: Owner, actor: Actor, mode: ModelUseMode): Promise<{ mode: ModelUseMode; resource_type: Owner['type']; resource_id: string }> {
+    const changed = await this.tx(async (trx, now) => {
+      const current = await lockOwner(trx, this.deps.dialect, owner, now);
+      if (mode === 'byok' && (await this.repo.countKeys(owner, trx)) === 0) {
+        throw new AppError('byok_no_provider_keys', 'add at least one provider key before switching to byok');
+      }
+      if (current.mode === mode) return false;
+      await this.repo.setMode(trx, owner, mode, now);
+      await this.audit(trx, owner, actor, now, 'mode.changed', null, current.mode, mode);
+      return true;
+    });
+    if (changed) this.deps.bus.publish('owner', ownerKey(owner));
+    return { mode, resource_type: owner.type, resource_id: owner.id };
+  }
+
+  async listKeys(owner: Owner): Promise<ProviderKeyView[]> {
+    const rows = await this.repo.listKeys(owner);
+    const out: ProviderKeyView[] = [];
+    for (const row of rows) {
+      const view = presentKey(row);
+      // Each key is opened (and the plaintext dropped) so an admin sees which ones to replace.
+      try {
+        await this.deps.vault.decrypt(owner, view.provider, row.ciphertext);
+      } catch (err) {
+        if (!(err instanceof DecryptionError)) throw err;
+        view.status = 'unreadable';
+        this.deps.log?.error?.(
+          { event: 'provider_key.unreadable', owner_type: owner.type, owner_id: owner.id, provider: view.provider, key_id: row.id },
+          'stored provider key cannot be decrypted (altered, moved, or its master key is not configured)',
+        );
+      }
+      out.push(view);
+    }
+    return out;
+  }
+
+  /** Local shape check (400 naming the field) then the live check; never throws for provider failures. */
+  async checkCredential(provider: ProviderName, apiKey: string, location: string | null | undefined): Promise<{ prepared: PreparedCredential; result: CheckResult }> {
+    const adapter = this.adapter(provider);
+    const prepared = adapter.prepare({ apiKey, location });
+    const result = await this.runCheck(adapter, prepared);
+    this.deps.metrics?.providerChecks.inc({ provider, outcome: result.outcome });
+    this.deps.log?.info({ provider, outcome: result.outcome }, 'provider key check');
+    return { prepared, result };
+  }
+
+  /** POST /byok/providers/{provider}/validate: checks a key without saving it. */
+  async validateKey(provider: ProviderName, input: { api_key: string; location?: string | null }): Promise<ValidationResult> {
+    const { result } = await this.checkCredential(provider, input.api_key, input.location);
+    return toValidation(result);
+  }
+
+  /**
+   * PATCH /byok/providers/{provider}: check, then encrypt and save (create or replace).
+   * A rejected key → 400 provider_key_invalid and nothing is saved. Omitted
+   * `display_name`/`location` keep their stored values; null clears them.
+   */
+  async putKey(owner: Owner, actor: Actor, provider: ProviderName, input: KeyInput): Promise<{ provider_key: ProviderKeyView; validation: ValidationResult }> {
+    // Checked before the provider call: a bad name must not spend one (and a NUL byte
+    // would otherwise fail only at the PostgreSQL insert, as a 500).
+    const submittedName = input.display_name !== undefined ? cleanDisplayName(input.display_name) : undefined;
+    const existing = await this.repo.getKey(owner, provider);
+    const location = input.location !== undefined ? input.location : (existing?.location ?? null);
+    const { prepared, result } = await this.checkCredential(provider, input.api_key, location);
+    if (result.outcome === 'rejected') throw new AppError('provider_key_invalid', result.message);
+
+    const validated = VALIDATED.has(result.outcome);
+    const displayName = submittedName !== undefined ? submittedName : (existing?.display_name ?? null);
+    const models = result.models ? [...new Set(result.models)].filter((m) => m.length > 0 && m.length <= 256).slice(0, MAX_MODELS) : null;
+
+    const row = await this.tx(async (trx, now) => {
+      await lockOwner(trx, this.deps.dialect, owner, now);
+      const current = await this.repo.getKey(owner, provider, trx);
+      const { ciphertext, dataKeyId } = await this.deps.vault.encryptFor(trx, owner, provider, prepared.apiKey);
+      const write: KeyWrite = {
+        id: current?.id ?? this.newId(),
+        provider,
+        displayName,
+        location: prepared.location,
+        keyHint: prepared.keyHint,
+        ciphertext,
+        dataKeyId,
+        isValidated: validated,
+        validatedAt: validated ? now : null,
+        models,
+        modelsDiscoveredAt: models ? now : null,
+        now,
+      };
+      if (current) await this.repo.updateKey(trx, owner, write);
+      else await this.repo.insertKey(trx, owner, write);
+      await this.audit(trx, owner, actor, now, current ? 'provider_key.updated' : 'provider_key.created', provider, null, null);
+      const saved = await this.repo.getKey(owner, provider, trx);
+      if (!saved) throw new Error('provider key vanished inside its transaction');
+      return saved;
+    });
+    this.deps.bus.publish('owner', ownerKey(owner));
+    return { provider_key: presentKey(row), validation: toValidation(result) };
+  }
+
+  /**
+   * DELETE /byok/providers/{provider}. Deleting the last key while the mode is byok
+   * switches the mode to neo in the same transaction (audited as mode.auto_switched).
+   */
+  async deleteKey(owner: Owner, actor: Actor, provider: ProviderName): Promise<{ deleted: true; provider: ProviderName; remaining_keys: number; auto_switched: boolean }> {
+    const out = await this.tx(async (trx, now) => {
+      const { mode } = await lockOwner(trx, this.deps.dialect, owner, now);
+      if (!(await this.repo.deleteKey(trx, owner, provider))) {
+        throw notFound(`no ${provider} key is configured`);
+      }
+      await this.audit(trx, owner, actor, now, 'provider_key.deleted', provider, null, null);
+      const remaining = await this.repo.countKeys(owner, trx);
+      let autoSwitched = false;
+      if (remaining === 0 && mode === 'byok') {
+        await this.repo.setMode(trx, owner, 'neo', now);
+        await this.audit(trx, owner, actor, now, 'mode.auto_switched', provider, 'byok', 'neo');
+        autoSwitched = true;
+      }
+      return { remaining, autoSwitched };
+    });
+    this.deps.bus.publish('owner', ownerKey(owner));
+    return { deleted: true, provider, remaining_keys: out.remaining, auto_switched: out.autoSwitched };
+  }
+
+  async listAudit(owner: Owner, limit: number, offset: number): Promise<{ data: AuditEventView[]; has_more: boolean; total: number }> {
+    const { rows, total } = await this.repo.listAudit(owner, limit, offset);
+    return { data: rows.map(presentAudit), has_more: offset + rows.length < total, total };
+  }
+
+  private adapter(provider: ProviderName): ProviderAdapter {
+    const a = this.deps.providers.get(provider);
+    if (!a) throw new AppError('invalid_request', `unknown provider "${provider}"`);
+    return a;
+  }
+
+  /**
+   * One live check under one overall deadline (checkDeadlineMs): every call of the
+   * adapter shares it, and a check still running when it fires is `unavailable`, even if
+   * the adapter would have settled for partial results afterwards.
+   */
+  private async runCheck(adapter: ProviderAdapter, prepared: PreparedCredential): Promise<CheckResult> {
+    const deadlineMs = checkDeadlineMs(this.deps.providerTimeoutMs);
+    const signal = AbortSignal.timeout(deadlineMs);
+    const late: CheckResult = {
+      outcome: 'unavailable',
+      message: `the ${adapter.displayName} check did not finish within ${deadlineMs / 1000} s, so the key could not be verified; validate it again later`,
+    };
+    let onAbort = (): void => undefined;
+    const deadline = new Promise<CheckResult>((resolve) => {
+      onAbort = () => resolve(late);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      const result = await Promise.race([adapter.check(prepared, this.checkContext(signal)), deadline]);
+      return signal.aborted ? late : result;
+    } catch {
+      // Adapters must not throw; if one does, the check is inconclusive, never a 500.
+      return { outcome: 'unavailable', message: `the ${adapter.displayName} check failed unexpectedly; try again later` };
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private checkContext(signal: AbortSignal): CheckContext {
+    const urls = this.deps.providerUrls;
+    return {
+      fetch: this.deps.fetch,
+      timeoutMs: this.deps.providerTimeoutMs,
+      signal,
+      baseUrl: (api, fallback) => (urls[api] ?? fallback).replace(/\/+$/, ''),
+      clock: this.clock,
+    };
+  }
+
+  private tx<T>(fn: (trx: Trx, now: string) => Promise<T>): Promise<T> {
+    return withTransaction(this.deps.db, (trx) => fn(trx, nowIso(this.clock)));
+  }
+
+  /** UUIDv7 ids strictly increasing within this process, so same-millisecond audit events keep their order. */
+  private newId(): string {
+    const ms = Math.max(this.clock(), this.lastIdMs + 1);
+    this.lastIdMs = ms;
+    return uuidv7(ms);
+  }
+
+  private async audit(
+    trx: Trx,
+    owner: Owner,
+    actor: Actor,
+    now: string,
+    action: AuditAction,
+    provider: ProviderName | null,
+    fromMode: ModelUseMode | null,
+    toMode: ModelUseMode | null,
+  ): Promise<void> {
+    await this.repo.insertAudit(trx, owner, {
+      id: this.newId(),
+      action,
+      actorId: actor.id,
+      actorEmail: actor.email,
+      provider,
+      fromMode,
+      toMode,
+      requestId: actor.requestId,
+      createdAt: now,
+    });
+  }
+}
+
+function presentAudit(r: AuditEventRow): AuditEventView {
+  return {
+    id: r.id,
+    action: r.action as AuditAction,
+    actor: r.actor_id ? { id: r.actor_id, email: r.actor_email ?? '' } : null,
+    provider: (r.provider as ProviderName | null) ?? null,
+    from_mode: r.from_mode,
+    to_mode: r.to_mode,
+    created_at: r.created_at,
+    request_id: r.request_id,
+  };
+}

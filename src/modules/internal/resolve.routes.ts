@@ -1,0 +1,44 @@
+/**
+ * POST /internal/v1/credentials/resolve (CONTRACT.md section 8): the agent runtime's
+ * question "which model, provider and key for this call?". Authenticated only by the
+ * internal service token (NEO_INTERNAL_TOKEN, compared in constant time by the auth
+ * hook); a user JWT or API key is refused with 401.
+ */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import { errorResponses } from '../../http/schemas.ts';
+import { ref } from '../models/models.schemas.ts';
+import { RESOLVE_COMPONENT_SCHEMAS, ResolveCredentialsRequest, ResolveCredentialsResponse } from './resolve.schemas.ts';
+import type { ResolveService } from './resolve.service.ts';
+
+export const resolveRoutes: FastifyPluginAsync<{ resolver: ResolveService }> = async (fastify, opts) => {
+  const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+  for (const s of RESOLVE_COMPONENT_SCHEMAS) app.addSchema(s);
+
+  app.post(
+    '/internal/v1/credentials/resolve',
+    {
+      config: { auth: 'internal' },
+      schema: {
+        tags: ['Internal'],
+        operationId: 'post-internal-v1-credentials-resolve',
+        summary: 'Resolve the model and credential for an agent call',
+        description: `Called by the agent runtime before each LLM call, with \`Authorization: Bearer <NEO_INTERNAL_TOKEN>\` (not a user JWT or API key: those get 401). Answers, for the user's owner (the team for a team member): the effective mode, the Neo model (\`auto\` picks the first available model of the documented preference order), the provider and provider model id to call and, in \`byok\` mode, the owner's decrypted credential; in \`neo\` mode \`credential\` is null and the platform's own key applies.
+
+- \`byok\` mode and no key of the owner serves the model → 409 \`byok_model_unavailable\` (never a silent fallback to the platform's key).
+- Unknown user or model → 404 \`not_exists\`.
+- While the owner's \`byok\` flag is off the owner is in \`neo\` mode.
+
+When two of the owner's keys serve the model, the model's first-party provider wins, then Amazon Bedrock, Google Vertex, Azure AI Foundry, then OpenRouter, then the Vercel AI Gateway. No provider is called. Do not cache the credential beyond the call (docs/runtime-integration.md).`,
+        security: [{ InternalToken: [] }],
+        body: ref(ResolveCredentialsRequest),
+        response: { 200: ref(ResolveCredentialsResponse), ...errorResponses(400, 401, 404, 409, 413, 415) },
+      },
+    },
+    async (request, reply) => {
+      // The answer carries a secret: never stored by a cache on the way.
+      void reply.header('Cache-Control', 'no-store');
+      return opts.resolver.resolve(request.body.user_id, request.body.model);
+    },
+  );
+};

@@ -1,0 +1,58 @@
+/** TypeBox schemas of POST /internal/v1/credentials/resolve (CONTRACT.md section 8). */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Nullable, Uuid } from '../../http/schemas.ts';
+import { PROVIDERS } from '../../providers/types.ts';
+import { ref } from '../models/models.schemas.ts';
+
+export const ResolveCredentialsRequest = Type.Object(
+  {
+    user_id: Type.String({ format: 'uuid', description: 'The Neo user the agent acts for' }),
+    model: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: 'A Neo model id from the catalogue (GET /api/v1/models), or `auto`',
+      examples: ['claude-sonnet-4-5', 'auto'],
+    }),
+  },
+  { $id: 'ResolveCredentialsRequest', required: ['user_id', 'model'], additionalProperties: false },
+);
+
+export const ResolvedCredential = Type.Object(
+  {
+    api_key: Type.String({
+      description:
+        'The provider secret exactly as saved: an API key, the service-account JSON (google-vertex), a Bedrock API key or the SigV4 JSON `{"access_key_id","secret_access_key","session_token"?}` (amazon-bedrock), the resource key (azure-foundry)',
+    }),
+    location: Nullable(Type.String(), {
+      description: 'GCP region (google-vertex), AWS region (amazon-bedrock), endpoint URL (azure-foundry); null for the others',
+    }),
+  },
+  { $id: 'ResolvedCredential', required: ['api_key', 'location'], additionalProperties: false },
+);
+
+export const ResolveCredentialsResponse = Type.Object(
+  {
+    mode: Type.String({ enum: ['neo', 'byok'], description: "The owner's effective model use mode (`neo` while the `byok` flag is off)" }),
+    resource_type: Type.String({ enum: ['user', 'team'], description: 'Whose settings applied: the team for a team member, else the user' }),
+    resource_id: Uuid,
+    neo_model_id: Type.String({ description: 'The Neo model to run (what `auto` picked, or the requested id)' }),
+    provider: Type.String({ enum: [...PROVIDERS], description: "The provider to call: the model's first-party provider in neo mode; the serving key's provider in byok mode" }),
+    provider_model_id: Type.String({ description: 'The model id to send to that provider (Azure: the deployment name)' }),
+    credential: Nullable(ref(ResolvedCredential), {
+      description: "byok mode: the owner's decrypted credential; neo mode: null (the platform's own key applies)",
+    }),
+  },
+  {
+    $id: 'ResolveCredentialsResponse',
+    required: ['mode', 'resource_type', 'resource_id', 'neo_model_id', 'provider', 'provider_model_id', 'credential'],
+    additionalProperties: false,
+  },
+);
+
+export type ResolveBody = Static<typeof ResolveCredentialsRequest>;
+
+export const RESOLVE_COMPONENT_SCHEMAS = [
+  ResolveCredentialsRequest,
+  ResolvedCredential,
+  ResolveCredentialsResponse,
+] as (TSchema & { $id: string })[];

@@ -1,0 +1,109 @@
+/**
+ * Credential resolution for the agent runtime (CONTRACT.md section 8): for a user and a
+ * model (or `auto`), which provider, which provider model id and, in byok mode, which
+ * decrypted credential to use.
+ *
+ * Hot path, called on every LLM call: no provider call, no database read on a warm
+ * cache (user → membership from AuthService's cache, the flag from FeaturesService's,
+ * mode and key rows from ModelsService's; each dropped by its bus topic). The secret is
+ * decrypted per call with the vault's cached data key and never cached in plaintext,
+ * never logged, and counted in metrics by owner and provider only.
+ */
+import { AppError, notFound } from '../../errors/index.ts';
+import type { Metrics } from '../../lib/metrics.ts';
+import type { KeyVault } from '../../crypto/vault.ts';
+import type { ModelUseMode, OwnerType } from '../../db/schema.ts';
+import { AUTO_MODEL_ID, findModel, type CatalogueModel } from '../../models/catalogue.ts';
+import type { ProviderName } from '../../providers/types.ts';
+import type { AuthService } from '../auth/auth.service.ts';
+import type { Owner } from '../auth/owner.ts';
+import type { ModelsService } from '../models/models.service.ts';
+
+export interface ResolveResult {
+  mode: ModelUseMode;
+  resource_type: OwnerType;
+  resource_id: string;
+  neo_model_id: string;
+  provider: ProviderName;
+  provider_model_id: string;
+  credential: { api_key: string; location: string | null } | null;
+}
+
+export interface ResolveServiceDeps {
+  auth: Pick<AuthService, 'membershipOf'>;
+  models: ModelsService;
+  vault: Pick<KeyVault, 'decrypt'>;
+  metrics: Metrics;
+}
+
+type Outcome = 'resolved' | 'unknown_user' | 'unknown_model' | 'model_unavailable' | 'error';
+
+export class ResolveService {
+  constructor(private readonly deps: ResolveServiceDeps) {}
+
+  async resolve(userId: string, modelId: string): Promise<ResolveResult> {
+    const found = await this.deps.auth.membershipOf(userId);
+    if (!found) {
+      this.count(null, '', 'neo', 'unknown_user');
+      throw notFound('no user with this id');
+    }
+    const owner: Owner = found.membership ? { type: 'team', id: found.membership.teamId } : { type: 'user', id: found.user.id };
+    const requested = modelId === AUTO_MODEL_ID ? undefined : findModel(modelId);
+    if (modelId !== AUTO_MODEL_ID && !requested) {
+      this.count(owner, '', 'neo', 'unknown_model');
+      throw notFound(`no model "${modelId.slice(0, 100)}" in the Neo catalogue; GET /api/v1/models lists them`);
+    }
+    const e = await this.deps.models.effective(owner);
+    const base = { mode: e.mode, resource_type: owner.type, resource_id: owner.id };
+
+    if (e.mode === 'neo') {
+      const model = requested ?? this.deps.models.autoModel(e);
+      if (!model) throw new Error('the catalogue is empty');
+      const provider = model.vendor;
+      this.count(owner, provider, 'neo', 'resolved');
+      return { ...base, neo_model_id: model.id, provider, provider_model_id: preferredId(model, provider), credential: null };
+    }
+
+    // byok: no silent fallback to the platform's key.
+    const model = requested ?? this.deps.models.autoModel(e);
+    const serving = model ? e.state?.serving.get(model.id)?.[0] : undefined;
+    if (!model || !serving) {
+      this.count(owner, '', 'byok', 'model_unavailable');
+      const detail = model
+        ? this.deps.models.unavailableReason(e, model)
+        : `BYOK mode: none of the provider keys serves a catalogue model, so "auto" has nothing to pick`;
+      throw new AppError('byok_model_unavailable', detail);
+    }
+    let apiKey: string;
+    try {
+      apiKey = await this.deps.vault.decrypt(owner, serving.provider, serving.key.ciphertext);
+    } catch (err) {
+      this.count(owner, serving.provider, 'byok', 'error');
+      throw err;
+    }
+    this.count(owner, serving.provider, 'byok', 'resolved');
+    return {
+      ...base,
+      neo_model_id: model.id,
+      provider: serving.provider,
+      provider_model_id: serving.providerModelId,
+      credential: { api_key: apiKey, location: serving.key.location },
+    };
+  }
+
+  /** One counter per call: owner and provider labels only, never the secret. */
+  private count(owner: Owner | null, provider: string, mode: ModelUseMode, outcome: Outcome): void {
+    // An unknown user id is not an owner: one shared label keeps the series bounded.
+    this.deps.metrics.resolves.inc({
+      owner_type: owner?.type ?? 'unknown',
+      owner_id: owner?.id ?? 'unknown',
+      provider,
+      mode,
+      outcome,
+    });
+  }
+}
+
+function preferredId(model: CatalogueModel, provider: ProviderName): string {
+  return model.providers[provider]?.[0] ?? model.id;
+}

@@ -1,0 +1,327 @@
+/**
+ * Configuration (src/config): every problem in one error, the defaults, secrets generated
+ * once into the data dir, and what `neo-byok serve` prints about them (never the values).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../src/config/index.ts';
+
+const BIN = new URL('../bin/neo-byok', import.meta.url).pathname;
+const ROOT = new URL('..', import.meta.url).pathname;
+const GOOD_KEY = Buffer.alloc(32, 9).toString('base64');
+const GIVEN = {
+  NEO_JWT_SECRET: 'a-jwt-secret-that-is-long-enough-0123456789',
+  NEO_MASTER_KEY: GOOD_KEY,
+  NEO_INTERNAL_TOKEN: 'an-internal-token-that-is-long-enough-0123',
+};
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'neo-config-'));
+  dirs.push(d);
+  return d;
+}
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err.problems;
+  }
+  assert.fail('loadConfig accepted an invalid configuration');
+}
+
+describe('loadConfig', () => {
+  it('lists every problem at once, one per line', () => {
+    const env = {
+      NEO_DATA_DIR: tempDir(),
+      PORT: 'eighty',
+      NEO_LOG_LEVEL: 'loud',
+      NEO_DATABASE_POOL_SIZE: '0',
+      NEO_DATABASE_URL: 'mysql://db/neo',
+      NEO_JWT_SECRET: 'short',
+      NEO_MASTER_KEY: 'not base64 at all!',
+      NEO_INTERNAL_TOKEN: 'tiny',
+      NEO_BYOK_DEFAULT: 'perhaps',
+      NEO_PROVIDER_TIMEOUT_MS: '60000',
+      NEO_PROVIDER_URL_OPENAI: 'not a url',
+      NEO_REDIS_URL: 'http://127.0.0.1:6379',
+    };
+    const problems = problemsOf(env);
+    const expected = [
+      /^PORT must be a whole number \(got "eighty"\)$/,
+      /^NEO_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent$/,
+      /^NEO_DATABASE_POOL_SIZE must be between 1 and 500 \(got 0\)$/,
+      /^NEO_DATABASE_URL must be postgres:/,
+      /^NEO_JWT_SECRET must be at least 32 characters$/,
+      /^NEO_MASTER_KEY must be base64 \(32 bytes\)$/,
+      /^NEO_INTERNAL_TOKEN must be at least 32 characters$/,
+      /^NEO_BYOK_DEFAULT must be on or off \(got "perhaps"\)$/,
+      /^NEO_PROVIDER_TIMEOUT_MS must be between 100 and 10000 \(got 60000\)$/,
+      /^NEO_PROVIDER_URL_OPENAI is not a valid URL$/,
+      /^NEO_REDIS_URL must use redis: or rediss: \(got http:\)$/,
+    ];
+    for (const re of expected) assert.ok(problems.some((p) => re.test(p)), `missing problem ${re}: ${JSON.stringify(problems)}`);
+    assert.equal(problems.length, expected.length);
+    const message = new ConfigError(problems).message;
+    assert.match(message, /^Invalid configuration:\n {2}- PORT must be/);
+    assert.equal(message.split('\n').length, expected.length + 1);
+  });
+
+  it('refuses NEO_JWT_SECRET together with NEO_JWT_JWKS_URL, and a JWKS URL that is not http(s)', () => {
+    assert.ok(problemsOf({ ...GIVEN, NEO_JWT_JWKS_URL: 'https://idp.example.com/jwks' }).includes('set NEO_JWT_SECRET or NEO_JWT_JWKS_URL, not both'));
+    assert.deepEqual(problemsOf({ NEO_MASTER_KEY: GOOD_KEY, NEO_INTERNAL_TOKEN: GIVEN.NEO_INTERNAL_TOKEN, NEO_JWT_JWKS_URL: 'ftp://idp/jwks' }), [
+      'NEO_JWT_JWKS_URL must use http: or https: (got ftp:)',
+    ]);
+  });
+
+  it('a bad NEO_MASTER_KEY or NEO_MASTER_KEY_PREVIOUS is a clear error that does not echo the value', () => {
+    const notBase64 = 'this*is*not*base64*but*it*is*secret';
+    const short = Buffer.alloc(16, 1).toString('base64');
+    const long = Buffer.alloc(48, 1).toString('base64');
+    assert.deepEqual(problemsOf({ ...GIVEN, NEO_MASTER_KEY: notBase64 }), ['NEO_MASTER_KEY must be base64 (32 bytes)']);
+    assert.deepEqual(problemsOf({ ...GIVEN, NEO_MASTER_KEY: short }), ['NEO_MASTER_KEY must decode to 32 bytes (got 16)']);
+    assert.deepEqual(problemsOf({ ...GIVEN, NEO_MASTER_KEY: long }), ['NEO_MASTER_KEY must decode to 32 bytes (got 48)']);
+    assert.deepEqual(problemsOf({ ...GIVEN, NEO_MASTER_KEY_PREVIOUS: short }), ['NEO_MASTER_KEY_PREVIOUS must decode to 32 bytes (got 16)']);
+    const all = problemsOf({ ...GIVEN, NEO_MASTER_KEY: notBase64, NEO_MASTER_KEY_PREVIOUS: short }).join('\n');
+    assert.ok(!all.includes(notBase64) && !all.includes(short), 'the key material is not in the message');
+  });
+
+  it('applies the documented defaults', () => {
+    // Secrets given, so nothing is written to ./data.
+    const c = loadConfig({ ...GIVEN });
+    assert.equal(c.port, 8080);
+    assert.equal(c.host, '127.0.0.1');
+    assert.equal(c.dataDir, resolve(process.cwd(), 'data'));
+    assert.equal(c.databaseUrl, join(resolve(process.cwd(), 'data'), 'neo.db'));
+    assert.equal(c.databasePoolSize, 10);
+    assert.equal(c.logLevel, 'info');
+    assert.equal(c.byokDefault, false);
+    assert.equal(c.providerTimeoutMs, 8000);
+    assert.deepEqual(c.corsOrigins, []);
+    assert.equal(c.trustProxy, false);
+    assert.equal(c.rateLimit.enabled, true);
+    assert.deepEqual(c.generatedSecrets, []);
+    assert.equal(Buffer.from(c.jwt.secret!).toString('utf8'), GIVEN.NEO_JWT_SECRET);
+    assert.deepEqual(c.masterKey, Buffer.alloc(32, 9));
+    assert.equal(c.internalToken, GIVEN.NEO_INTERNAL_TOKEN);
+  });
+
+  it('reads every variable it documents', () => {
+    const dir = tempDir();
+    const c = loadConfig({
+      ...GIVEN,
+      PORT: '9090',
+      HOST: '0.0.0.0',
+      NEO_DATA_DIR: dir,
+      NEO_DATABASE_URL: 'postgres://neo@db.internal:5432/neo',
+      NEO_DATABASE_POOL_SIZE: '25',
+      NEO_LOG_LEVEL: 'warn',
+      NEO_BYOK_DEFAULT: 'on',
+      NEO_JWT_ISSUER: 'https://issuer.example',
+      NEO_JWT_AUDIENCE: 'neo-api',
+      NEO_MASTER_KEY_PREVIOUS: Buffer.alloc(32, 3).toString('base64'),
+      NEO_PROVIDER_URL_ANTHROPIC: 'http://127.0.0.1:4010/',
+      NEO_AZURE_ALLOWED_HOSTS: '127.0.0.1, LOCALHOST',
+      NEO_PROVIDER_TIMEOUT_MS: '5000',
+      NEO_REDIS_URL: 'redis://127.0.0.1:6379',
+      NEO_CORS_ORIGINS: 'https://app.example.com, https://admin.example.com',
+      NEO_RATE_LIMIT: 'off',
+      NEO_RATE_LIMIT_WRITES: '10',
+      NEO_RATE_LIMIT_PROVIDER_CALLS: '5',
+      NEO_RATE_LIMIT_AUTH_FAILURES: '7',
+      NEO_TRUST_PROXY: 'true',
+    });
+    assert.equal(c.port, 9090);
+    assert.equal(c.host, '0.0.0.0');
+    assert.equal(c.dataDir, dir);
+    assert.equal(c.databaseUrl, 'postgres://neo@db.internal:5432/neo');
+    assert.equal(c.databasePoolSize, 25);
+    assert.equal(c.logLevel, 'warn');
+    assert.equal(c.byokDefault, true);
+    assert.deepEqual(c.jwt.issuer, 'https://issuer.example');
+    assert.deepEqual(c.jwt.audience, 'neo-api');
+    assert.deepEqual(c.masterKeyPrevious, Buffer.alloc(32, 3));
+    assert.equal(c.providerUrls.anthropic, 'http://127.0.0.1:4010', 'trailing slash removed');
+    assert.deepEqual(c.azureAllowedHosts, ['127.0.0.1', 'localhost']);
+    assert.equal(c.providerTimeoutMs, 5000);
+    assert.equal(c.redisUrl, 'redis://127.0.0.1:6379');
+    assert.deepEqual(c.corsOrigins, ['https://app.example.com', 'https://admin.example.com']);
+    assert.deepEqual(c.rateLimit, { enabled: false, writesPerMinute: 10, providerCallsPerMinute: 5, authFailuresPerMinute: 7 });
+    assert.equal(c.trustProxy, true);
+  });
+
+  it('generates missing secrets once into <data dir>/secrets.json (0600) and reuses them', () => {
+    const dir = join(tempDir(), 'nested', 'data');
+    const first = loadConfig({ NEO_DATA_DIR: dir });
+    assert.deepEqual([...first.generatedSecrets].sort(), ['internal_token', 'jwt_secret', 'master_key']);
+    const file = join(dir, 'secrets.json');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+    assert.deepEqual(Object.keys(stored).sort(), ['internal_token', 'jwt_secret', 'master_key']);
+    assert.equal(Buffer.from(stored.master_key!, 'base64').length, 32);
+    assert.ok(stored.jwt_secret!.length >= 32 && stored.internal_token!.length >= 32);
+    assert.equal(first.databaseUrl, join(dir, 'neo.db'));
+
+    const before = readFileSync(file, 'utf8');
+    const second = loadConfig({ NEO_DATA_DIR: dir });
+    assert.deepEqual(second.generatedSecrets, []);
+    assert.equal(readFileSync(file, 'utf8'), before, 'the file is not rewritten');
+    assert.deepEqual(Buffer.from(second.jwt.secret!), Buffer.from(first.jwt.secret!));
+    assert.deepEqual(second.masterKey, first.masterKey);
+    assert.equal(second.internalToken, first.internalToken);
+  });
+
+  it('generates only the secrets the environment does not give', () => {
+    const dir = tempDir();
+    const c = loadConfig({ NEO_DATA_DIR: dir, NEO_MASTER_KEY: GOOD_KEY });
+    assert.deepEqual([...c.generatedSecrets].sort(), ['internal_token', 'jwt_secret']);
+    assert.deepEqual(c.masterKey, Buffer.alloc(32, 9));
+    const stored = JSON.parse(readFileSync(join(dir, 'secrets.json'), 'utf8')) as Record<string, string>;
+    assert.equal(stored.master_key, undefined, 'a given master key is never copied to disk');
+    // With everything given nothing is written at all.
+    const clean = tempDir();
+    loadConfig({ ...GIVEN, NEO_DATA_DIR: clean });
+    assert.equal(existsSync(join(clean, 'secrets.json')), false);
+  });
+
+  it('a corrupt secrets.json is a configuration error, never silently replaced', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'secrets.json'), '{not json', { mode: 0o600 });
+    assert.deepEqual(problemsOf({ NEO_DATA_DIR: dir }), [`${join(dir, 'secrets.json')} is not valid JSON`]);
+    assert.equal(readFileSync(join(dir, 'secrets.json'), 'utf8'), '{not json');
+  });
+});
+
+interface Exit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function baseEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith('NEO_') && k !== 'PORT' && k !== 'HOST') out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * Starts `neo-byok serve` on a random loopback port, waits for "neo-byok listening",
+ * calls /healthz, sends SIGTERM and returns everything the process printed.
+ */
+async function serveOnce(env: Record<string, string>): Promise<Exit & { health: number }> {
+  const child = spawn(BIN, ['serve'], { cwd: ROOT, env: { ...baseEnv(), PORT: '0', HOST: '127.0.0.1', ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  const address = await new Promise<string>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`serve did not start: ${stdout}${stderr}`)), 60_000);
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      for (const line of stdout.split('\n')) {
+        if (!line.includes('neo-byok listening')) continue;
+        clearTimeout(timer);
+        res((JSON.parse(line) as { address: string }).address);
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      rej(new Error(`serve exited with ${code}: ${stderr}`));
+    });
+  });
+  assert.match(address, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const health = (await fetch(`${address}/healthz`)).status;
+  child.kill('SIGTERM');
+  const code = await exited;
+  return { code, stdout, stderr, health };
+}
+
+describe('neo-byok serve and the generated secrets', () => {
+  it('logs that it generated secrets, never their values; the second start reuses them', async () => {
+    const dir = tempDir();
+    const first = await serveOnce({ NEO_DATA_DIR: dir });
+    assert.equal(first.health, 200);
+    assert.equal(first.code, 0, 'SIGTERM is a clean exit');
+    const lines = first.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const generated = lines.find((l) => String(l.msg).startsWith('generated missing secrets'));
+    assert.ok(generated, `a log line says secrets were generated: ${first.stdout}`);
+    assert.deepEqual([...(generated.generated as string[])].sort(), ['internal_token', 'jwt_secret', 'master_key']);
+    assert.equal(generated.file, join(dir, 'secrets.json'));
+
+    const secrets = JSON.parse(readFileSync(join(dir, 'secrets.json'), 'utf8')) as Record<string, string>;
+    const output = first.stdout + first.stderr;
+    for (const [name, value] of Object.entries(secrets)) {
+      assert.ok(!output.includes(value), `${name} value appears in the output`);
+      assert.ok(!output.includes(value.slice(0, 16)), `a prefix of ${name} appears in the output`);
+    }
+    assert.equal(statSync(join(dir, 'secrets.json')).mode & 0o777, 0o600);
+
+    const second = await serveOnce({ NEO_DATA_DIR: dir });
+    assert.equal(second.code, 0);
+    assert.ok(!second.stdout.includes('generated missing secrets'), 'nothing generated the second time');
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'secrets.json'), 'utf8')), secrets);
+    assert.ok(existsSync(join(dir, 'neo.db')), 'the SQLite database lives in the data dir');
+  });
+
+  it('a bad NEO_MASTER_KEY stops `neo-byok serve` with the message on stderr and exit 78', async () => {
+    const dir = tempDir();
+    const bad = Buffer.alloc(16, 5).toString('base64');
+    const child = spawn(BIN, ['serve'], {
+      cwd: ROOT,
+      env: { ...baseEnv(), PORT: '0', NEO_DATA_DIR: dir, NEO_MASTER_KEY: bad, NEO_LOG_LEVEL: 'sometimes' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    assert.equal(code, 78);
+    assert.equal(stdout, '');
+    assert.match(stderr, /Invalid configuration:/);
+    assert.match(stderr, /NEO_MASTER_KEY must decode to 32 bytes \(got 16\)/);
+    assert.match(stderr, /NEO_LOG_LEVEL must be one of/, 'every problem, not only the first');
+    assert.ok(!stderr.includes(bad), 'the key is not echoed');
+    assert.equal(existsSync(join(dir, 'neo.db')), false, 'nothing was started');
+  });
+});
+
+describe('configuration docs', () => {
+  it('docs/configuration.md and the README table name every variable src/config reads', () => {
+    const source = readFileSync(join(ROOT, 'src/config/index.ts'), 'utf8');
+    const vars = new Set([...source.matchAll(/\b(NEO_[A-Z0-9_]+)\b/g)].map((m) => m[1]!));
+    vars.add('PORT');
+    vars.add('HOST');
+    assert.ok(vars.size > 20, 'found the variables');
+    const doc = readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8');
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    for (const v of vars) {
+      assert.ok(doc.includes(`\`${v}\``), `docs/configuration.md documents ${v}`);
+      // The README may group the provider URLs as NEO_PROVIDER_URL_*.
+      const inReadme = readme.includes(`\`${v}\``) || (v.startsWith('NEO_PROVIDER_URL_') && readme.includes('`NEO_PROVIDER_URL_*`'));
+      assert.ok(inReadme, `README.md lists ${v}`);
+    }
+  });
+
+  it('relative links in README.md, docs/configuration.md and docs/errors.md point at files that exist', () => {
+    for (const file of ['README.md', 'docs/configuration.md', 'docs/errors.md']) {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      const base = join(ROOT, file, '..');
+      for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const target = m[1]!.split('#')[0]!;
+        if (!target || /^[a-z]+:/i.test(target)) continue;
+        assert.ok(existsSync(join(base, target)), `${file} links to ${target}, which does not exist`);
+      }
+    }
+  });
+});
