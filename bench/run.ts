@@ -31,6 +31,7 @@
  *   --cpu-prof <dir>    run the server under --cpu-prof, profiles written to <dir>
  *   --server-node-args "<flags>"  extra node flags for the server (e.g. "--trace-gc")
  *   --json <file>       also write every figure as JSON
+ *   BENCH_SERVER_STDERR=1  show the server's stderr (default: kept, printed if it fails to start)
  *   --smoke             --duration 1 --runs 1 --warmup 0 --owners 1000
  *
  * Exit code 1 when a scenario had a non-2xx answer, an error or a timeout, or could not
@@ -99,7 +100,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
     return raw ? raw.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
   };
   const postgresUrl = env.NEO_BENCH_DATABASE_URL || undefined;
-  const databases = (list('databases', 'BENCH_DATABASES') ?? (postgresUrl ? ['sqlite', 'postgres'] : ['sqlite'])) as ('sqlite' | 'postgres')[];
+  const databases = list('databases', 'BENCH_DATABASES') ?? (postgresUrl ? ['sqlite', 'postgres'] : ['sqlite']);
   for (const d of databases) {
     if (d !== 'sqlite' && d !== 'postgres') throw new Error(`--databases: unknown database ${d}`);
     if (d === 'postgres' && !postgresUrl) throw new Error('--databases postgres needs NEO_BENCH_DATABASE_URL');
@@ -115,7 +116,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
     connections: num('connections', 'BENCH_CONNECTIONS', 50, 1),
     owners: [...new Set(owners)].sort((a, b) => a - b),
     pool,
-    databases,
+    databases: databases as ('sqlite' | 'postgres')[],
     ...(postgresUrl ? { postgresUrl } : {}),
     ...(list('only', 'BENCH_ONLY') ? { only: list('only', 'BENCH_ONLY')! } : {}),
     logLevel: flags.get('log-level') ?? env.BENCH_LOG_LEVEL ?? 'info',
@@ -183,8 +184,8 @@ async function startFakeOpenAi(): Promise<{ url: string; child: ChildProcess }> 
   cleanups.push(() => stopChild(child));
   const url = await new Promise<string>((resolve, reject) => {
     let buf = '';
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => {
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (d: string) => {
       buf += d;
       const m = /listening (\S+)/.exec(buf);
       if (m) resolve(m[1]!);
@@ -245,7 +246,7 @@ async function startServer(env: Record<string, string>, opts: BenchOptions, labe
   const child = spawn(process.execPath, [...execArgv, BIN, 'serve'], {
     cwd: ROOT,
     env: childEnv({ ...env, PORT: String(port), HOST: '127.0.0.1' }),
-    stdio: ['ignore', logFd, process.env.BENCH_STDERR ? 'inherit' : 'pipe'],
+    stdio: ['ignore', logFd, process.env.BENCH_SERVER_STDERR ? 'inherit' : 'pipe'],
   });
   if (typeof logFd === 'number') closeSync(logFd);
   let stderr = '';
@@ -608,7 +609,9 @@ async function runPhase(
         kind: s.kind,
         ...(s.target ? { target: s.target } : {}),
         runs,
-        median: { rps: median(runs.map((r) => r.rps)), ratio: median(runs.map((r) => r.ratio)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)), cpuUsPerRequest: median(runs.map((r) => r.cpuUsPerRequest)) },
+        median: { rps: median(runs.map((r) => r.rps)), ratio: median(runs.map((r) => r.ratio)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)),
+          cpuUsPerRequest: median(runs.map((r) => r.cpuUsPerRequest)),
+        },
         loopP99Ms: Math.max(...runs.map((r) => r.loopP99Ms)),
         rssBytes: Math.max(...runs.map((r) => r.rssBytes)),
         failures: runs.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0),

@@ -122,7 +122,6 @@ function fillerStatements(d: SqlDialect, start: number, end: number, masterKeyId
   const id = (kind: number) =>
     `${d.hex(`(${FILLER_EPOCH_MS} + i) / 65536`, 8)} || '-' || ${d.hex(`(${FILLER_EPOCH_MS} + i) % 65536`, 4)} || '-7${kind.toString(16).padStart(3, '0')}-8000-' || ${d.hex('i', 12)}`;
   const team = 'i % 10 = 0';
-  const solo = 'i % 10 <> 0';
   const ownerType = `CASE WHEN ${team} THEN 'team' ELSE 'user' END`;
   const ownerId = `CASE WHEN ${team} THEN ${id(5)} ELSE ${id(1)} END`;
   const ts = FILLER_TS;
@@ -324,7 +323,8 @@ export async function seedDatabase(opts: SeedOptions): Promise<SeedResult> {
     await database.close();
   }
 
-  const filler = Math.max(0, opts.owners - opts.pool - 1);
+  // The neo-mode user is extra: `owners` counts owners with keys (pool + filler).
+  const filler = Math.max(0, opts.owners - opts.pool);
   log(`  pool of ${opts.pool} owners written through the vault (${((performance.now() - started) / 1000).toFixed(1)} s)`);
   if (filler > 0) {
     const postgres = isPostgresUrl(opts.databaseUrl);
@@ -346,5 +346,5 @@ export async function seedDatabase(opts: SeedOptions): Promise<SeedResult> {
   }
   const ms = performance.now() - started;
   const rows = await countRows(opts.databaseUrl);
-  return { owners: opts.pool + 1 + filler, pool, neoUser: neoUser!, rows, ms };
+  return { owners: opts.pool + filler, pool, neoUser: neoUser!, rows, ms };
 }

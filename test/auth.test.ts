@@ -8,6 +8,7 @@ import { uuidv7 } from '../src/db/ids.ts';
 import { createTestContext, signTestJwt, TEST_JWT_SECRET, testDialects, type TestContext } from './helpers/context.ts';
 import { createUser, uniqueEmail } from './helpers/fixtures.ts';
 import { algNoneJwt, assertErrorResponse, issueApiKey, jwtWithoutExp } from './helpers/security.ts';
+import { startServerProcess } from './helpers/processes.ts';
 
 /** GET /api/v1/user/apikey: 404 for an authenticated user without a key, 401 when authentication fails. */
 const PROBE = '/api/v1/user/apikey';
@@ -236,3 +237,33 @@ for (const dialect of testDialects()) {
     });
   });
 }
+
+describe('startup warning for a JWKS without an audience', () => {
+  const WARNING = 'NEO_JWT_JWKS_URL is set without NEO_JWT_AUDIENCE';
+  // Nothing listens there: the JWKS is only fetched when a token arrives.
+  const jwks = { NEO_JWT_SECRET: '', NEO_JWT_JWKS_URL: 'http://127.0.0.1:9/.well-known/jwks.json' };
+
+  async function startupLogs(env: Record<string, string>): Promise<{ level?: number; msg?: string; issuer_set?: boolean }[]> {
+    const server = await startServerProcess(env);
+    try {
+      return server.logs.map((l) => JSON.parse(l) as { level?: number; msg?: string; issuer_set?: boolean });
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  }
+
+  it('serve warns once, naming NEO_JWT_AUDIENCE and NEO_JWT_ISSUER, when only the JWKS URL is set', async () => {
+    const warnings = (await startupLogs(jwks)).filter((l) => l.msg?.startsWith(WARNING));
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0]!.level, 40, 'at warn level');
+    assert.match(warnings[0]!.msg!, /tokens the identity provider issued for other applications are accepted; set NEO_JWT_AUDIENCE \(and NEO_JWT_ISSUER\)/);
+    assert.equal(warnings[0]!.issuer_set, false);
+  });
+
+  it('no warning with an audience, nor with an HS256 secret', async () => {
+    const withAudience = await startupLogs({ ...jwks, NEO_JWT_AUDIENCE: 'neo-api', NEO_JWT_ISSUER: 'https://idp.example' });
+    assert.ok(withAudience.some((l) => l.msg === 'neo-byok listening'), 'the logs were captured');
+    assert.equal(withAudience.filter((l) => l.msg?.startsWith(WARNING)).length, 0);
+    assert.equal((await startupLogs({})).filter((l) => l.msg?.startsWith(WARNING)).length, 0);
+  });
+});

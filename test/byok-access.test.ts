@@ -108,9 +108,35 @@ for (const dialect of testDialects()) {
           assert.equal(res.statusCode, 403, e.name);
           assert.equal(res.json().code, 'byok_not_enabled');
           assert.equal(res.json().kind, 'forbidden request');
+          assert.equal(
+            res.json().message,
+            'forbidden request: BYOK is not enabled for your account; a platform admin can enable it with `neo-byok admin features set --email <your email> byok=on`',
+          );
         }
       }
       assert.equal(fake.requests.length, 0, 'no provider call for a refused request');
+    });
+
+    it("a team's flag off → 403 byok_not_enabled naming the team and the command that enables it", async () => {
+      const offAdmin = await createUser(ctx);
+      const offMember = await createUser(ctx);
+      // The admin's own (solo) flag on changes nothing: the team's flag applies.
+      await setByok(ctx, offAdmin.owner);
+      const offTeam = await createTeam(ctx, [
+        { user: offAdmin, role: 'admin' },
+        { user: offMember, role: 'member' },
+      ]);
+      for (const e of ENDPOINTS.filter((x) => !x.anyRole)) {
+        const res = await call(e, offAdmin.headers);
+        assert.equal(res.statusCode, 403, e.name);
+        assert.equal(res.json().code, 'byok_not_enabled');
+        assert.equal(
+          res.json().message,
+          `forbidden request: BYOK is not enabled for this team; a platform admin can enable it with \`neo-byok admin features set --team-id ${offTeam.id} byok=on\``,
+        );
+      }
+      // A member is refused for their role first (only admins manage a team's settings).
+      assert.equal((await call(ENDPOINTS[0]!, offMember.headers)).json().code, 'forbidden');
     });
 
     for (const who of ['solo user', 'team admin', 'team admin via API key'] as const) {

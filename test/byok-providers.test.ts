@@ -231,6 +231,13 @@ for (const dialect of testDialects()) {
             assert.equal(body.validation.valid, false);
             assert.ok(body.validation.error, 'says why');
             assert.equal(row.models, null);
+            // How to re-check the stored key, truthfully: POST …/validate needs the key, so only a new save checks it.
+            assert.doesNotMatch(`${body.validation.error} ${vb.error}`, /validate/, 'never suggests validating the stored key');
+            assert.equal(
+              body.validation.details,
+              `the key is saved but not verified; to check it again, save it again with PATCH /api/v1/byok/providers/${provider} and the same api_key`,
+            );
+            assert.equal(vb.details, undefined, 'validate saves nothing, so it says nothing about a stored key');
           }
         }
       });

@@ -128,6 +128,11 @@ describe('neo-byok: help and usage errors', () => {
   it('an unknown command or option is a usage error (exit 2)', async () => {
     await fails(['frobnicate'], env, 2, /unknown command "frobnicate"/);
     await fails(['admin', 'users', 'create'], env, 2, /unknown command/, runMain);
+    // Only the command words are named, never the options after them (nor their values).
+    await fails(['bogus', '--help'], env, 2, /^neo-byok: unknown command "bogus"\n\nUsage: neo-byok <command>/);
+    await fails(['admin', 'bogus', '-h'], env, 2, /^neo-byok: unknown command "admin bogus"\n/, runMain);
+    await fails(['admin', 'users', 'create', '--email', 'a@example.com'], env, 2, /^neo-byok: unknown command "admin users create"\n/, runMain);
+    await fails(['--verbose', 'serve'], env, 2, /^neo-byok: expected a command before "--verbose"\n/, runMain);
     await fails(['admin', 'token', '--email', 'a@example.com', '--bogus'], env, 2, /unknown option --bogus/, runMain);
     await fails(['admin', 'token', '--email', 'a@example.com', 'extra'], env, 2, /unexpected argument "extra"/, runMain);
   });

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import {
   azureKey,
+  dnsFailureFor,
   makeServiceAccount,
   startAwsFake,
   startAzureFake,
@@ -18,6 +19,7 @@ import {
   type AzureFake,
   type FakeBase,
   type GoogleFake,
+  urlOf,
 } from './fakes/cloud-providers.ts';
 import { createTestContext, testDialects, type TestContext } from './helpers/context.ts';
 import { createUser, setByok, type TestUser } from './helpers/fixtures.ts';
@@ -298,6 +300,68 @@ for (const dialect of testDialects()) {
       assert.ok(logs.length > 0);
       assertNoSecrets(logs);
       for (const token of google.issued.keys()) assert.ok(!logs.includes(token), 'an access token was logged');
+    });
+  });
+
+  describe(`cloud providers on a server without outbound DNS [${dialect}]`, () => {
+    let ctx: TestContext;
+    /** Every host name the server tried to reach. */
+    const hosts: string[] = [];
+
+    before(async () => {
+      ctx = await createTestContext({
+        dialect,
+        deps: {
+          // Egress-restricted host or DNS outage: no name resolves (nothing leaves the machine).
+          fetch: async (input) => {
+            hosts.push(new URL(urlOf(input)).hostname);
+            throw dnsFailureFor(input);
+          },
+        },
+      });
+    });
+    after(async () => ctx.close());
+
+    const patch = (user: TestUser, provider: string, payload: Record<string, unknown>) =>
+      ctx.app.inject({ method: 'PATCH', url: `/api/v1/byok/providers/${provider}`, headers: user.headers, payload });
+
+    it('a key for a known region is saved unverified (200), like every other provider, with how to re-check it', async () => {
+      const user = await createUser(ctx);
+      await setByok(ctx, user.owner);
+      const sa = makeServiceAccount();
+      for (const [provider, payload, host] of [
+        ['amazon-bedrock', { api_key: BEARER, location: 'eu-west-1' }, 'Amazon Bedrock in eu-west-1'],
+        ['google-vertex', { api_key: sa.json, location: 'europe-west4' }, 'Google token endpoint'],
+      ] as const) {
+        const res = await patch(user, provider, payload);
+        assert.equal(res.statusCode, 200, res.body);
+        const body = res.json();
+        assert.equal(body.provider_key.is_validated, false);
+        assert.equal(body.provider_key.location, payload.location);
+        assert.equal(body.validation.valid, false);
+        assert.equal(body.validation.outcome, 'unavailable');
+        assert.ok(body.validation.error.startsWith(`${host} could not be reached: its host name did not resolve`), body.validation.error);
+        assert.match(body.validation.details, /save it again with PATCH .*the same api_key/);
+      }
+      assert.deepEqual([...new Set(hosts)].sort(), ['bedrock.eu-west-1.amazonaws.com', 'oauth2.googleapis.com']);
+    });
+
+    it('an unknown region is refused with 400 naming location before any call, and nothing is saved', async () => {
+      const user = await createUser(ctx);
+      await setByok(ctx, user.owner);
+      const before = hosts.length;
+      for (const [provider, payload, pattern] of [
+        ['amazon-bedrock', { api_key: BEARER, location: 'eu-wset-1' }, /location: unknown region "eu-wset-1" for Amazon Bedrock/],
+        ['google-vertex', { api_key: makeServiceAccount().json, location: 'europe-wset4' }, /location: unknown region "europe-wset4" for Vertex AI/],
+      ] as const) {
+        const res = await patch(user, provider, payload);
+        assert.equal(res.statusCode, 400, res.body);
+        assert.equal(res.json().code, 'invalid_request');
+        assert.match(res.json().message, pattern);
+      }
+      assert.equal(hosts.length, before, 'no host was looked up');
+      const listed = await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/providers', headers: user.headers });
+      assert.deepEqual(listed.json().provider_keys, []);
     });
   });
 }

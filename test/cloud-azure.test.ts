@@ -78,7 +78,9 @@ describe('azure-foundry check()', () => {
       checkContext({}, { inner: async (input) => Promise.reject(dnsFailureFor(input)) }),
     );
     assert.equal(dns.outcome, 'rejected');
-    assert.match(dns.message, /wrong endpoint/);
+    assert.match(dns.message, /^wrong endpoint: no Azure resource answers at this host name/);
+    // It also names the other cause: a server without outbound DNS or network.
+    assert.match(dns.message, /this server may have no outbound DNS or network access/);
   });
 
   it('restricted: 403 (network rules, disabled resource)', async () => {

@@ -202,15 +202,33 @@ describe('amazon-bedrock check()', () => {
     assert.deepEqual(ctx.calls.slice(0, 2), ['https://sts.ap-southeast-2.amazonaws.com/', 'https://bedrock.ap-southeast-2.amazonaws.com/foundation-models']);
     assert.ok(ctx.calls[2]!.startsWith('https://bedrock.ap-southeast-2.amazonaws.com/inference-profiles?'));
     ctx.calls.length = 0;
-    assert.equal((await run(keys, 'cn-north-1', ctx)).outcome, 'accepted');
-    assert.equal(ctx.calls[0], 'https://sts.cn-north-1.amazonaws.com.cn/');
+    assert.equal((await run(keys, 'us-gov-west-1', ctx)).outcome, 'accepted');
+    assert.equal(ctx.calls[0], 'https://sts.us-gov-west-1.amazonaws.com/');
   });
 
-  it('rejected: a region without a Bedrock endpoint (DNS failure)', async () => {
+  it('unavailable, not rejected: a DNS failure in a known region (no outbound DNS or network on this server)', async () => {
     const ctx = checkContext({}, { inner: async (input) => Promise.reject(dnsFailureFor(input)) });
-    const result = await run(BEARER, 'xx-nowhere-9', ctx);
-    assert.equal(result.outcome, 'rejected');
-    assert.match(result.message, /xx-nowhere-9/);
+    const keys = JSON.stringify({ access_key_id: 'AKIAIOSFODNN7EXAMPLE', secret_access_key: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' });
+    for (const [key, region, host] of [
+      [keys, 'eu-central-1', 'AWS STS in eu-central-1'],
+      [BEARER, 'us-east-1', 'Amazon Bedrock in us-east-1'],
+    ] as const) {
+      const result = await run(key, region, ctx);
+      assert.equal(result.outcome, 'unavailable', result.message);
+      assert.ok(result.message.startsWith(`${host} could not be reached: its host name did not resolve`), result.message);
+      assert.match(result.message, /no working outbound DNS or network access; try again later$/);
+    }
+  });
+
+  it('rejected without any call: a well-formed region that is not a known Bedrock region', async () => {
+    // prepare() already refuses it (test/cloud-prepare.test.ts); check() re-checks a credential it is handed directly.
+    const ctx = checkContext(overrides);
+    for (const region of ['xx-nowhere-9', 'cn-north-1']) {
+      const result = await adapter.check({ apiKey: BEARER, location: region, keyHint: '…' }, ctx);
+      assert.equal(result.outcome, 'rejected');
+      assert.match(result.message, new RegExp(`unknown region "${region}" for Amazon Bedrock`));
+    }
+    assert.deepEqual(ctx.calls, []);
   });
 
   it("the check's overall deadline (ctx.signal) cuts the calls short, whatever the per-call timeout", async () => {

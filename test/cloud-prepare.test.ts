@@ -58,6 +58,21 @@ describe('google-vertex prepare()', () => {
     }
   });
 
+  it('refuses a well-formed region that is not a known Vertex AI location, saying how to find one', () => {
+    for (const location of ['moon-south9', 'us-centrall1', 'europe-west99', 'US-Central2']) {
+      assertInvalid(
+        () => vertex.prepare({ apiKey: sa.json, location }),
+        'location',
+        [],
+        new RegExp(`unknown region "${location.toLowerCase()}" for Vertex AI.*us-central1.*"Vertex AI locations" in the Google Cloud documentation`),
+      );
+    }
+    // Every region the settings page offers is known.
+    for (const location of ['us-east5', 'us-south1', 'europe-west9', 'europe-north1', 'asia-northeast3', 'australia-southeast1', 'me-central2']) {
+      assert.equal(vertex.prepare({ apiKey: sa.json, location }).location, location);
+    }
+  });
+
   it('refuses text that is not JSON without quoting it', () => {
     const secret = 'AIzaSyNotAServiceAccountButAKey1234567';
     assertInvalid(() => vertex.prepare({ apiKey: secret, location: null }), 'api_key', [secret], /not valid JSON/);
@@ -122,7 +137,7 @@ describe('amazon-bedrock prepare()', () => {
   });
 
   it('normalizes and accepts AWS region names', () => {
-    for (const r of ['us-east-1', 'ap-southeast-2', 'us-gov-west-1', 'eu-central-2', 'cn-north-1', 'il-central-1']) {
+    for (const r of ['us-east-1', 'ap-southeast-2', 'us-gov-west-1', 'eu-central-2', 'ap-southeast-4', 'il-central-1', 'sa-east-1']) {
       assert.equal(bedrock.prepare({ apiKey: JSON.stringify(sigv4), location: r }).location, r);
     }
   });
@@ -130,6 +145,22 @@ describe('amazon-bedrock prepare()', () => {
   it('refuses a malformed region, naming location', () => {
     for (const location of ['us-east', 'useast1', 'bedrock.us-east-1.amazonaws.com', 'us-east-1/../x', 'http://127.0.0.1']) {
       assertInvalid(() => bedrock.prepare({ apiKey: JSON.stringify(sigv4), location }), 'location');
+    }
+  });
+
+  it('refuses a well-formed region that is not a known Bedrock region, saying how to find one', () => {
+    // A typo, a region that does not exist, and a real AWS region without Bedrock (China).
+    for (const location of ['us-east-7', 'eu-centrl-1', 'xx-nowhere-9', 'cn-north-1']) {
+      assertInvalid(
+        () => bedrock.prepare({ apiKey: JSON.stringify(sigv4), location }),
+        'location',
+        [sigv4.secret_access_key],
+        new RegExp(`unknown region "${location}" for Amazon Bedrock.*us-east-1.*"Amazon Bedrock endpoints and quotas" in the AWS General Reference`),
+      );
+    }
+    // Every region the settings page offers is known.
+    for (const r of ['us-east-2', 'ca-central-1', 'eu-west-3', 'eu-south-1', 'ap-northeast-2', 'ap-south-1', 'ap-southeast-1']) {
+      assert.equal(bedrock.prepare({ apiKey: JSON.stringify(sigv4), location: r }).location, r);
     }
   });
 

@@ -246,7 +246,7 @@ describe('google-vertex check()', () => {
     assert.match(refused.message, /could not be reached/);
   });
 
-  it('rejected: a region whose Vertex host does not resolve', async () => {
+  it('unavailable, not rejected: a known region whose Vertex host does not resolve (no outbound DNS or network)', async () => {
     const ctx = checkContext(
       {},
       {
@@ -257,9 +257,26 @@ describe('google-vertex check()', () => {
         },
       },
     );
-    const result = await run('moon-south9', sa, ctx);
+    const result = await run('europe-west9', sa, ctx);
+    assert.equal(result.outcome, 'unavailable', result.message);
+    assert.ok(result.message.startsWith('Vertex AI in europe-west9 could not be reached: its host name did not resolve'), result.message);
+    assert.match(result.message, /no working outbound DNS or network access; try again later$/);
+    assert.ok(ctx.calls.includes('https://europe-west9-aiplatform.googleapis.com/v1beta1/publishers/google/models?pageSize=100&listAllVersions=true'));
+    // The token endpoint itself unresolvable (a fresh adapter: no cached token): the same, inconclusive.
+    const fresh = createAdapter();
+    const noDns = checkContext({}, { inner: async (input) => Promise.reject(dnsFailureFor(input)) });
+    const token = await fresh.check(fresh.prepare({ apiKey: sa.json, location: null }), noDns);
+    assert.equal(token.outcome, 'unavailable');
+    assert.match(token.message, /^Google token endpoint could not be reached: its host name did not resolve/);
+  });
+
+  it('rejected without any call: a well-formed location that is not a known Vertex AI location', async () => {
+    // prepare() already refuses it (test/cloud-prepare.test.ts); check() re-checks a credential it is handed directly.
+    const ctx = checkContext(overrides);
+    const result = await adapter.check({ apiKey: sa.json, location: 'moon-south9', keyHint: sa.clientEmail }, ctx);
     assert.equal(result.outcome, 'rejected');
-    assert.match(result.message, /moon-south9/);
+    assert.match(result.message, /unknown region "moon-south9" for Vertex AI/);
+    assert.deepEqual(ctx.calls, []);
   });
 
   it('a redirect from Google is not followed', async () => {

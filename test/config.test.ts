@@ -95,6 +95,31 @@ describe('loadConfig', () => {
     assert.ok(!all.includes(notBase64) && !all.includes(short), 'the key material is not in the message');
   });
 
+  it('NEO_TRUST_PROXY: on/off, a hop count, or trusted proxy addresses and CIDRs', () => {
+    const tp = (v: string) => loadConfig({ ...GIVEN, NEO_TRUST_PROXY: v }).trustProxy;
+    assert.equal(tp('on'), true);
+    assert.equal(tp('TRUE'), true);
+    assert.equal(tp('off'), false);
+    assert.equal(tp(''), false);
+    assert.equal(tp('0'), false, 'zero hops trusts nothing');
+    // A number is a hop count now (it used to be a synonym of on, which trusts every hop).
+    assert.equal(tp('1'), 1);
+    assert.equal(tp('2'), 2);
+    assert.deepEqual(tp(' 10.0.0.7 , 10.1.0.0/16,loopback, ::1, fd00::/8, 192.168.0.0/32 '), ['10.0.0.7', '10.1.0.0/16', 'loopback', '::1', 'fd00::/8', '192.168.0.0/32']);
+    assert.deepEqual(tp('LinkLocal'), ['linklocal']);
+  });
+
+  it('refuses a NEO_TRUST_PROXY it cannot read, naming every bad entry, beside the other problems', () => {
+    const problems = problemsOf({ ...GIVEN, PORT: 'x', NEO_TRUST_PROXY: 'sometimes, 10.0.0.0/33,,1.2.3,fd00::/129,10.0.0.1/8x,10.0.0.1' });
+    assert.equal(problems.length, 2, JSON.stringify(problems));
+    const p = problems.find((x) => x.startsWith('NEO_TRUST_PROXY'));
+    assert.equal(
+      p,
+      'NEO_TRUST_PROXY must be on, off, a hop count, or a comma-separated list of proxy IP addresses or CIDRs (e.g. 10.0.0.0/8); not valid: "sometimes", "10.0.0.0/33", (empty entry), "1.2.3", "fd00::/129", "10.0.0.1/8x"',
+    );
+    assert.deepEqual(problemsOf({ ...GIVEN, NEO_TRUST_PROXY: '101' }), ['NEO_TRUST_PROXY as a hop count must be between 0 and 100 (got 101)']);
+  });
+
   it('applies the documented defaults', () => {
     // Secrets given, so nothing is written to ./data.
     const c = loadConfig({ ...GIVEN });

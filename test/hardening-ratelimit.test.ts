@@ -1,6 +1,7 @@
 /**
  * Rate limits (src/http/security.ts): writes per principal, provider-calling operations
- * per principal (stricter), failed authentications per client IP; every 429 is the
+ * per principal (stricter), failed authentications per client IP (only failed attempts
+ * are refused; valid credentials from that IP pass); every 429 is the
  * contract's ErrorResponse with Retry-After. With NEO_TEST_REDIS_URL the limits are
  * shared by two app instances through Redis; a dead Redis fails open.
  */
@@ -105,43 +106,50 @@ for (const dialect of testDialects()) {
       );
     });
 
-    it('limits failed authentications per client IP, then refuses even valid credentials from that IP', async () => {
+    it('limits failed authentications per client IP: past the allowance failures get 429, valid credentials from that IP still pass', async () => {
       const ip = freshIp();
       const u = await byokUser(ctx);
+      const key = await createApiKey(ctx, u);
       const bad = { authorization: 'Bearer not-a-jwt' };
       for (let i = 0; i < 4; i++) {
         const res = await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: bad, remoteAddress: ip });
         assert.equal(res.statusCode, 401);
       }
       assertRateLimited(await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: bad, remoteAddress: ip }));
-      // No guessing oracle: a valid token from the same address is refused too …
-      assertRateLimited(await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: u.headers, remoteAddress: ip }));
-      // … while another address is unaffected, and public routes stay open.
-      assert.equal((await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: u.headers, remoteAddress: freshIp() })).statusCode, 200);
+      // Every kind of failed credential from that address is refused with 429 …
+      assertRateLimited(await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: { 'x-api-key': `neo_sk_${'A'.repeat(32)}` }, remoteAddress: ip }));
+      assertRateLimited(await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/mode', remoteAddress: ip }));
+      // … while valid credentials from the SAME address pass (behind a proxy without
+      // NEO_TRUST_PROXY every client shares one IP: one guesser must not lock all out).
+      const jwt = await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: u.headers, remoteAddress: ip });
+      assert.equal(jwt.statusCode, 200, jwt.body);
+      assert.equal(jwt.json().mode, 'neo');
+      assert.equal((await ctx.app.inject({ method: 'GET', url: '/api/v1/user', headers: { 'x-api-key': key }, remoteAddress: ip })).statusCode, 200);
+      // A valid write from it still goes through (the per-principal write limit applies).
+      assert.equal((await setMode(ctx.app, u.headers, ip)).statusCode, 200);
+      // Another address is unaffected, and public routes stay open.
+      assert.equal((await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: bad, remoteAddress: freshIp() })).statusCode, 401);
       assert.equal((await ctx.app.inject({ method: 'GET', url: '/healthz', remoteAddress: ip })).statusCode, 200);
+      // One warning for the address, not one per refused attempt.
+      assert.equal(ctx.logs.filter((l) => l.includes('"limit":"auth_failures"') && l.includes(`"ip":"${ip}"`)).length, 1);
     });
 
-    it('counts failed internal-token attempts too', async () => {
+    it('counts failed internal-token attempts too; the valid token still resolves from that IP', async () => {
       const ip = freshIp();
-      for (let i = 0; i < 4; i++) {
-        const res = await ctx.app.inject({
+      const resolve = (token: string) =>
+        ctx.app.inject({
           method: 'POST',
           url: '/internal/v1/credentials/resolve',
-          headers: { authorization: `Bearer wrong-${i}` },
+          headers: { authorization: `Bearer ${token}` },
           payload: { user_id: '00000000-0000-7000-8000-000000000000', model: 'auto' },
           remoteAddress: ip,
         });
-        assert.equal(res.statusCode, 401);
-      }
-      assertRateLimited(
-        await ctx.app.inject({
-          method: 'POST',
-          url: '/internal/v1/credentials/resolve',
-          headers: { authorization: `Bearer ${TEST_INTERNAL_TOKEN}` },
-          payload: { user_id: '00000000-0000-7000-8000-000000000000', model: 'auto' },
-          remoteAddress: ip,
-        }),
-      );
+      for (let i = 0; i < 4; i++) assert.equal((await resolve(`wrong-${i}`)).statusCode, 401);
+      assertRateLimited(await resolve('wrong-again'));
+      // The runtime's own token is not refused: the call reaches the route (unknown user → 404).
+      const ok = await resolve(TEST_INTERNAL_TOKEN);
+      assert.equal(ok.statusCode, 404, ok.body);
+      assert.equal(ok.json().code, 'not_exists');
     });
 
     it('valid requests never count as failed authentications', async () => {
@@ -169,6 +177,48 @@ describe('rate limits can be turned off', () => {
     for (let i = 0; i < 4; i++) {
       assert.equal((await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: { authorization: 'Bearer x' }, remoteAddress: ip })).statusCode, 401);
     }
+  });
+});
+
+/**
+ * The client IP the per-IP limit uses under each NEO_TRUST_PROXY form: one failed login
+ * is allowed, the second is limited, and its warning names the address that was counted.
+ */
+describe('NEO_TRUST_PROXY decides which address is the client', () => {
+  const contexts: TestContext[] = [];
+  after(async () => {
+    for (const c of contexts) await c.close();
+  });
+
+  async function clientIpUnder(trustProxy: string, remoteAddress: string, forwardedFor: string): Promise<string> {
+    const ctx = await createTestContext({ env: { NEO_RATE_LIMIT: 'on', NEO_RATE_LIMIT_AUTH_FAILURES: '1', NEO_TRUST_PROXY: trustProxy } });
+    contexts.push(ctx);
+    const bad = { authorization: 'Bearer nope', 'x-forwarded-for': forwardedFor };
+    assert.equal((await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: bad, remoteAddress })).statusCode, 401);
+    assertRateLimited(await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: bad, remoteAddress }));
+    const warnings = ctx.logs.map((l) => JSON.parse(l) as { limit?: string; ip?: string }).filter((e) => e.limit === 'auth_failures');
+    assert.equal(warnings.length, 1);
+    return warnings[0]!.ip!;
+  }
+
+  // A client sends a forged X-Forwarded-For; the proxy 10.0.0.5 appends what it saw (203.0.113.9).
+  const viaProxy = ['10.0.0.5', '198.51.100.66, 203.0.113.9'] as const;
+
+  it('off: the socket address (every client behind a proxy shares it)', async () => {
+    assert.equal(await clientIpUnder('off', ...viaProxy), '10.0.0.5');
+  });
+  it('on: the leftmost X-Forwarded-For entry, which the client chose', async () => {
+    assert.equal(await clientIpUnder('on', ...viaProxy), '198.51.100.66');
+  });
+  it('a hop count: the address the nearest proxy saw, not the forged one', async () => {
+    assert.equal(await clientIpUnder('1', ...viaProxy), '203.0.113.9');
+    assert.equal(await clientIpUnder('2', ...viaProxy), '198.51.100.66');
+  });
+  it('trusted proxy addresses/CIDRs: the first untrusted address from the right', async () => {
+    assert.equal(await clientIpUnder('10.0.0.0/8', ...viaProxy), '203.0.113.9');
+    // A socket that is not a trusted proxy: its X-Forwarded-For is ignored.
+    assert.equal(await clientIpUnder('10.9.9.9, 192.168.0.0/16', ...viaProxy), '10.0.0.5');
+    assert.equal(await clientIpUnder('10.0.0.5,203.0.113.9', ...viaProxy), '198.51.100.66');
   });
 });
 
@@ -218,6 +268,11 @@ describe('rate limits shared through Redis by two instances', { skip: redisUrl ?
     assert.equal((await b.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: bad, remoteAddress: ip })).statusCode, 401);
     assert.equal((await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: bad, remoteAddress: ip })).statusCode, 401);
     assertRateLimited(await b.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: bad, remoteAddress: ip }));
+    assertRateLimited(await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: bad, remoteAddress: ip }));
+    // Valid credentials from that address pass on both instances.
+    const u = await byokUser(ctx);
+    assert.equal((await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: u.headers, remoteAddress: ip })).statusCode, 200);
+    assert.equal((await b.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: u.headers, remoteAddress: ip })).statusCode, 200);
   });
 });
 

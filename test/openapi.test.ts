@@ -186,6 +186,38 @@ describe('OpenAPI document', () => {
     assert.deepEqual(schema.required, ['mode']);
   });
 
+  it('no query parameter with a default is required (clients may leave it out)', () => {
+    let withDefault = 0;
+    for (const { method, path, op } of operations(doc)) {
+      const params = ((op as { parameters?: unknown[] }).parameters ?? []).map((p) =>
+        (p && typeof p === 'object' && '$ref' in p ? resolvePointer(doc, String(p.$ref)) : p) as {
+          in?: string;
+          name?: string;
+          required?: boolean;
+          schema?: { default?: unknown; $ref?: string };
+        },
+      );
+      for (const p of params) {
+        if (p.in !== 'query') continue;
+        const schema = (p.schema?.$ref ? resolvePointer(doc, p.schema.$ref) : p.schema) as { default?: unknown } | undefined;
+        if (schema?.default === undefined) continue;
+        withDefault++;
+        assert.notEqual(p.required, true, `${method.toUpperCase()} ${path}: query parameter ${p.name} has a default but is required`);
+      }
+    }
+    assert.ok(withDefault >= 2, 'the check saw the audit paging parameters');
+    const audit = (doc.paths['/api/v1/byok/audit']?.get as { parameters?: { name: string; required?: boolean; schema?: Record<string, unknown> }[] }).parameters ?? [];
+    const byName = new Map(audit.map((p) => [p.name, p]));
+    assert.deepEqual(
+      { required: byName.get('limit')?.required ?? false, default: byName.get('limit')?.schema?.default, minimum: byName.get('limit')?.schema?.minimum, maximum: byName.get('limit')?.schema?.maximum },
+      { required: false, default: 50, minimum: 1, maximum: 200 },
+    );
+    assert.deepEqual(
+      { required: byName.get('offset')?.required ?? false, default: byName.get('offset')?.schema?.default, minimum: byName.get('offset')?.schema?.minimum },
+      { required: false, default: 0, minimum: 0 },
+    );
+  });
+
   it('the committed openapi/openapi.json is current', async () => {
     const expected = renderOpenApi(await servedOpenApi());
     let committed = '';

@@ -37,14 +37,14 @@ interface Seeded {
   secret: string;
 }
 
-/** 10,000 owners with one data key (wrapped by the old master key) and one provider key each. */
-async function seed(db: Db): Promise<Seeded[]> {
+/** `owners` owners (10,000 by default) with one data key (wrapped by the old master key) and one provider key each. */
+async function seed(db: Db, owners = OWNERS): Promise<Seeded[]> {
   const out: Seeded[] = [];
   const now = nowIso();
-  for (let start = 0; start < OWNERS; start += 500) {
+  for (let start = 0; start < owners; start += 500) {
     const dataKeys = [];
     const providerKeys = [];
-    for (let i = start; i < Math.min(OWNERS, start + 500); i++) {
+    for (let i = start; i < Math.min(owners, start + 500); i++) {
       const ownerType = i % 3 === 0 ? ('team' as const) : ('user' as const);
       const ownerId = uuidv7();
       const provider = PROVIDERS[i % PROVIDERS.length]!;
@@ -298,7 +298,8 @@ for (const dialect of testDialects()) {
       const stranger = randomBytes(32).toString('base64');
       const env = cliEnv(ctx);
       const r = await new Promise<Run>((resolve) => {
-        const child = spawn(process.execPath, [BIN, 'admin', 'rotate-master-key', '--new-key', randomBytes(32).toString('base64')], {
+        // --force: NEO_MASTER_KEY is not the new key either; the database check still refuses.
+        const child = spawn(process.execPath, [BIN, 'admin', 'rotate-master-key', '--new-key', randomBytes(32).toString('base64'), '--force'], {
           env: { ...env, NEO_MASTER_KEY: stranger, NEO_MASTER_KEY_PREVIOUS: '' },
           stdio: ['ignore', 'pipe', 'pipe'],
         });
@@ -314,6 +315,62 @@ for (const dialect of testDialects()) {
       const bad = await runRotate(ctx, ['--new-key', 'not-base64!!']);
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /--new-key must be base64/);
+    });
+  });
+}
+
+for (const dialect of testDialects()) {
+  describe(`rotate-master-key refuses to run before step 2 (NEO_MASTER_KEY is still the old key) [${dialect}]`, () => {
+    let ctx: TestContext;
+    let seeded: Seeded[];
+    const oldId = masterKeyId(OLD_KEY);
+    const newId = masterKeyId(NEW_KEY);
+
+    before(async () => {
+      ctx = await createTestContext({ dialect, captureLogs: false });
+      seeded = await seed(ctx.database.db, 20);
+    });
+    after(async () => ctx.close());
+
+    /** The CLI in this process, with the operator's environment as given. */
+    async function rotate(env: Record<string, string>, ...extra: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+      let stdout = '';
+      let stderr = '';
+      const code = await main(['admin', 'rotate-master-key', '--new-key', NEW_B64, ...extra], {
+        stdout: (t) => (stdout += t),
+        stderr: (t) => (stderr += t),
+        env: { ...cliEnv(ctx), NEO_MASTER_KEY_PREVIOUS: '', ...env },
+        isTTY: false,
+      });
+      return { code, stdout, stderr };
+    }
+
+    it('exit 1, says exactly what to configure first, and changes nothing', async () => {
+      const r = await rotate({ NEO_MASTER_KEY: TEST_MASTER_KEY });
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.ok(r.stderr.startsWith(`neo-byok admin rotate-master-key: refused: NEO_MASTER_KEY here (id ${oldId}) is not the new key (id ${newId})`), r.stderr);
+      assert.match(r.stderr, /servers? that still has only the old key as NEO_MASTER_KEY unable to start/);
+      assert.ok(r.stderr.includes(`  NEO_MASTER_KEY=<the new key>            (id ${newId}, the --new-key value)\n`), r.stderr);
+      assert.ok(r.stderr.includes(`  NEO_MASTER_KEY_PREVIOUS=<the old key>   (today's NEO_MASTER_KEY; here id ${oldId})\n`), r.stderr);
+      assert.match(r.stderr, /Nothing was changed\. To rewrap anyway, add --force/);
+      assert.ok(!r.stderr.includes(NEW_B64) && !r.stderr.includes(TEST_MASTER_KEY), 'no key value in the output');
+      assert.deepEqual(await countByMasterKey(ctx.database.db), { [oldId]: 20 });
+      // Swapped variables are named as such.
+      const swapped = await rotate({ NEO_MASTER_KEY: TEST_MASTER_KEY, NEO_MASTER_KEY_PREVIOUS: NEW_B64 });
+      assert.equal(swapped.code, 1);
+      assert.match(swapped.stderr, /refused: NEO_MASTER_KEY and NEO_MASTER_KEY_PREVIOUS are swapped/);
+      assert.deepEqual(await countByMasterKey(ctx.database.db), { [oldId]: 20 });
+    });
+
+    it('--force rewraps anyway, with a warning', async () => {
+      const r = await rotate({ NEO_MASTER_KEY: TEST_MASTER_KEY }, '--force');
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`warning \\(--force\\): .*servers without NEO_MASTER_KEY=<new key> \\(id ${newId}\\) refuse to start`));
+      assert.equal(JSON.parse(r.stdout).complete, true);
+      assert.deepEqual(await countByMasterKey(ctx.database.db), { [newId]: 20 });
+      const all = await openAll(ctx.database.db, [NEW_KEY]);
+      for (const s of seeded) assert.equal(all.get(`${s.ownerType}:${s.ownerId}`), s.secret);
     });
   });
 }

@@ -96,8 +96,8 @@ configured with NEO_JWT_JWKS_URL: then only the identity provider issues tokens.
 Stores the flag for a solo user's own settings (--email) or for a team (--team-id)
 and prints {"owner", "features"}. A team's flag applies to all its members; for a
 user who is in a team the output carries a "note" saying so. Servers on PostgreSQL
-or with NEO_REDIS_URL see the change at once (cache bus); a server on SQLite sees it
-when its feature cache entry expires (at most 60 s).`,
+or with NEO_REDIS_URL see the change at once (cache bus); a server on SQLite notices
+the other process's commit and applies it within about a second.`,
     run: async (argv, io) => {
       const { flags, positional } = parseArgs(argv, { email: 'string', 'team-id': 'string' });
       if ((flags.email === undefined) === (flags['team-id'] === undefined)) {

@@ -46,7 +46,9 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     // A group word (e.g. `admin`, `admin user`) lists its commands: on stdout with exit 0
     // for --help, on stderr with exit 2 when it stands alone (a command is missing).
     const help = argv.includes('--help') || argv.includes('-h');
-    const words = argv.filter((a) => a !== '--help' && a !== '-h');
+    // The command words are the arguments before the first option; options and their values are not part of the name.
+    const first = argv.findIndex((a) => a.startsWith('-'));
+    const words = first < 0 ? argv : argv.slice(0, first);
     const group = commands.filter((c) => words.length > 0 && words.length < c.path.length && c.path.slice(0, words.length).join(' ') === words.join(' '));
     if (group.length) {
       const text = `Usage: neo-byok ${words.join(' ')} <command> [options]\n\nCommands:\n${group.map((c) => `  ${c.path.join(' ').padEnd(28)} ${c.summary}`).join('\n')}\n\nRun \`neo-byok <command> --help\` for a command's options.\n`;
@@ -57,7 +59,8 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
       io.stderr(`neo-byok: "${words.join(' ')}" needs a command\n\n${text}`);
       return 2;
     }
-    io.stderr(`neo-byok: unknown command "${argv.join(' ').slice(0, 80)}"\n\n${usage()}`);
+    const what = words.length ? `unknown command "${words.join(' ').slice(0, 80)}"` : `expected a command before "${argv[0]!.slice(0, 40)}"`;
+    io.stderr(`neo-byok: ${what}\n\n${usage()}`);
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {

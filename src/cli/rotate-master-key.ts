@@ -3,13 +3,13 @@
  * src/crypto/rotate.ts (argument parsing, progress display, exit codes).
  */
 import { readFileSync } from 'node:fs';
-import { parseMasterKey } from '../config/index.ts';
+import { loadConfig, parseMasterKey } from '../config/index.ts';
 import { masterKeyId } from '../crypto/envelope.ts';
 import { rotateMasterKey, RotationError, DEFAULT_BATCH_SIZE, type RotateProgress } from '../crypto/rotate.ts';
 import { CliError, type CliIo, parseArgs, printJson } from './io.ts';
 import { openRuntime } from './runtime.ts';
 
-export const ROTATE_HELP = `Usage: neo-byok admin rotate-master-key --new-key <base64|@file> [--batch-size N] [--max-batches N]
+export const ROTATE_HELP = `Usage: neo-byok admin rotate-master-key --new-key <base64|@file> [--batch-size N] [--max-batches N] [--force]
 
 Rewraps every data key under a new master key, in batches, while servers keep
 running. Provider-key ciphertexts are not touched. Steps (docs/security.md):
@@ -23,9 +23,13 @@ running. Provider-key ciphertexts are not touched. Steps (docs/security.md):
                (prefer @file: a key on the command line lands in shell history)
 --batch-size   rows per transaction (default ${DEFAULT_BATCH_SIZE}, 1 to 10000)
 --max-batches  stop after N batches (a partial run; run again to resume)
+--force        rewrap even though NEO_MASTER_KEY here is not the new key (step 2
+               skipped); servers left with only the old key then cannot start
 
-The keys that wrapped existing data keys are taken from NEO_MASTER_KEY and
-NEO_MASTER_KEY_PREVIOUS. Interrupting is safe: every batch commits on its own, rows
+Refused (exit 1, nothing changed) when NEO_MASTER_KEY in this environment is not
+the --new-key: do step 2 first (NEO_MASTER_KEY=<new>, NEO_MASTER_KEY_PREVIOUS=<old>
+on every server and here), or pass --force. The keys that wrapped existing data keys
+are taken from NEO_MASTER_KEY and NEO_MASTER_KEY_PREVIOUS. Interrupting is safe: every batch commits on its own, rows
 already under the new key are skipped, and a rerun continues. When every data key is
 under the new key, the master key check value is replaced, so servers then start
 with the new key alone. Prints {"master_key_id", "total", "already_rotated",
@@ -78,20 +82,41 @@ function progressPrinter(io: CliIo): { update(p: RotateProgress): void; end(): v
   };
 }
 
+/**
+ * Why a rotation whose environment does not have the new key as NEO_MASTER_KEY is refused,
+ * and exactly what to configure first (docs/security.md "Rotating the master key", step 2).
+ * Names keys by id only (a hash prefix), never by value.
+ */
+export function stepTwoMissing(newKey: Buffer, masterKey: Buffer, masterKeyPrevious: Buffer | undefined): string {
+  const swapped = masterKeyPrevious?.equals(newKey) === true;
+  return [
+    swapped
+      ? `refused: NEO_MASTER_KEY and NEO_MASTER_KEY_PREVIOUS are swapped: the new key (id ${masterKeyId(newKey)}) is NEO_MASTER_KEY_PREVIOUS here.`
+      : `refused: NEO_MASTER_KEY here (id ${masterKeyId(masterKey)}) is not the new key (id ${masterKeyId(newKey)}): step 2 of the rotation was skipped.`,
+    'Rewrapping now would leave every server that still has only the old key as NEO_MASTER_KEY unable to start.',
+    'Configure first, on every server (a rolling restart is fine) and in the environment of this command:',
+    `  NEO_MASTER_KEY=<the new key>            (id ${masterKeyId(newKey)}, the --new-key value)`,
+    `  NEO_MASTER_KEY_PREVIOUS=<the old key>   (today's NEO_MASTER_KEY; here id ${masterKeyId(masterKey)})`,
+    'then run this command again. Nothing was changed. To rewrap anyway, add --force (docs/security.md "Rotating the master key").',
+  ].join('\n');
+}
+
 export async function rotateMasterKeyCommand(argv: string[], io: CliIo): Promise<number> {
-  const { flags, positional } = parseArgs(argv, { 'new-key': 'string', 'batch-size': 'string', 'max-batches': 'string' });
+  const { flags, positional } = parseArgs(argv, { 'new-key': 'string', 'batch-size': 'string', 'max-batches': 'string', force: 'boolean' });
   if (positional.length) throw new CliError(`unexpected argument "${positional[0]!.slice(0, 60)}"`, 2);
   const newKey = readNewKey(flags['new-key']);
   const batchSize = parseCount(flags['batch-size'], 'batch-size', DEFAULT_BATCH_SIZE, 10_000)!;
   const maxBatches = parseCount(flags['max-batches'], 'max-batches', undefined, 1_000_000);
+  // Checked before the database is opened: a refused run changes nothing.
+  const { masterKey, masterKeyPrevious } = loadConfig(io.env);
+  if (!newKey.equals(masterKey)) {
+    if (flags.force !== true) throw new CliError(stepTwoMissing(newKey, masterKey, masterKeyPrevious), 1);
+    io.stderr(
+      `rotate-master-key: warning (--force): NEO_MASTER_KEY here is not the new key; once every data key is rewrapped, servers without NEO_MASTER_KEY=<new key> (id ${masterKeyId(newKey)}) refuse to start\n`,
+    );
+  }
   const rt = await openRuntime(io, {});
   try {
-    const { masterKey, masterKeyPrevious } = rt.config;
-    if (!newKey.equals(masterKey)) {
-      io.stderr(
-        `rotate-master-key: note: NEO_MASTER_KEY here is not the new key; every server must already run with NEO_MASTER_KEY=<new key> (id ${masterKeyId(newKey)}) and NEO_MASTER_KEY_PREVIOUS=<old key>\n`,
-      );
-    }
     const printer = progressPrinter(io);
     let result;
     try {

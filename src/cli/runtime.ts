@@ -31,7 +31,6 @@ export async function openRuntime(io: CliIo, options: RuntimeOptions = {}): Prom
     migrate: options.migrate !== false,
   });
   let bus: CacheBus = new LocalBus();
-  const pending: Promise<unknown>[] = [];
   if (options.bus) {
     try {
       bus = await createBus(config, database);
@@ -41,24 +40,16 @@ export async function openRuntime(io: CliIo, options: RuntimeOptions = {}): Prom
         `neo-byok: warning: cannot reach the cache bus (${err instanceof Error ? err.message : String(err)}); running servers see this change within 60 s\n`,
       );
     }
-    if (bus instanceof RemoteBus) {
-      // RemoteBus forwards in the background; keep the promises so that close() waits
-      // until every invalidation has left this process before the connections go.
-      const remote = bus as unknown as { forward(payload: string): Promise<unknown> };
-      const forward = remote.forward.bind(bus);
-      remote.forward = (payload) => {
-        const p = forward(payload);
-        pending.push(p.catch(() => undefined));
-        return p;
-      };
-    }
   }
   return {
     config,
     database,
     bus,
     close: async () => {
-      await Promise.all(pending);
+      // Every invalidation the command published leaves this process before the
+      // connections go; a backend stuck for 5 s is given up (servers then see the change
+      // when their cache entries expire, within 60 s).
+      if (bus instanceof RemoteBus) await bus.flush(5000);
       await bus.close();
       await database.close();
     },

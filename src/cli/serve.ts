@@ -41,6 +41,14 @@ export async function startServer(env: Record<string, string | undefined>): Prom
       'generated missing secrets into the data dir (mode 0600); set them in the environment for production',
     );
   }
+  if (config.jwt.jwksUrl && !config.jwt.audience) {
+    // Without an audience any token the identity provider signed is accepted, also one
+    // it issued to another application (docs/configuration.md).
+    app.log.warn(
+      { issuer_set: Boolean(config.jwt.issuer) },
+      'NEO_JWT_JWKS_URL is set without NEO_JWT_AUDIENCE: tokens the identity provider issued for other applications are accepted; set NEO_JWT_AUDIENCE (and NEO_JWT_ISSUER)',
+    );
+  }
   app.addHook('onClose', async () => {
     await database.close();
   });

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { isAbsolute, join, resolve } from 'node:path';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -67,10 +68,16 @@ export interface Config {
   redisUrl?: string;
   corsOrigins: string[];
   rateLimit: RateLimitConfig;
-  trustProxy: boolean;
+  /**
+   * Fastify's `trustProxy`: false (use the socket address), true (trust every proxy:
+   * the client picks its own IP), a hop count, or trusted proxy addresses/CIDRs.
+   */
+  trustProxy: TrustProxy;
   /** Which secrets were generated into the data dir on this start (names only). */
   generatedSecrets: string[];
 }
+
+export type TrustProxy = boolean | number | string[];
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -152,6 +159,52 @@ export function parseMasterKey(value: string, name: string, problems: string[]):
   return buf;
 }
 
+/** proxy-addr's named ranges, accepted by Fastify's trustProxy beside addresses and CIDRs. */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/**
+ * NEO_TRUST_PROXY: `on`/`off` (also true/false, yes/no), a hop count (`1` = the one
+ * proxy in front; `0` = off), or a comma-separated list of trusted proxy addresses,
+ * CIDRs and proxy-addr range names. Every bad entry is listed.
+ */
+function trustProxyVar(env: Env, name: string, problems: string[]): TrustProxy {
+  const raw = (env[name] ?? '').trim();
+  if (raw === '') return false;
+  const v = raw.toLowerCase();
+  if (['on', 'true', 'yes'].includes(v)) return true;
+  if (['off', 'false', 'no'].includes(v)) return false;
+  if (/^\d+$/.test(v)) {
+    const hops = Number(v);
+    if (hops > 100) {
+      problems.push(`${name} as a hop count must be between 0 and 100 (got ${raw.slice(0, 40)})`);
+      return false;
+    }
+    return hops === 0 ? false : hops;
+  }
+  const entries = raw.split(',').map((e) => e.trim());
+  const bad: string[] = [];
+  for (const e of entries) {
+    if (e === '') bad.push('(empty entry)');
+    else if (!PROXY_RANGE_NAMES.includes(e.toLowerCase()) && !isAddressOrCidr(e)) bad.push(`"${e.slice(0, 60)}"`);
+  }
+  if (bad.length) {
+    problems.push(
+      `${name} must be on, off, a hop count, or a comma-separated list of proxy IP addresses or CIDRs (e.g. 10.0.0.0/8); not valid: ${bad.join(', ')}`,
+    );
+    return false;
+  }
+  return entries.map((e) => (PROXY_RANGE_NAMES.includes(e.toLowerCase()) ? e.toLowerCase() : e));
+}
+
+function isAddressOrCidr(value: string): boolean {
+  const slash = value.indexOf('/');
+  if (slash < 0) return isIP(value) !== 0;
+  const family = isIP(value.slice(0, slash));
+  const prefix = value.slice(slash + 1);
+  if (family === 0 || !/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
 export interface LoadOptions {
   /** Do not generate missing secrets (used by read-only CLI paths). Default false. */
   noGenerate?: boolean;
@@ -218,7 +271,7 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     providerCallsPerMinute: intVar(env, 'NEO_RATE_LIMIT_PROVIDER_CALLS', 20, 1, 1_000_000, problems),
     authFailuresPerMinute: intVar(env, 'NEO_RATE_LIMIT_AUTH_FAILURES', 30, 1, 1_000_000, problems),
   };
-  const trustProxy = boolVar(env, 'NEO_TRUST_PROXY', false, problems);
+  const trustProxy = trustProxyVar(env, 'NEO_TRUST_PROXY', problems);
 
   if (problems.length) throw new ConfigError(problems);
 

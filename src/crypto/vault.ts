@@ -8,7 +8,7 @@
 import type { Db, Trx } from '../db/index.ts';
 import { nowIso } from '../db/index.ts';
 import { uuidv7 } from '../db/ids.ts';
-import type { CacheBus } from '../lib/bus.ts';
+import { EVERYTHING, type CacheBus } from '../lib/bus.ts';
 import { LruCache } from '../lib/lru.ts';
 import type { Owner } from '../modules/auth/owner.ts';
 import type { ProviderName } from '../providers/types.ts';
@@ -93,6 +93,7 @@ export class KeyVault {
     this.cache = new LruCache(deps.cacheSize ?? 10_000, Infinity, this.clock);
     // The message key is a data key id or an owner key (`type:id`); drop either.
     deps.bus.subscribe('datakey', (key) => {
+      if (key === EVERYTHING) return this.cache.clear();
       this.cache.delete(key);
       this.cache.deleteWhere((_id, v) => v.owner === key);
     });

@@ -39,6 +39,11 @@ export interface DatabaseHandle {
   close(): Promise<void>;
   /** PostgreSQL connection string (for LISTEN/NOTIFY), when the dialect is postgres. */
   postgresUrl?: string;
+  /**
+   * SQLite only: a number that changes whenever ANOTHER connection (another process,
+   * e.g. the CLI) has committed to the database file (`PRAGMA data_version`).
+   */
+  externalWriteVersion?: () => number;
 }
 
 export interface OpenOptions {
@@ -192,6 +197,7 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
       ping: async () => {
         sqlite.prepare('select 1').get();
       },
+      externalWriteVersion: () => sqlite.pragma('data_version', { simple: true }) as number,
       close: () => db.destroy(),
     };
   }
@@ -320,12 +326,16 @@ class GroupCommit {
   run<T>(fn: (trx: Trx) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.running) void this.drain();
+      if (!this.running) {
+        // Start on the next turn of the event loop, after the I/O of this turn: every
+        // request that arrived meanwhile joins the batch (else each would commit alone).
+        this.running = true;
+        setImmediate(() => void this.drain());
+      }
     });
   }
 
   private async drain(): Promise<void> {
-    this.running = true;
     try {
       while (this.queue.length > 0) await this.batch(this.queue.splice(0, MAX_GROUP));
     } finally {
@@ -342,7 +352,6 @@ class GroupCommit {
       return;
     }
     const done: { job: (typeof jobs)[number]; value: unknown }[] = [];
-    const t0 = performance.now();
     try {
       for (const [k, job] of jobs.entries()) {
         if (k > 0) await new Promise((r) => setImmediate(r));
@@ -357,10 +366,7 @@ class GroupCommit {
           job.reject(err);
         }
       }
-      const c0 = performance.now();
       await trx.commit().execute();
-      (globalThis as any).__gc ??= []; (globalThis as any).__gc.push([jobs.length, performance.now() - c0, performance.now() - t0]);
-      if ((globalThis as any).__gc.length % 50 === 0) { const a = (globalThis as any).__gc.splice(0); a.sort((x: any, y: any) => x[1] - y[1]); process.stderr.write(`GC batches=${a.length} avgsize=${(a.reduce((s: number, x: any) => s + x[0], 0) / a.length).toFixed(1)} commit p50=${a[a.length >> 1][1].toFixed(1)} max=${a[a.length - 1][1].toFixed(1)} total p50=${a.map((x: any) => x[2]).sort((x: number, y: number) => x - y)[a.length >> 1].toFixed(1)}\n`); }
     } catch (err) {
       await trx.rollback().execute().catch(() => undefined);
       // Every job not already rejected on its own fails with the batch's error (a settled

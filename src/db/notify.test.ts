@@ -12,7 +12,7 @@ import { createPostgresDatabase, postgresTestUrl, redisTestUrl, type TestDatabas
 import type { Topic } from '../lib/bus.ts';
 import { LocalBus } from '../lib/bus.ts';
 import { openDatabase, type DatabaseHandle } from './index.ts';
-import { createBus, PgBus, RedisBus, type RemoteBus } from './notify.ts';
+import { createBus, PgBus, RedisBus, RemoteBus } from './notify.ts';
 
 async function until(pred: () => boolean, ms: number): Promise<boolean> {
   const end = Date.now() + ms;
@@ -82,6 +82,76 @@ function busContract(make: () => Promise<[RemoteBus, RemoteBus]>, breakConnectio
     assert.equal(onB[0], 'team:t1');
   });
 }
+
+/** A RemoteBus whose backend is a queue the test settles by hand. */
+class ManualBus extends RemoteBus {
+  readonly sent: string[] = [];
+  readonly pending: { payload: string; settle: (ok: boolean) => void }[] = [];
+  get connected(): boolean {
+    return true;
+  }
+  async start(): Promise<void> {}
+  protected forward(payload: string): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({
+        payload,
+        settle: (ok) => {
+          if (ok) {
+            this.sent.push(payload);
+            resolve(undefined);
+          } else reject(new Error('backend down'));
+        },
+      });
+    });
+  }
+  settleAll(ok = true): void {
+    this.settle(this.pending.length, ok);
+  }
+  settle(n: number, ok = true): void {
+    for (const p of this.pending.splice(0, n)) p.settle(ok);
+  }
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+describe('RemoteBus.flush', () => {
+  it('resolves at once when nothing is queued', async () => {
+    await new ManualBus().flush();
+  });
+
+  it('waits until every queued message is sent, including those published while it waits', async () => {
+    const bus = new ManualBus();
+    bus.publish('user', 'u1');
+    bus.publish('apikey', 'h1');
+    let done = false;
+    const flushed = bus.flush(5000).then(() => (done = true));
+    await tick();
+    assert.equal(done, false, 'still waiting for the backend');
+    // A message published during the flush (e.g. by a handler) is waited for too.
+    bus.publish('owner', 'team:t1');
+    bus.settle(2);
+    await tick();
+    assert.equal(done, false, 'the message published meanwhile is not sent yet');
+    bus.settleAll();
+    await flushed;
+    assert.deepEqual(bus.sent.map((p) => (JSON.parse(p) as { k: string }).k), ['u1', 'h1', 'team:t1']);
+  });
+
+  it('never rejects: a failed forward counts as done (logged), a stuck one is given up after the timeout', async () => {
+    const warnings: string[] = [];
+    const bus = new ManualBus();
+    bus.setLogger({ info: () => {}, warn: (_o, msg) => warnings.push(msg) });
+    bus.publish('user', 'u1');
+    const flushed = bus.flush(5000);
+    bus.settleAll(false);
+    await flushed;
+    assert.deepEqual(warnings, ['cache bus: could not forward an invalidation to other instances']);
+    bus.publish('user', 'stuck');
+    await bus.flush(50);
+    assert.equal(bus.pending.length, 1, 'flush returned while the backend still holds the message');
+    bus.settleAll();
+  });
+});
 
 describe('PgBus (LISTEN/NOTIFY)', { skip: postgresTestUrl() ? false : 'NEO_TEST_DATABASE_URL is not set' }, () => {
   let tdb: TestDatabase;

@@ -77,16 +77,23 @@ export abstract class RemoteBus extends LocalBus {
     void p.finally(() => this.inFlight.delete(p));
   }
 
-  /** Resolves once every message published so far has left this process (or failed to), at most after `timeoutMs`. */
+  /**
+   * Waits until every queued message has been handed to the backend (or failed to be),
+   * including messages published while waiting; gives up after `timeoutMs` so a stuck
+   * backend cannot hold a shutdown or a CLI command. Never rejects.
+   */
   async flush(timeoutMs = 2000): Promise<void> {
     if (this.inFlight.size === 0) return;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all([...this.inFlight]),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-      }),
-    ]);
+    let timedOut = false;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        resolve();
+      }, timeoutMs);
+    });
+    // Each forward promise already swallows its error, so Promise.all never rejects.
+    while (this.inFlight.size > 0 && !timedOut) await Promise.race([Promise.all([...this.inFlight]), deadline]);
     clearTimeout(timer);
   }
 
@@ -331,6 +338,7 @@ export async function createBus(config: Pick<Config, 'redisUrl'>, database: Data
   let bus: RemoteBus;
   if (config.redisUrl) bus = new RedisBus({ url: config.redisUrl });
   else if (database.dialect === 'postgres' && database.postgresUrl) bus = new PgBus({ url: database.postgresUrl, db: database.db });
+  else if (database.externalWriteVersion) return new SqliteWatchBus(() => database.externalWriteVersion!());
   else return new LocalBus();
   try {
     await bus.start();
@@ -339,4 +347,45 @@ export async function createBus(config: Pick<Config, 'redisUrl'>, database: Data
     throw err;
   }
   return bus;
+}
+
+/**
+ * The bus of a server on SQLite without Redis. Other processes on the same database file
+ * (the CLI: `admin features set`, `admin user create --admin`, `rotate-master-key`) cannot
+ * send it messages, so it polls SQLite's `data_version`, which changes only when another
+ * connection commits, and then drops every cache: such writes are rare, and a cache
+ * refill costs one indexed read per entry.
+ */
+export class SqliteWatchBus extends LocalBus {
+  private readonly timer: NodeJS.Timeout;
+  private last: number;
+
+  constructor(
+    private readonly version: () => number,
+    intervalMs = 500,
+  ) {
+    super();
+    this.last = version();
+    this.timer = setInterval(() => this.poll(), intervalMs);
+    this.timer.unref();
+  }
+
+  /** Checks for another process's commit now (also run every interval). */
+  poll(): void {
+    let v: number;
+    try {
+      v = this.version();
+    } catch {
+      return; // database closing: nothing to watch any more
+    }
+    if (v !== this.last) {
+      this.last = v;
+      this.resetAll();
+    }
+  }
+
+  override async close(): Promise<void> {
+    clearInterval(this.timer);
+    await super.close();
+  }
 }

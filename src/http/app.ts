@@ -34,7 +34,7 @@ import { webRoutes } from '../web/web.routes.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandling, sendError, toAppError } from './errors.ts';
 import { openapiOptions } from './openapi.ts';
-import { DOCS_CSP, installSecurity } from './security.ts';
+import { DOCS_CSP, installSecurity, trustProxyOption } from './security.ts';
 import { ErrorResponse } from './schemas.ts';
 import { buildStrictValidator } from './validation.ts';
 
@@ -141,7 +141,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID_RE.test(given) ? given : randomUUID();
     },
-    trustProxy: config.trustProxy,
+    trustProxy: trustProxyOption(config.trustProxy),
     // Requests that arrive while closing get the contract's 503 from the hook below.
     return503OnClosing: false,
     connectionTimeout: 30_000,

@@ -3,9 +3,9 @@
  * `user` (Bearer JWT or X-Api-Key; the default for /api/v1 routes),
  * `internal` (the service token of NEO_INTERNAL_TOKEN only) or `public`.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { unauthorized } from '../errors/index.ts';
-import { safeEqual } from '../lib/hash.ts';
 import type { AuthService, Principal } from '../modules/auth/auth.service.ts';
 
 export type AuthMode = 'user' | 'internal' | 'public';
@@ -32,6 +32,8 @@ export interface AuthHooks {
 }
 
 export function installAuth(app: FastifyInstance, auth: AuthService, internalToken: string, hooks: AuthHooks = {}): void {
+  // The configured token's digest is computed once; each call hashes only what it was given.
+  const internalDigest = sha256(internalToken);
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request) => {
     // Unknown routes answer 404 to everyone.
@@ -46,7 +48,7 @@ export function installAuth(app: FastifyInstance, auth: AuthService, internalTok
     try {
       if (mode === 'internal') {
         const token = bearer(request);
-        if (!token || !safeEqual(token, internalToken)) throw unauthorized('a valid internal service token is required');
+        if (!token || !timingSafeEqual(sha256(token), internalDigest)) throw unauthorized('a valid internal service token is required');
         return;
       }
       const token = bearer(request);
@@ -67,6 +69,11 @@ export function installAuth(app: FastifyInstance, auth: AuthService, internalTok
       throw err;
     }
   });
+}
+
+/** SHA-256 digest: equal-length inputs for a constant-time comparison (as lib/hash.ts safeEqual). */
+function sha256(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
 }
 
 /** The authenticated caller of a `user` route. */

@@ -22,7 +22,12 @@ export function openapiOptions(): FastifyDynamicSwaggerOptions {
         version: '1.0.0',
         license: { name: 'Apache 2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
       },
-      servers: [{ url: 'http://localhost:8080', description: 'Local development' }],
+      // The relative server first, so "Try it out" in /docs calls the server that served
+      // the page whatever its host and port; then the seed's local development server.
+      servers: [
+        { url: '/', description: 'This server' },
+        { url: 'http://localhost:8080', description: 'Local development' },
+      ],
       tags: OPENAPI_TAGS,
       components: {
         securitySchemes: {

@@ -18,7 +18,7 @@ import helmet from 'helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
-import type { Config } from '../config/index.ts';
+import type { Config, TrustProxy } from '../config/index.ts';
 import { UnreadableKeyError } from '../crypto/vault.ts';
 import { createRedis } from '../db/notify.ts';
 import { AppError } from '../errors/index.ts';
@@ -63,14 +63,16 @@ export interface SecurityDeps {
 
 type Limiter = ReturnType<FastifyInstance['createRateLimit']>;
 
-/** The auth mode of a route, as src/http/auth.ts derives it. */
-function authModeOf(request: FastifyRequest): 'user' | 'internal' | 'public' | undefined {
-  const url = request.routeOptions.url;
-  if (!url) return undefined;
-  return (
-    request.routeOptions.config.auth ??
-    (url.startsWith('/api/v1') ? 'user' : url.startsWith('/internal/') ? 'internal' : 'public')
-  );
+/**
+ * Fastify's `trustProxy` for NEO_TRUST_PROXY. A hop count becomes a trust function (the
+ * `n` hops nearest the socket are proxies), because Fastify 5.12 ignores a numeric
+ * `trustProxy` (it fails closed), which would silently give every client the proxy's
+ * address. Like any hop count it is only safe when clients cannot reach the server
+ * around the proxies (docs/configuration.md); an address list is checked per hop.
+ */
+export function trustProxyOption(tp: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (typeof tp === 'number') return (_address, hop) => hop < tp;
+  return tp;
 }
 
 function limited(detail: string, ttlMs: number): AppError {
@@ -201,19 +203,9 @@ export async function installSecurity(app: FastifyInstance, deps: SecurityDeps):
     timeWindow: WINDOW_MS,
     keyGenerator: (req) => `a:${req.ip}`,
   });
-  // Client IPs over the failed-authentication limit: every authenticated route answers
-  // 429 until the window ends, valid credentials included (no guessing oracle).
-  const blocked = new LruCache<string, number>(100_000);
-
-  // Runs before the auth hook (registered earlier).
-  app.addHook('onRequest', async (request) => {
-    const mode = authModeOf(request);
-    if (!mode || mode === 'public') return;
-    const until = blocked.get(request.ip);
-    if (until !== undefined && until > Date.now()) {
-      throw limited('too many failed authentication attempts from this address', until - Date.now());
-    }
-  });
+  // Client IPs already reported over the failed-authentication limit in this window
+  // (one warning per address and window, not one per refused attempt).
+  const warned = new LruCache<string, true>(100_000);
 
   // After authentication (all onRequest hooks) and before the body is read.
   app.addHook('preParsing', async (request, reply, payload) => {
@@ -241,13 +233,17 @@ export async function installSecurity(app: FastifyInstance, deps: SecurityDeps):
     onFailure: async (request, err) => {
       // Only refused credentials count, not an unreachable database.
       if (!(err instanceof AppError) || err.code !== 'unauthorized') return;
+      // Only a FAILED attempt is ever refused with 429: valid credentials from the same
+      // address always pass (behind a proxy without NEO_TRUST_PROXY every client shares
+      // one address, and one guesser must not lock them all out). The count is shared
+      // through Redis when configured, so failures on every instance add up.
       const r = await authFailures(request);
-      if (r.isAllowed || r.remaining > 0) return;
-      // The allowance is used up: block this address here until the window ends. A
-      // failure past it (counted by another instance first) is answered 429 at once.
-      if (!blocked.get(request.ip)) request.log.warn({ limit: 'auth_failures', ip: request.ip }, 'rate limited');
-      blocked.set(request.ip, Date.now() + r.ttl, r.ttl);
-      if (r.isExceeded) throw limited('too many failed authentication attempts from this address', r.ttl);
+      if (r.isAllowed || !r.isExceeded) return;
+      if (!warned.get(request.ip)) {
+        request.log.warn({ limit: 'auth_failures', ip: request.ip }, 'rate limited');
+        warned.set(request.ip, true, r.ttl);
+      }
+      throw limited('too many failed authentication attempts from this address', r.ttl);
     },
   };
 }

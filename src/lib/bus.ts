@@ -10,6 +10,14 @@
 import { EventEmitter } from 'node:events';
 
 export type Topic = 'apikey' | 'user' | 'owner' | 'datakey';
+export const TOPICS: readonly Topic[] = ['apikey', 'user', 'owner', 'datakey'];
+
+/**
+ * The key of a message that drops every entry of its topic: another process (the CLI
+ * beside a server on the same SQLite file) wrote to the database and we cannot tell
+ * what it changed. Every subscriber handles it.
+ */
+export const EVERYTHING = '*';
 
 export interface CacheBus {
   publish(topic: Topic, key: string): void;
@@ -35,6 +43,11 @@ export class LocalBus implements CacheBus {
 
   subscribe(topic: Topic, handler: (key: string) => void): void {
     this.emitter.on(topic, handler);
+  }
+
+  /** Drops every cached entry of every topic in this process. */
+  resetAll(): void {
+    for (const t of TOPICS) this.deliver(t, EVERYTHING);
   }
 
   async close(): Promise<void> {

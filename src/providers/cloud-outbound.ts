@@ -21,8 +21,9 @@ export type SentResponse = Extract<Sent, { kind: 'response' }>;
 /**
  * Sends one request with `ctx.fetch`. A 3xx is reported as `redirect` and never
  * followed (its target is never contacted); DNS failures (`ENOTFOUND`) are told apart
- * from other network errors because for a user-chosen region or endpoint they mean
- * "no such endpoint".
+ * from other network errors: for a user-typed Azure endpoint they mean "no such
+ * endpoint", while for a known Bedrock or Vertex region (the only regions ever called)
+ * they mean this server cannot resolve names (egress rules, DNS outage).
  */
 export async function send(ctx: Pick<CheckContext, 'fetch' | 'timeoutMs' | 'signal'>, url: string, init: RequestInit): Promise<Sent> {
   // The per-call timeout and the whole check's deadline, whichever fires first.
@@ -86,6 +87,8 @@ export function failureMessage(reason: FailureReason, what: string): string {
     case 'redirect':
     case 'too_large':
       return `${what} gave an unexpected answer; try again later`;
+    case 'dns':
+      return `${what} could not be reached: its host name did not resolve, so this server may have no working outbound DNS or network access; try again later`;
     default:
       return `${what} could not be reached; try again later`;
   }

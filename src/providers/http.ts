@@ -106,23 +106,23 @@ export const say = {
   rejected: (name: string) => `${name} rejected the key: it is invalid, revoked or mistyped`,
   restricted: (name: string) => `${name} accepted the key, but it lacks a permission this check needs (for example listing models); some requests may fail`,
   billing: (name: string) => `${name} accepted the key, but the account has no credit or quota left; requests will fail until billing is fixed`,
-  rateLimited: (name: string) => `${name} rate-limited the check, so the key could not be verified; validate it again later`,
+  rateLimited: (name: string) => `${name} rate-limited the check, so the key could not be verified; try again later`,
   unavailable: (name: string, status?: number) =>
-    `${name} is unavailable${status ? ` (HTTP ${status})` : ''}, so the key could not be verified; validate it again later`,
-  unexpected: (name: string, status: number) => `${name} gave an unexpected answer (HTTP ${status}), so the key could not be verified; validate it again later`,
+    `${name} is unavailable${status ? ` (HTTP ${status})` : ''}, so the key could not be verified; try again later`,
+  unexpected: (name: string, status: number) => `${name} gave an unexpected answer (HTTP ${status}), so the key could not be verified; try again later`,
 };
 
 /** The `unavailable` result of a failed call. */
 export function failed(name: string, reason: CallFailure, timeoutMs: number): CheckResult {
   switch (reason) {
     case 'timeout':
-      return { outcome: 'unavailable', message: `${name} did not answer within ${Math.round(timeoutMs / 100) / 10} s, so the key could not be verified; validate it again later` };
+      return { outcome: 'unavailable', message: `${name} did not answer within ${Math.round(timeoutMs / 100) / 10} s, so the key could not be verified; try again later` };
     case 'redirect':
       return { outcome: 'unavailable', message: `${name} answered with a redirect, which is never followed, so the key could not be verified` };
     case 'too_large':
       return { outcome: 'unavailable', message: `${name} sent an answer too large to read, so the key could not be verified` };
     default:
-      return { outcome: 'unavailable', message: `${name} could not be reached, so the key could not be verified; validate it again later` };
+      return { outcome: 'unavailable', message: `${name} could not be reached, so the key could not be verified; try again later` };
   }
 }
 

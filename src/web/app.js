@@ -532,18 +532,40 @@ function renderCard(card) {
   const p = card.provider;
   card.root.classList.toggle('is-configured', Boolean(key));
   if (!key) {
+    card.root.classList.remove('is-unreadable');
     card.badge.className = 'badge badge-none';
     card.badge.textContent = 'Not configured';
     replace(card.summary, h('p', { class: 'muted', text: 'No key saved.' }));
     card.toggleText.textContent = 'Add key';
     card.del.hidden = true;
   } else {
-    card.badge.className = key.is_validated ? 'badge badge-ok' : 'badge badge-warn';
-    card.badge.textContent = key.is_validated ? 'Verified' : 'Not verified';
+    // `status: "unreadable"`: the stored secret no longer decrypts (altered or moved in
+    // the database, or the master key changed). Neo cannot use it; the admin replaces or
+    // deletes it. Its hint and facts still identify which key it was.
+    const unreadable = key.status === 'unreadable';
+    card.root.classList.toggle('is-unreadable', unreadable);
+    if (unreadable) {
+      card.badge.className = 'badge badge-error';
+      card.badge.textContent = 'Unreadable';
+    } else {
+      card.badge.className = key.is_validated ? 'badge badge-ok' : 'badge badge-warn';
+      card.badge.textContent = key.is_validated ? 'Verified' : 'Not verified';
+    }
     const row = (label, ...value) => h('div', {}, h('dt', { text: label }), h('dd', {}, ...value));
     const models = modelsReached(key);
     replace(
       card.summary,
+      unreadable
+        ? h(
+            'div',
+            { class: 'notice notice-error key-unreadable' },
+            h('p', { class: 'notice-lead', text: 'This key is unreadable — replace this key.' }),
+            h('p', {
+              class: 'notice-detail',
+              text: `The stored key can no longer be decrypted: it was changed or moved in the database, or the server's master key is not the one it was saved with. Neo cannot use it: requests that would use this ${p.name} key fail until you replace it (Replace key) or delete it.`,
+            }),
+          )
+        : null,
       h(
         'dl',
         { class: 'key-facts' },
@@ -552,11 +574,13 @@ function renderCard(card) {
         key.location ? row(p.kind === 'azure' ? 'Endpoint' : 'Region', h('code', { text: key.location })) : null,
         row(
           'Status',
-          key.is_validated
-            ? ['Verified ', key.validated_at ? time(key.validated_at) : '']
-            : 'Not verified: the provider could not be asked when the key was saved. Replace the key to check it again.',
+          unreadable
+            ? 'Unreadable — replace this key'
+            : key.is_validated
+              ? ['Verified ', key.validated_at ? time(key.validated_at) : '']
+              : 'Not verified: the provider could not be asked when the key was saved. Replace the key to check it again.',
         ),
-        models ? row('Models reached', models) : null,
+        models && !unreadable ? row('Models reached', models) : null,
         row('Saved', time(key.updated_at ?? key.created_at)),
       ),
     );
@@ -598,7 +622,7 @@ const warningText = (v) => (typeof v.details === 'string' ? v.details.replace(/^
  */
 const outcomeOf = (v) => (typeof v.outcome === 'string' ? v.outcome : v.valid ? 'accepted' : 'unavailable');
 
-/** Words for a check or save result, chosen by its outcome (PROVIDERS.md rule 3). */
+/** Words for a check or save result, chosen by its outcome (docs/spec/PROVIDERS.md rule 3). */
 function validationWords(v, saved, providerLabel) {
   const outcome = outcomeOf(v);
   const warning = outcome === 'restricted' || outcome === 'billing' ? warningText(v) || `${providerLabel} accepted the key with a warning.` : null;

@@ -385,6 +385,75 @@ if (missing && IN_CI) {
       assert.equal(await card(p.page, 'OpenAI').locator('.badge').innerText(), 'Verified');
     });
 
+    it('shows an unreadable key (tampered ciphertext) as "replace this key", and lets the admin replace or delete it', async () => {
+      const { user, apiKey } = await soloUser();
+      assert.equal((await apiAs(user, 'PATCH', '/api/v1/byok/providers/openai', { api_key: 'sk-e2e-tamper-openai-0123456789ABCD' })).status, 200);
+      assert.equal((await apiAs(user, 'PATCH', '/api/v1/byok/providers/anthropic', { api_key: 'sk-ant-e2e-tamper-0123456789EFGH' })).status, 200);
+      assert.equal((await apiAs(user, 'PATCH', '/api/v1/byok/providers/xai', { api_key: 'xai-e2e-untouched-0123456789IJKL' })).status, 200);
+      // Corrupt the stored ciphertexts directly in the database (one flipped byte each).
+      for (const provider of ['openai', 'anthropic'] as const) {
+        const where = ctx.database.db
+          .selectFrom('provider_keys')
+          .select('ciphertext')
+          .where('owner_type', '=', user.owner.type)
+          .where('owner_id', '=', user.owner.id)
+          .where('provider', '=', provider);
+        const parts = (await where.executeTakeFirstOrThrow()).ciphertext.split('.');
+        const sealed = Buffer.from(parts[2]!, 'base64url');
+        sealed[sealed.length - 20]! ^= 0x01;
+        await ctx.database.db
+          .updateTable('provider_keys')
+          .set({ ciphertext: `${parts[0]}.${parts[1]}.${sealed.toString('base64url')}` })
+          .where('owner_type', '=', user.owner.type)
+          .where('owner_id', '=', user.owner.id)
+          .where('provider', '=', provider)
+          .execute();
+      }
+      ctx.app.services.bus.publish('owner', `${user.owner.type}:${user.owner.id}`);
+      ctx.app.services.bus.publish('datakey', `${user.owner.type}:${user.owner.id}`);
+      const listed = new Map((await keysOf(user)).map((k) => [k.provider, k.status]));
+      assert.deepEqual(Object.fromEntries(listed), { anthropic: 'unreadable', openai: 'unreadable', xai: undefined }, 'the API reports the state');
+
+      const p = await open();
+      await signIn(p, apiKey);
+      await textOf(p.page.locator('#key-count'), /^3 keys configured$/);
+      const openai = card(p.page, 'OpenAI');
+      await openai.locator('.badge').filter({ hasText: 'Unreadable' }).waitFor();
+      const summary = await textOf(openai.locator('.card-summary'), /replace this key/);
+      assert.match(summary, /This key is unreadable — replace this key\./);
+      assert.match(summary, /can no longer be decrypted: it was changed or moved in the database, or the server's master key/);
+      assert.match(summary, /requests that would use this OpenAI key fail until you replace it \(Replace key\) or delete it/);
+      assert.match(summary, /Status Unreadable — replace this key/);
+      assert.doesNotMatch(summary, /Verified/);
+      assert.equal(await openai.locator('.key-hint').innerText(), 'sk-…ABCD', 'the hint still says which key it was');
+      assert.equal(await card(p.page, 'Anthropic').locator('.badge').innerText(), 'Unreadable');
+      assert.equal(await card(p.page, 'xAI').locator('.badge').innerText(), 'Verified', 'a readable key is unaffected');
+      assert.equal(await card(p.page, 'xAI').locator('.key-unreadable').count(), 0);
+
+      // Replace the OpenAI key from its card: it turns readable and verified.
+      await clickIn(p.page, 'OpenAI', 'Replace key for OpenAI');
+      await fill(p.page, 'OpenAI', 'API key', 'sk-e2e-tamper-fresh-0123456789MNOP');
+      await clickIn(p.page, 'OpenAI', 'Save new key');
+      await textOf(outcome(p.page, 'OpenAI'), /Saved and verified/);
+      assert.equal(await openai.locator('.badge').innerText(), 'Verified');
+      assert.equal(await openai.locator('.key-unreadable').count(), 0);
+      assert.equal(await openai.locator('.key-hint').innerText(), 'sk-…MNOP');
+
+      // Delete the Anthropic key from its card.
+      await card(p.page, 'Anthropic').getByRole('button', { name: 'Delete key for Anthropic' }).click();
+      const dialog = p.page.getByRole('dialog', { name: 'Delete the Anthropic key?' });
+      await dialog.getByRole('button', { name: 'Delete key', exact: true }).click();
+      await dialog.waitFor({ state: 'hidden' });
+      await card(p.page, 'Anthropic').locator('.badge').filter({ hasText: 'Not configured' }).waitFor();
+      assert.equal(await card(p.page, 'Anthropic').locator('.key-unreadable').count(), 0);
+      await textOf(p.page.locator('#key-count'), /^2 keys configured$/);
+
+      const after = new Map((await keysOf(user)).map((k) => [k.provider, k.status]));
+      assert.deepEqual(Object.fromEntries(after), { openai: undefined, xai: undefined });
+      assert.deepEqual(await p.cspViolations(), []);
+      assert.deepEqual(p.record.errors, []);
+    });
+
     // ------------------------------------------------------------------ mode + delete
 
     it('switches to byok; deleting the last key asks first and switches back to neo', async () => {

@@ -7,6 +7,7 @@ import { nowIso } from '../../src/db/index.ts';
 import { uuidv7 } from '../../src/db/ids.ts';
 import type { TeamRole } from '../../src/db/schema.ts';
 import { sha256Hex } from '../../src/lib/hash.ts';
+import { generateApiKey } from '../../src/modules/apikeys/apikeys.service.ts';
 import type { Owner } from '../../src/modules/auth/owner.ts';
 import { signTestJwt, type TestContext } from './context.ts';
 
@@ -83,11 +84,7 @@ export async function setByok(ctx: TestContext, owner: Owner, enabled = true): P
 
 /** Gives a user a Neo API key (written directly; returns the full key). */
 export async function createApiKey(ctx: TestContext, user: TestUser): Promise<string> {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  const bytes = randomBytes(32);
-  let body = '';
-  for (const b of bytes) body += alphabet[b % alphabet.length];
-  const key = `neo_sk_${body}`;
+  const key = generateApiKey();
   const now = nowIso();
   await ctx.database.db
     .insertInto('api_keys')

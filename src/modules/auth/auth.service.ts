@@ -10,7 +10,7 @@ import type { JwtConfig } from '../../config/index.ts';
 import { isUniqueViolation, nowIso, type Db } from '../../db/index.ts';
 import type { TeamRole, UserRow } from '../../db/schema.ts';
 import { AppError, unauthorized } from '../../errors/index.ts';
-import type { CacheBus } from '../../lib/bus.ts';
+import { EVERYTHING, type CacheBus } from '../../lib/bus.ts';
 import { sha256Hex } from '../../lib/hash.ts';
 import { LruCache } from '../../lib/lru.ts';
 import { EMAIL_RE, normalizeEmail, UsersRepo } from '../users/users.repo.ts';
@@ -49,9 +49,17 @@ export class AuthService {
   private readonly clock: () => number;
   /** key hash → user id (null = unknown key, cached briefly to blunt brute force). */
   private readonly apiKeyCache: LruCache<string, string | null>;
-  /** user id → user row and membership. */
+  /**
+   * user id → user row and membership. The row carries the user's `sub`, so the row
+   * is also the reverse map user id → sub that drops `subCache` in O(1) on a `user`
+   * invalidation (both caches are bounded alike).
+   */
   private readonly userCache: LruCache<string, { user: UserRow; membership: Membership | null }>;
-  /** JWT sub → user id. */
+  /**
+   * JWT sub → user id. A hit is trusted only while the user's row still carries that
+   * sub, so an entry whose row was evicted before its invalidation cannot map a sub to
+   * the wrong user.
+   */
   private readonly subCache: LruCache<string, string>;
   /**
    * Verified bearer tokens → their claims, so a token reused across requests is checked
@@ -82,12 +90,20 @@ export class AuthService {
     }
     deps.bus.subscribe('apikey', (hash) => {
       this.generation++;
-      this.apiKeyCache.delete(hash);
+      if (hash === EVERYTHING) this.apiKeyCache.clear();
+      else this.apiKeyCache.delete(hash);
     });
     deps.bus.subscribe('user', (userId) => {
       this.generation++;
+      if (userId === EVERYTHING) {
+        this.userCache.clear();
+        this.subCache.clear();
+        return;
+      }
+      // O(1): the cached row names the sub (no scan of up to 50,000 entries).
+      const sub = this.userCache.get(userId)?.user.sub;
       this.userCache.delete(userId);
-      this.subCache.deleteWhere((_sub, id) => id === userId);
+      if (sub && this.subCache.get(sub) === userId) this.subCache.delete(sub);
     });
   }
 
@@ -99,11 +115,15 @@ export class AuthService {
     const cachedId = this.subCache.get(sub);
     if (cachedId) {
       const cached = await this.loadUser(cachedId);
-      if (cached) return { ...cached, via: 'jwt' };
+      if (cached?.user.sub === sub) return { ...cached, via: 'jwt' };
+      this.subCache.delete(sub);
     }
     const gen = this.generation;
     const user = await this.userFromClaims(sub, payload.email, payload.email_verified);
     if (gen === this.generation) this.subCache.set(sub, user.id);
+    // A row cached before its identity was bound (a pre-provisioned user who used an API
+    // key first) has no sub yet: reload it, so the cached row names the sub.
+    if (this.userCache.get(user.id)?.user.sub !== sub) this.userCache.delete(user.id);
     const loaded = await this.loadUser(user.id);
     if (!loaded) throw unauthorized('user no longer exists');
     return { ...loaded, via: 'jwt' };

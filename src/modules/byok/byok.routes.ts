@@ -14,6 +14,8 @@ import { principal } from '../../http/auth.ts';
 import { BEARER_AND_KEY, errorResponses } from '../../http/schemas.ts';
 import type { Owner } from '../auth/owner.ts';
 import {
+  AUDIT_DEFAULT_LIMIT,
+  AUDIT_DEFAULT_OFFSET,
   AuditQuery,
   AuditResponse,
   BYOK_COMPONENT_SCHEMAS,
@@ -213,6 +215,7 @@ Access control:
         response: { 200: ref(AuditResponse), ...errorResponses(400, 401, 403) },
       },
     },
-    async (request) => svc.listAudit(ownerOfRequest(request), request.query.limit, request.query.offset),
+    async (request) =>
+      svc.listAudit(ownerOfRequest(request), request.query.limit ?? AUDIT_DEFAULT_LIMIT, request.query.offset ?? AUDIT_DEFAULT_OFFSET),
   );
 };

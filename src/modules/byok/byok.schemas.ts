@@ -172,10 +172,14 @@ export const AuditEvent = Type.Object(
   { $id: 'AuditEvent', additionalProperties: false },
 );
 
+export const AUDIT_DEFAULT_LIMIT = 50;
+export const AUDIT_DEFAULT_OFFSET = 0;
+
+/** Both optional (OpenAPI `required: false`); the validator fills in the defaults. */
 export const AuditQuery = Type.Object(
   {
-    limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
-    offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: AUDIT_DEFAULT_LIMIT, description: 'Events per page (1–200)' })),
+    offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, default: AUDIT_DEFAULT_OFFSET, description: 'Events to skip, newest first' })),
   },
   { additionalProperties: false },
 );

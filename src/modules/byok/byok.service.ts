@@ -170,6 +170,17 @@ export function checkDeadlineMs(providerTimeoutMs: number): number {
   return Math.min(2 * providerTimeoutMs, MAX_CHECK_DEADLINE_MS);
 }
 
+/**
+ * The 403 byok_not_enabled detail: whose flag is off (the team's flag applies to all its
+ * members) and the exact command a platform admin runs to turn it on. The team id is the
+ * caller's own team's; the email is not repeated (it would land in logs).
+ */
+export function byokNotEnabled(owner: Owner): string {
+  return owner.type === 'team'
+    ? `BYOK is not enabled for this team; a platform admin can enable it with \`neo-byok admin features set --team-id ${owner.id} byok=on\``
+    : 'BYOK is not enabled for your account; a platform admin can enable it with `neo-byok admin features set --email <your email> byok=on`';
+}
+
 /** Outcomes that save the key as validated. */
 const VALIDATED = new Set(['accepted', 'restricted', 'billing']);
 
@@ -189,9 +200,7 @@ export class ByokService {
    */
   async authorizeManage(p: Principal): Promise<Owner> {
     const owner = requireOwnerManager(p);
-    if (!(await this.deps.features.isEnabled(owner, 'byok'))) {
-      throw new AppError('byok_not_enabled', 'BYOK is not enabled for this account; ask a platform admin to enable the byok feature');
-    }
+    if (!(await this.deps.features.isEnabled(owner, 'byok'))) throw new AppError('byok_not_enabled', byokNotEnabled(owner));
     return owner;
   }
 
@@ -308,7 +317,13 @@ export class ByokService {
       return saved;
     });
     this.deps.bus.publish('owner', ownerKey(owner));
-    return { provider_key: presentKey(row), validation: toValidation(result) };
+    const validation = toValidation(result);
+    if (result.outcome === 'rate_limited' || result.outcome === 'unavailable') {
+      // A stored key is never checked again on its own, and POST …/validate checks only a key
+      // sent in its body: saving the same key again is the one way to verify it.
+      validation.details = `the key is saved but not verified; to check it again, save it again with PATCH /api/v1/byok/providers/${provider} and the same api_key`;
+    }
+    return { provider_key: presentKey(row), validation };
   }
 
   /**
@@ -356,7 +371,7 @@ export class ByokService {
     const signal = AbortSignal.timeout(deadlineMs);
     const late: CheckResult = {
       outcome: 'unavailable',
-      message: `the ${adapter.displayName} check did not finish within ${deadlineMs / 1000} s, so the key could not be verified; validate it again later`,
+      message: `the ${adapter.displayName} check did not finish within ${deadlineMs / 1000} s, so the key could not be verified; try again later`,
     };
     let onAbort = (): void => undefined;
     const deadline = new Promise<CheckResult>((resolve) => {

@@ -4,7 +4,7 @@
  * `owner` topic so every instance drops its copy.
  */
 import { nowIso, type Db } from '../../db/index.ts';
-import type { CacheBus } from '../../lib/bus.ts';
+import { EVERYTHING, type CacheBus } from '../../lib/bus.ts';
 import { LruCache } from '../../lib/lru.ts';
 import { ownerKey, type Owner } from '../auth/owner.ts';
 
@@ -18,7 +18,7 @@ export class FeaturesService {
     private readonly deps: { db: Db; bus: CacheBus; defaults: Record<FeatureName, boolean>; clock?: () => number },
   ) {
     this.cache = new LruCache(50_000, 60_000, deps.clock);
-    deps.bus.subscribe('owner', (key) => this.cache.delete(key));
+    deps.bus.subscribe('owner', (key) => (key === EVERYTHING ? this.cache.clear() : this.cache.delete(key)));
   }
 
   /** Every feature of an owner, defaults applied. */

@@ -12,7 +12,7 @@
  */
 import type { Db } from '../../db/index.ts';
 import type { ModelUseMode, OwnerType, ProviderKeyRow } from '../../db/schema.ts';
-import type { CacheBus } from '../../lib/bus.ts';
+import { EVERYTHING, type CacheBus } from '../../lib/bus.ts';
 import { LruCache } from '../../lib/lru.ts';
 import {
   AUTO_MODEL_ID,
@@ -187,6 +187,12 @@ export class ModelsService {
 
   /** Drops an owner's cached state (`type:id`); a load in flight is not cached. */
   invalidate(key: string): void {
+    if (key === EVERYTHING) {
+      this.cache.clear();
+      for (const flight of this.inflight.values()) flight.stale = true;
+      this.inflight.clear();
+      return;
+    }
     this.cache.delete(key);
     const flight = this.inflight.get(key);
     if (flight) {

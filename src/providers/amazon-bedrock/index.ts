@@ -12,8 +12,32 @@ import { accessKeyIdHint, opaqueKeyHint } from '../hint.ts';
 import type { CheckContext, CheckResult, PreparedCredential, ProviderAdapter } from '../types.ts';
 
 export const DEFAULT_REGION = 'us-east-1';
-/** AWS region names: `us-east-1`, `eu-central-2`, `ap-southeast-4`, `us-gov-west-1`, `cn-north-1`. */
+/** AWS region names: `us-east-1`, `eu-central-2`, `ap-southeast-4`, `us-gov-west-1`. */
 const REGION_RE = /^[a-z]{2}(?:-[a-z]+){1,3}-[0-9]{1,2}$/;
+/**
+ * Known regions: the AWS regions where Amazon Bedrock is offered (AWS General Reference,
+ * "Amazon Bedrock endpoints and quotas"). A well-formed name outside this list is refused
+ * in prepare(), so a typo never leaves the server; inside it, a DNS failure means this
+ * server cannot resolve names (egress rules, DNS outage), not a wrong region, and the
+ * check is inconclusive. Add a region here when AWS launches Bedrock in it.
+ */
+export const KNOWN_REGIONS: ReadonlySet<string> = new Set([
+  // United States
+  'us-east-1', 'us-east-2', 'us-west-1', 'us-west-2',
+  // Canada, Mexico, South America
+  'ca-central-1', 'ca-west-1', 'mx-central-1', 'sa-east-1',
+  // Europe
+  'eu-central-1', 'eu-central-2', 'eu-north-1', 'eu-south-1', 'eu-south-2', 'eu-west-1', 'eu-west-2', 'eu-west-3',
+  // Asia Pacific
+  'ap-east-2', 'ap-northeast-1', 'ap-northeast-2', 'ap-northeast-3', 'ap-south-1', 'ap-south-2',
+  'ap-southeast-1', 'ap-southeast-2', 'ap-southeast-3', 'ap-southeast-4', 'ap-southeast-5', 'ap-southeast-6', 'ap-southeast-7',
+  // Middle East, Africa
+  'il-central-1', 'me-central-1', 'me-south-1', 'af-south-1',
+  // AWS GovCloud (US)
+  'us-gov-east-1', 'us-gov-west-1',
+]);
+const FIND_REGIONS =
+  'see "Amazon Bedrock endpoints and quotas" in the AWS General Reference, or the region menu of the Amazon Bedrock console';
 /** Access key ids: 16–128 upper-case letters and digits (AKIA… long-term, ASIA… temporary). */
 const ACCESS_KEY_ID_RE = /^[A-Z0-9]{16,128}$/;
 const PRINTABLE = (min: number, max: number) => new RegExp(`^[\\x21-\\x7e]{${min},${max}}$`);
@@ -72,7 +96,7 @@ export function parseCredential(apiKey: string): BedrockCredential {
   return { kind: 'bearer', apiKey: s };
 }
 
-/** Normalizes the region: blank → us-east-1; lowercased; must look like an AWS region name. */
+/** Normalizes the region: blank → us-east-1; lowercased; must look like an AWS region name (known or not). */
 export function normalizeRegion(location: string | null | undefined): string {
   const r = (location ?? '').trim().toLowerCase();
   if (r === '') return DEFAULT_REGION;
@@ -80,9 +104,14 @@ export function normalizeRegion(location: string | null | undefined): string {
   return r;
 }
 
-/** Regional endpoint origin of an AWS service (China regions live under amazonaws.com.cn). */
+/** The message for a well-formed region that is not a known Bedrock region (safe to echo: it matched REGION_RE). */
+function unknownRegion(region: string): string {
+  return `location: unknown region "${region}" for Amazon Bedrock; use a region where Bedrock is offered, such as us-east-1, us-west-2 or eu-central-1 (for the full list, ${FIND_REGIONS})`;
+}
+
+/** Regional endpoint origin of an AWS service. */
 export function awsOrigin(service: 'sts' | 'bedrock', region: string): string {
-  return `https://${service}.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`;
+  return `https://${service}.${region}.amazonaws.com`;
 }
 
 interface AwsCall {
@@ -213,6 +242,7 @@ export function createAdapter(): ProviderAdapter {
     prepare({ apiKey, location }): PreparedCredential {
       const cred = parseCredential(apiKey);
       const region = normalizeRegion(location);
+      if (!KNOWN_REGIONS.has(region)) throw invalid(unknownRegion(region));
       return cred.kind === 'bearer'
         ? { apiKey: cred.apiKey, location: region, keyHint: opaqueKeyHint(cred.apiKey) }
         : { apiKey, location: region, keyHint: accessKeyIdHint(cred.accessKeyId) };
@@ -226,6 +256,8 @@ export function createAdapter(): ProviderAdapter {
       } catch {
         return { outcome: 'rejected', message: 'the credential or region is malformed' };
       }
+      // Re-checked here too: an unknown region is never called (so a DNS failure below is never a typo).
+      if (!KNOWN_REGIONS.has(region)) return { outcome: 'rejected', message: unknownRegion(region) };
       if (cred.kind === 'sigv4') {
         // Step 1: GetCallerIdentity proves the keys and needs no IAM permission.
         const sts = await awsSend(
@@ -240,19 +272,14 @@ export function createAdapter(): ProviderAdapter {
           region,
           ctx,
         );
-        if (sts.kind === 'error') {
-          if (sts.reason === 'dns') return { outcome: 'rejected', message: `AWS has no STS endpoint in ${region}; check the region name` };
-          return { outcome: 'unavailable', message: failureMessage(sts.reason, 'AWS STS') };
-        }
+        // A DNS failure for a known region: this server cannot resolve names (inconclusive).
+        if (sts.kind === 'error') return { outcome: 'unavailable', message: failureMessage(sts.reason, `AWS STS in ${region}`) };
         if (sts.status !== 200) return awsOutcome(sts, cred, region, 'sts');
       }
       // Step 2: the foundation models of the region (the only step for a Bedrock API key).
       const origin = ctx.baseUrl('amazon-bedrock', awsOrigin('bedrock', region));
       const listed = await awsSend({ service: 'bedrock', origin, method: 'GET', path: '/foundation-models' }, cred, region, ctx);
-      if (listed.kind === 'error') {
-        if (listed.reason === 'dns') return { outcome: 'rejected', message: `Amazon Bedrock has no endpoint in ${region}; choose a region where Bedrock is offered` };
-        return { outcome: 'unavailable', message: failureMessage(listed.reason, 'Amazon Bedrock') };
-      }
+      if (listed.kind === 'error') return { outcome: 'unavailable', message: failureMessage(listed.reason, `Amazon Bedrock in ${region}`) };
       if (listed.status !== 200) return awsOutcome(listed, cred, region, 'bedrock');
       const body = parseJsonObject(listed.text);
       if (!Array.isArray(body?.modelSummaries)) {

@@ -37,7 +37,7 @@ export function createAdapter(): ProviderAdapter {
           if (r.status === 401 || type === 'authentication_error') return { outcome: 'rejected', message: say.rejected(NAME) };
           if (r.status === 403 || type === 'permission_error') return { outcome: 'restricted', message: say.restricted(NAME) };
           if (r.status === 402 || type === 'billing_error') return { outcome: 'billing', message: say.billing(NAME) };
-          if (r.status === 529) return { outcome: 'unavailable', message: `${NAME} is overloaded, so the key could not be verified; validate it again later` };
+          if (r.status === 529) return { outcome: 'unavailable', message: `${NAME} is overloaded, so the key could not be verified; try again later` };
           return commonOutcome(NAME, r.status) ?? unexpected(NAME, r.status);
         }
         models.push(...(dataIds(r.json) ?? []));

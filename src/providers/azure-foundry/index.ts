@@ -90,7 +90,15 @@ export function createAdapter(options: AzureAdapterOptions = {}): ProviderAdapte
       // Resources without the v1 API answer 404 there: ask the versioned route once before calling it a wrong endpoint.
       if (res.kind === 'response' && res.status === 404) res = await list(`${endpoint}/openai/models?api-version=${LEGACY_API_VERSION}`, key, ctx);
       if (res.kind === 'error') {
-        if (res.reason === 'dns') return { outcome: 'rejected', message: 'wrong endpoint: no Azure resource answers at this host name; copy the endpoint from the resource\'s "Keys and Endpoint" page' };
+        // The endpoint is typed by the user, so an unresolvable host is most likely a wrong one (issue 4);
+        // the message names the other cause an operator can check.
+        if (res.reason === 'dns') {
+          return {
+            outcome: 'rejected',
+            message:
+              'wrong endpoint: no Azure resource answers at this host name; copy the endpoint from the resource\'s "Keys and Endpoint" page (if the endpoint is right, this server may have no outbound DNS or network access: ask its operator)',
+          };
+        }
         if (res.reason === 'redirect') return { outcome: 'rejected', message: 'wrong endpoint: it answered with a redirect, which is never followed; use the resource endpoint itself' };
         return { outcome: 'unavailable', message: failureMessage(res.reason, 'Azure') };
       }

@@ -26,6 +26,29 @@ const PUBLISHERS = ['google', 'anthropic'] as const;
 
 /** GCP region names (`us-central1`, `europe-west4`, `northamerica-northeast1`) or `global`. */
 const REGION_RE = /^(?:[a-z]+(?:-[a-z]+)+[0-9]{1,2}|global)$/;
+/**
+ * Known regions: the Google Cloud locations that have a Vertex AI API endpoint (Google
+ * Cloud docs, "Vertex AI locations"), plus `global`. A well-formed name outside this list
+ * is refused in prepare(), so a typo never leaves the server; inside it, a DNS failure
+ * means this server cannot resolve names (egress rules, DNS outage), not a wrong region,
+ * and the check is inconclusive. Add a region here when Google opens Vertex AI in it.
+ */
+export const KNOWN_LOCATIONS: ReadonlySet<string> = new Set([
+  'global',
+  // United States
+  'us-central1', 'us-east1', 'us-east4', 'us-east5', 'us-south1', 'us-west1', 'us-west2', 'us-west3', 'us-west4',
+  // Canada, South America
+  'northamerica-northeast1', 'northamerica-northeast2', 'southamerica-east1', 'southamerica-west1',
+  // Europe
+  'europe-central2', 'europe-north1', 'europe-southwest1', 'europe-west1', 'europe-west2', 'europe-west3',
+  'europe-west4', 'europe-west6', 'europe-west8', 'europe-west9', 'europe-west12',
+  // Asia Pacific
+  'asia-east1', 'asia-east2', 'asia-northeast1', 'asia-northeast2', 'asia-northeast3', 'asia-south1',
+  'asia-southeast1', 'asia-southeast2', 'australia-southeast1', 'australia-southeast2',
+  // Middle East, Africa
+  'me-central1', 'me-central2', 'me-west1', 'africa-south1',
+]);
+const FIND_LOCATIONS = 'see "Vertex AI locations" in the Google Cloud documentation, or the region menu of the Vertex AI console';
 /** Project ids: 6–30 lowercase letters, digits, hyphens; optionally domain-scoped (`example.com:proj`). */
 const PROJECT_RE = /^(?:[a-z0-9][a-z0-9.-]{0,62}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 const EMAIL_RE = /^[^\s@]{1,64}@[A-Za-z0-9.-]{1,189}$/;
@@ -88,7 +111,7 @@ function checkPrivateKey(pem: string): void {
   }
 }
 
-/** Normalizes the region: blank → us-central1; lowercased; must be a GCP region name or `global`. */
+/** Normalizes the region: blank → us-central1; lowercased; must look like a GCP region name (known or not) or `global`. */
 export function normalizeLocation(location: string | null | undefined): string {
   const loc = (location ?? '').trim().toLowerCase();
   if (loc === '') return DEFAULT_LOCATION;
@@ -96,6 +119,11 @@ export function normalizeLocation(location: string | null | undefined): string {
     throw invalid('location must be a Google Cloud region name such as us-central1 or europe-west4 (or global)');
   }
   return loc;
+}
+
+/** The message for a well-formed location that is not a known Vertex AI location (safe to echo: it matched REGION_RE). */
+function unknownLocation(location: string): string {
+  return `location: unknown region "${location}" for Vertex AI; use a Vertex AI region such as us-central1, europe-west4 or asia-northeast1, or global (for the full list, ${FIND_LOCATIONS})`;
 }
 
 /** The regional Vertex AI API origin (`global` has no region prefix). */
@@ -179,10 +207,8 @@ export function createAdapter(options: VertexAdapterOptions = {}): ProviderAdapt
           // Only `google` decides the outcome; other publishers just add model ids when listed.
           if (publisher !== 'google') break;
           if (sent.kind === 'response') return { ok: false, result: listError(sent, location, sa.projectId), unauthorized: sent.status === 401 };
-          if (sent.reason === 'dns') {
-            return { ok: false, result: { outcome: 'rejected', message: `Vertex AI has no endpoint for location ${location}; check the region name` } };
-          }
-          return { ok: false, result: networkOutcome(sent.reason, 'Vertex AI') };
+          // A DNS failure for a known location: this server cannot resolve names (inconclusive).
+          return { ok: false, result: networkOutcome(sent.reason, `Vertex AI in ${location}`) };
         }
         const body = parseJson(sent.text);
         const list = body?.publisherModels;
@@ -206,7 +232,9 @@ export function createAdapter(options: VertexAdapterOptions = {}): ProviderAdapt
     liveCheck: true,
     prepare({ apiKey, location }): PreparedCredential {
       const sa = parseServiceAccount(apiKey);
-      return { apiKey, location: normalizeLocation(location), keyHint: serviceAccountHint(sa.clientEmail) };
+      const loc = normalizeLocation(location);
+      if (!KNOWN_LOCATIONS.has(loc)) throw invalid(unknownLocation(loc));
+      return { apiKey, location: loc, keyHint: serviceAccountHint(sa.clientEmail) };
     },
     async check(credential, ctx): Promise<CheckResult> {
       let sa: ServiceAccount;
@@ -217,6 +245,8 @@ export function createAdapter(options: VertexAdapterOptions = {}): ProviderAdapt
       } catch {
         return { outcome: 'rejected', message: 'the service-account JSON or location is malformed' };
       }
+      // Re-checked here too: an unknown location is never called (so a DNS failure is never a typo).
+      if (!KNOWN_LOCATIONS.has(location)) return { outcome: 'rejected', message: unknownLocation(location) };
       // Only Google's token endpoint (or the operator's override) is ever called.
       const tokenUrl = `${ctx.baseUrl('google-oauth', GOOGLE_TOKEN_ORIGIN)}/token`;
       const cache = tokenCache(ctx.clock);
