@@ -5,10 +5,10 @@
  * thrown errors. Nothing here logs: request headers and
  * provider bodies can carry secrets.
  */
+import { readCapped } from './http.ts';
 import type { CheckContext } from './types.ts';
 
 /** Largest provider answer read (model lists are well below this). */
-const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 export type FailureReason = 'timeout' | 'dns' | 'network' | 'redirect' | 'too_large';
 
@@ -40,24 +40,6 @@ export async function send(ctx: Pick<CheckContext, 'fetch' | 'timeoutMs' | 'sign
   } catch (err) {
     return { kind: 'error', reason: failureReason(err, signal) };
   }
-}
-
-async function readCapped(res: Response): Promise<string | undefined> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_BODY_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function failureReason(err: unknown, signal: AbortSignal): FailureReason {

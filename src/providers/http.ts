@@ -50,7 +50,8 @@ export async function getJson(
   }
 }
 
-async function readCapped(res: Response): Promise<string | undefined> {
+/** Reads a response body as text, or undefined past MAX_BODY_BYTES (the rest is cancelled). */
+export async function readCapped(res: Response): Promise<string | undefined> {
   if (!res.body) return '';
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];
