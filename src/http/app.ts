@@ -224,7 +224,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(resolveRoutes, { resolver });
   await app.register(webRoutes);
   // @routes-end
-  void services;
 
   app.addHook('onClose', async () => {
     await bus.close();

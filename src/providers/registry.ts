@@ -18,7 +18,6 @@ export interface RegistryOptions {
 }
 
 export function createProviderRegistry(options: RegistryOptions = {}): ProviderRegistry {
-  void options;
   const adapters: ProviderAdapter[] = [
     openrouter(),
     anthropic(),

@@ -106,17 +106,8 @@ export class ByokRepo {
         owner_type: owner.type,
         owner_id: owner.id,
         provider: k.provider,
-        display_name: k.displayName,
-        location: k.location,
-        key_hint: k.keyHint,
-        ciphertext: k.ciphertext,
-        data_key_id: k.dataKeyId,
-        is_validated: k.isValidated ? 1 : 0,
-        validated_at: k.validatedAt,
-        models: k.models ? JSON.stringify(k.models) : null,
-        models_discovered_at: k.modelsDiscoveredAt,
+        ...secretColumns(k),
         created_at: k.now,
-        updated_at: k.now,
       })
       .execute();
   }
@@ -125,18 +116,7 @@ export class ByokRepo {
   async updateKey(trx: Trx, owner: Owner, k: KeyWrite): Promise<void> {
     await trx
       .updateTable('provider_keys')
-      .set({
-        display_name: k.displayName,
-        location: k.location,
-        key_hint: k.keyHint,
-        ciphertext: k.ciphertext,
-        data_key_id: k.dataKeyId,
-        is_validated: k.isValidated ? 1 : 0,
-        validated_at: k.validatedAt,
-        models: k.models ? JSON.stringify(k.models) : null,
-        models_discovered_at: k.modelsDiscoveredAt,
-        updated_at: k.now,
-      })
+      .set(secretColumns(k))
       .where('owner_type', '=', owner.type)
       .where('owner_id', '=', owner.id)
       .where('provider', '=', k.provider)
@@ -195,4 +175,20 @@ export class ByokRepo {
     ]);
     return { rows, total: Number(count.n) };
   }
+}
+
+/** The columns a save writes on insert and on replace alike (id and created_at aside). */
+function secretColumns(k: KeyWrite) {
+  return {
+    display_name: k.displayName,
+    location: k.location,
+    key_hint: k.keyHint,
+    ciphertext: k.ciphertext,
+    data_key_id: k.dataKeyId,
+    is_validated: k.isValidated ? 1 : 0,
+    validated_at: k.validatedAt,
+    models: k.models ? JSON.stringify(k.models) : null,
+    models_discovered_at: k.modelsDiscoveredAt,
+    updated_at: k.now,
+  };
 }
