@@ -7,7 +7,11 @@ export class Metrics {
   readonly registry = new Registry();
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly httpDuration: Histogram<'method' | 'route'>;
-  readonly resolves: Counter<'owner_type' | 'owner_id' | 'provider' | 'mode' | 'outcome'>;
+  /**
+   * Resolutions by owner type, provider, mode and outcome. Never per owner: an owner id
+   * label grows without bound (one series per tenant); the owner is in the log line.
+   */
+  readonly resolves: Counter<'owner_type' | 'provider' | 'mode' | 'outcome'>;
   readonly providerChecks: Counter<'provider' | 'outcome'>;
   /**
    * Event-loop delay sampled every 1 ms (prom-client's own nodejs_eventloop_lag_* sample
@@ -57,8 +61,8 @@ export class Metrics {
     });
     this.resolves = new Counter({
       name: 'neo_credential_resolves_total',
-      help: 'Credential resolutions by owner, provider, mode and outcome',
-      labelNames: ['owner_type', 'owner_id', 'provider', 'mode', 'outcome'],
+      help: 'Credential resolutions by owner type, provider, mode and outcome',
+      labelNames: ['owner_type', 'provider', 'mode', 'outcome'],
       registers: [this.registry],
     });
     this.providerChecks = new Counter({

@@ -38,7 +38,11 @@ When two of the owner's keys serve the model, the model's first-party provider w
     async (request, reply) => {
       // The answer carries a secret: never stored by a cache on the way.
       void reply.header('Cache-Control', 'no-store');
-      return opts.resolver.resolve(request.body.user_id, request.body.model);
+      // The owner goes into this request's log lines (metrics carry no per-owner label).
+      return opts.resolver.resolve(request.body.user_id, request.body.model, (owner) => {
+        request.log = request.log.child({ owner_type: owner.type, owner_id: owner.id });
+        reply.log = request.log;
+      });
     },
   );
 };

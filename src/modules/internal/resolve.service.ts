@@ -7,7 +7,8 @@
  * cache (user → membership from AuthService's cache, the flag from FeaturesService's,
  * mode and key rows from ModelsService's; each dropped by its bus topic). The secret is
  * decrypted per call with the vault's cached data key and never cached in plaintext,
- * never logged, and counted in metrics by owner and provider only.
+ * never logged, and counted in metrics by owner type, provider, mode and outcome (never
+ * per owner: that label would grow without bound); the owner is in the request's log line.
  */
 import { AppError, notFound } from '../../errors/index.ts';
 import type { Metrics } from '../../lib/metrics.ts';
@@ -36,18 +37,22 @@ export interface ResolveServiceDeps {
   metrics: Metrics;
 }
 
+/** Told the owner a call resolves for, once known (the route puts it into the request's log line). */
+export type OwnerObserver = (owner: Owner) => void;
+
 type Outcome = 'resolved' | 'unknown_user' | 'unknown_model' | 'model_unavailable' | 'error';
 
 export class ResolveService {
   constructor(private readonly deps: ResolveServiceDeps) {}
 
-  async resolve(userId: string, modelId: string): Promise<ResolveResult> {
+  async resolve(userId: string, modelId: string, observe?: OwnerObserver): Promise<ResolveResult> {
     const found = await this.deps.auth.membershipOf(userId);
     if (!found) {
       this.count(null, '', 'neo', 'unknown_user');
       throw notFound('no user with this id');
     }
     const owner: Owner = found.membership ? { type: 'team', id: found.membership.teamId } : { type: 'user', id: found.user.id };
+    observe?.(owner);
     const requested = modelId === AUTO_MODEL_ID ? undefined : findModel(modelId);
     if (modelId !== AUTO_MODEL_ID && !requested) {
       this.count(owner, '', 'neo', 'unknown_model');
@@ -91,16 +96,9 @@ export class ResolveService {
     };
   }
 
-  /** One counter per call: owner and provider labels only, never the secret. */
+  /** One counter per call, bounded labels only (never an owner id or the secret); the owner goes to the log. */
   private count(owner: Owner | null, provider: string, mode: ModelUseMode, outcome: Outcome): void {
-    // An unknown user id is not an owner: one shared label keeps the series bounded.
-    this.deps.metrics.resolves.inc({
-      owner_type: owner?.type ?? 'unknown',
-      owner_id: owner?.id ?? 'unknown',
-      provider,
-      mode,
-      outcome,
-    });
+    this.deps.metrics.resolves.inc({ owner_type: owner?.type ?? 'unknown', provider, mode, outcome });
   }
 }
 
