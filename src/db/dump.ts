@@ -34,6 +34,7 @@ export const DUMP_TABLES: readonly { name: string; key: readonly string[] }[] = 
   { name: 'data_keys', key: ['id'] },
   { name: 'provider_keys', key: ['id'] },
   { name: 'audit_events', key: ['id'] },
+  { name: 'outbox', key: ['id'] },
   { name: 'meta', key: ['key'] },
 ];
 

@@ -97,7 +97,27 @@ export interface ProviderKeysTable {
   models_discovered_at: string | null;
   created_at: string;
   updated_at: string;
+  /** Key health (docs/key-health.md); see migration 20261130T2300_key_health. */
+  status: Generated<KeyStatus>;
+  last_checked_at: string | null;
+  last_check_outcome: string | null;
+  last_check_message: string | null;
+  last_used_at: string | null;
+  expires_at: string | null;
+  expiry_notice: ExpiryNotice | null;
+  /** Changes whenever the secret is replaced (resolve's credential_version). */
+  credential_version: Generated<number>;
+  first_rejected_at: string | null;
+  rejection_count: Generated<number>;
+  check_requested_at: string | null;
+  next_check_at: string | null;
+  lease_owner: string | null;
+  lease_until: string | null;
 }
+
+export const KEY_STATUSES = ['active', 'unverified', 'invalid', 'restricted', 'billing', 'unreadable'] as const;
+export type KeyStatus = (typeof KEY_STATUSES)[number];
+export type ExpiryNotice = '7d' | '1d' | 'expired';
 
 export interface AuditEventsTable {
   id: string;
@@ -111,6 +131,26 @@ export interface AuditEventsTable {
   to_mode: ModelUseMode | null;
   request_id: string | null;
   created_at: string;
+  /** Key health events (provider_key.status_changed, …): from/to status and the check outcome. */
+  from_status: Generated<string | null>;
+  to_status: Generated<string | null>;
+  outcome: Generated<string | null>;
+  key_id: Generated<string | null>;
+}
+
+/** Events written in the transaction of the change, delivered later (webhooks). Never a secret. */
+export interface OutboxTable {
+  id: string;
+  owner_type: OwnerType;
+  owner_id: string;
+  event_type: string;
+  payload: string;
+  created_at: string;
+  dispatched_at: string | null;
+  attempts: Generated<number>;
+  next_attempt_at: string | null;
+  lease_owner: string | null;
+  lease_until: string | null;
 }
 
 export interface MetaTable {
@@ -128,6 +168,7 @@ export interface Database {
   data_keys: DataKeysTable;
   provider_keys: ProviderKeysTable;
   audit_events: AuditEventsTable;
+  outbox: OutboxTable;
   meta: MetaTable;
 }
 
@@ -137,6 +178,7 @@ export type TeamMemberRow = Selectable<TeamMembersTable>;
 export type ApiKeyRow = Selectable<ApiKeysTable>;
 export type ProviderKeyRow = Selectable<ProviderKeysTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
+export type OutboxRow = Selectable<OutboxTable>;
 export type DataKeyRow = Selectable<DataKeysTable>;
 export type NewUser = Insertable<UsersTable>;
 export type UserUpdate = Updateable<UsersTable>;

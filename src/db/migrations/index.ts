@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as initial from './20261127T1300_initial.ts';
+import * as keyHealth from './20261130T2300_key_health.ts';
 
 /**
  * Every migration, by timestamped name. Listed in code (not read from the folder) so
@@ -7,4 +8,5 @@ import * as initial from './20261127T1300_initial.ts';
  */
 export const migrations: Record<string, Migration> = {
   '20261127T1300_initial': initial,
+  '20261130T2300_key_health': keyHealth,
 };
