@@ -41,8 +41,8 @@ for (const dialect of dialects) {
       const good = uuidv7();
       const unchecked = uuidv7();
       // Only the columns of the initial migration exist yet.
-      await h.db.insertInto('provider_keys').values({ ...base, id: good, provider: 'openai', is_validated: 1, validated_at: now } as never).execute();
-      await h.db.insertInto('provider_keys').values({ ...base, id: unchecked, provider: 'anthropic', is_validated: 0, validated_at: null } as never).execute();
+      await h.db.insertInto('provider_keys').values({ ...base, id: good, provider: 'openai', is_validated: 1, validated_at: now }).execute();
+      await h.db.insertInto('provider_keys').values({ ...base, id: unchecked, provider: 'anthropic', is_validated: 0, validated_at: null }).execute();
 
       const applied = await migrateToLatest(h.db);
       assert.ok(applied.includes('20261130T2300_key_health'));
