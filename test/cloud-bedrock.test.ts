@@ -79,6 +79,9 @@ describe('amazon-bedrock check()', () => {
     );
     assert.match(result.message, /4 models listed in us-east-1/);
     assertNoSecret(result, keys.secret_access_key);
+    // The wire name of the filter is `type` (application profiles stay out of the list).
+    const profiles = fake.requests.filter((r) => r.path.startsWith('/inference-profiles?')).at(-1)!;
+    assert.deepEqual(Object.fromEntries(new URL(profiles.path, 'http://x').searchParams), { maxResults: '1000', type: 'SYSTEM_DEFINED' });
   });
 
   it('signs for the chosen region', async () => {

@@ -334,7 +334,10 @@ export interface AwsFake extends FakeBase {
   identities: Map<string, AwsIdentity>;
   bearerKeys: Set<string>;
   foundationModels: string[];
+  /** System-defined (cross-region) inference profiles. */
   inferenceProfiles: string[];
+  /** Application inference profiles (listed only when no `type` filter is sent). */
+  applicationProfiles: string[];
   stsFault: AwsFault;
   bedrockFault: AwsFault;
   /** Fault of ListInferenceProfiles only (the adapter treats it as optional). */
@@ -467,10 +470,17 @@ export async function startAwsFake(opts: { region?: string } = {}): Promise<AwsF
     if (req.method === 'GET' && url.pathname === '/inference-profiles') {
       const fault = fake.profilesFault ?? fake.bedrockFault;
       if (fault) return bedrockError(res, fault.status, fault.code, 'fault');
-      if (url.searchParams.get('typeEquals') !== 'SYSTEM_DEFINED') return bedrockError(res, 400, 'ValidationException', 'typeEquals');
-      return json(res, 200, {
-        inferenceProfileSummaries: fake.inferenceProfiles.map((inferenceProfileId) => ({ inferenceProfileId, type: 'SYSTEM_DEFINED', status: 'ACTIVE' })),
-      });
+      // The wire parameter is `type` (`typeEquals` is only the SDK's field name, and an
+      // unknown query parameter is ignored, as AWS does): without it, every profile comes back.
+      const type = url.searchParams.get('type');
+      if (type !== null && type !== 'SYSTEM_DEFINED' && type !== 'APPLICATION') {
+        return bedrockError(res, 400, 'ValidationException', `1 validation error detected: Value '${type}' at 'typeEquals' failed to satisfy constraint: Member must satisfy enum value set: [SYSTEM_DEFINED, APPLICATION]`);
+      }
+      const profiles = [
+        ...fake.inferenceProfiles.map((inferenceProfileId) => ({ inferenceProfileId, type: 'SYSTEM_DEFINED', status: 'ACTIVE' })),
+        ...fake.applicationProfiles.map((inferenceProfileId) => ({ inferenceProfileId, type: 'APPLICATION', status: 'ACTIVE' })),
+      ];
+      return json(res, 200, { inferenceProfileSummaries: profiles.filter((p) => type === null || p.type === type) });
     }
     bedrockError(res, 404, 'UnknownOperationException', 'unknown');
   };
@@ -482,6 +492,7 @@ export async function startAwsFake(opts: { region?: string } = {}): Promise<AwsF
     bearerKeys: new Set<string>(),
     foundationModels: ['anthropic.claude-sonnet-4-5-20250929-v1:0', 'amazon.nova-pro-v1:0', 'meta.llama3-70b-instruct-v1:0'],
     inferenceProfiles: ['us.anthropic.claude-sonnet-4-5-20250929-v1:0'],
+    applicationProfiles: ['k3x8q2mzr7va'],
     stsFault: null,
     bedrockFault: null,
     profilesFault: null,

@@ -310,7 +310,9 @@ async function inferenceProfiles(origin: string, cred: BedrockCredential, region
   const ids = new Set<string>();
   let nextToken = '';
   for (let page = 0; page < MAX_PAGES; page++) {
-    const query = new URLSearchParams({ maxResults: '1000', typeEquals: 'SYSTEM_DEFINED' });
+    // On the wire the filter is `type` (`typeEquals` is only the SDK's field name; AWS ignores
+    // an unknown parameter and would list application profiles too).
+    const query = new URLSearchParams({ maxResults: '1000', type: 'SYSTEM_DEFINED' });
     if (nextToken) query.set('nextToken', nextToken);
     const res = await awsSend({ service: 'bedrock', origin, method: 'GET', path: `/inference-profiles?${query.toString()}` }, cred, region, ctx);
     if (res.kind === 'error' || res.status !== 200) break;
