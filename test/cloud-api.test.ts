@@ -189,6 +189,18 @@ for (const dialect of testDialects()) {
       assertNoSecrets(res.body);
     });
 
+    it('amazon-bedrock: a Bedrock API key that AWS refuses (AccessDeniedException "Authentication failed") → 400 provider_key_invalid, nothing saved', async () => {
+      const user = await byokUser();
+      const wrong = `${BEARER.slice(0, -6)}BBBBB=`;
+      secrets.push(wrong);
+      const res = await patch(user, 'amazon-bedrock', { api_key: wrong, location: 'us-east-1' });
+      assert.equal(res.statusCode, 400, res.body);
+      assert.equal(res.json().code, 'provider_key_invalid');
+      assert.match(res.json().message, /Bedrock API key/);
+      assertNoSecrets(res.body);
+      assert.deepEqual(await list(user), []);
+    });
+
     it('amazon-bedrock: wrong secret → 400 provider_key_invalid; throttled → saved unvalidated; denied → warning', async () => {
       const user = await byokUser();
       const keys = aws.addIdentity();

@@ -138,10 +138,24 @@ describe('amazon-bedrock check()', () => {
     assert.ok(result.models!.includes('anthropic.claude-sonnet-4-5-20250929-v1:0'));
     assert.ok(fake.records.every((r) => r.service === 'bedrock' && r.auth === 'bearer'));
     assert.equal(fake.records[0]!.path, '/foundation-models');
+  });
+
+  it('rejected, nothing saved: a wrong, malformed or expired Bedrock API key (403 AccessDeniedException "Authentication failed…"/"Invalid API Key format…")', async () => {
     const unknown = await run(`${BEARER.slice(0, -6)}AAAAA=`);
-    assert.equal(unknown.outcome, 'rejected');
+    assert.equal(unknown.outcome, 'rejected', unknown.message);
     assert.match(unknown.message, /Bedrock API key/);
     assertNoSecret(unknown, BEARER);
+    const malformed = await run('not-a-bedrock-key-Q7fK2mZp9XvL4tR8wN3b');
+    assert.equal(malformed.outcome, 'rejected', malformed.message);
+    assert.match(malformed.message, /not a Bedrock API key/);
+    assert.ok(fake.records.every((r) => r.auth === 'bearer' && r.path === '/foundation-models'), 'nothing after the refused list');
+  });
+
+  it('restricted: a Bedrock API key whose AccessDeniedException is about a missing permission', async () => {
+    fake.bedrockFault = { code: 'AccessDeniedException', status: 403 };
+    const result = await run(BEARER);
+    assert.equal(result.outcome, 'restricted', result.message);
+    assert.match(result.message, /bedrock:ListFoundationModels/);
   });
 
   it('restricted: AccessDeniedException on the model list', async () => {
@@ -295,7 +309,9 @@ describe('AWS fake verifies SigV4 independently', () => {
   it('refuses a wrong secret, a wrong region and a wrong service name', async () => {
     const k = fake.addIdentity();
     const creds = { accessKeyId: k.access_key_id, secretAccessKey: k.secret_access_key };
-    const wrongSecret = await signedCall(fake, sts, { ...creds, secretAccessKey: `${k.secret_access_key.slice(0, -1)}Q` });
+    // A last character that surely differs (a fixed 'Q' equals the real one 1 time in 64).
+    const last = k.secret_access_key.endsWith('Q') ? 'R' : 'Q';
+    const wrongSecret = await signedCall(fake, sts, { ...creds, secretAccessKey: `${k.secret_access_key.slice(0, -1)}${last}` });
     assert.equal(wrongSecret.status, 403);
     assert.match(wrongSecret.text, /<Code>SignatureDoesNotMatch<\/Code>/);
     const wrongRegion = await signedCall(fake, { ...sts, region: 'eu-west-1' }, creds);

@@ -356,6 +356,15 @@ function stsError(res: ServerResponse, status: number, code: string, message: st
   );
 }
 
+/** A realistic message for an injected fault (AccessDeniedException names the missing permission). */
+function faultMessage(code: string, path: string): string {
+  if (code === 'AccessDeniedException') {
+    const action = path === '/inference-profiles' ? 'ListInferenceProfiles' : 'ListFoundationModels';
+    return `User: arn:aws:iam::123456789012:user/neo is not authorized to perform: bedrock:${action} because no identity-based policy allows the bedrock:${action} action`;
+  }
+  return 'fault';
+}
+
 function bedrockError(res: ServerResponse, status: number, code: string, message: string): void {
   json(res, status, { message }, { 'x-amzn-errortype': `${code}:http://internal.amazon.com/coral/com.amazon.bedrock/`, 'x-amzn-requestid': randomBytes(8).toString('hex') });
 }
@@ -373,7 +382,11 @@ export async function startAwsFake(opts: { region?: string } = {}): Promise<AwsF
     const authz = req.headers.authorization ?? '';
     if (service === 'bedrock' && authz.startsWith('Bearer ')) {
       rec.auth = 'bearer';
-      if (!fake.bearerKeys.has(authz.slice(7))) return { status: 403, code: codes.unknownKey, message: 'The security token included in the request is invalid.' };
+      // What Bedrock answers a Bedrock API key it cannot use: 403 AccessDeniedException, with
+      // the reason in the message (long-term keys start ABSK, short-term ones bedrock-api-key-).
+      const token = authz.slice(7);
+      if (!/^(?:ABSK|bedrock-api-key-)/.test(token)) return { status: 403, code: 'AccessDeniedException', message: 'Invalid API Key format: Must start with pre-defined prefix' };
+      if (!fake.bearerKeys.has(token)) return { status: 403, code: 'AccessDeniedException', message: 'Authentication failed: Please make sure your API Key is valid.' };
       rec.verified = true;
       return null;
     }
@@ -457,7 +470,7 @@ export async function startAwsFake(opts: { region?: string } = {}): Promise<AwsF
       return;
     }
     if (req.method === 'GET' && url.pathname === '/foundation-models') {
-      if (fake.bedrockFault) return bedrockError(res, fake.bedrockFault.status, fake.bedrockFault.code, 'fault');
+      if (fake.bedrockFault) return bedrockError(res, fake.bedrockFault.status, fake.bedrockFault.code, faultMessage(fake.bedrockFault.code, url.pathname));
       return json(res, 200, {
         modelSummaries: fake.foundationModels.map((modelId) => ({
           modelArn: `arn:aws:bedrock:${fake.region}::foundation-model/${modelId}`,
@@ -469,7 +482,7 @@ export async function startAwsFake(opts: { region?: string } = {}): Promise<AwsF
     }
     if (req.method === 'GET' && url.pathname === '/inference-profiles') {
       const fault = fake.profilesFault ?? fake.bedrockFault;
-      if (fault) return bedrockError(res, fault.status, fault.code, 'fault');
+      if (fault) return bedrockError(res, fault.status, fault.code, faultMessage(fault.code, url.pathname));
       // The wire parameter is `type` (`typeEquals` is only the SDK's field name, and an
       // unknown query parameter is ignored, as AWS does): without it, every profile comes back.
       const type = url.searchParams.get('type');

@@ -193,10 +193,37 @@ const REJECTED_CODES = new Set([
 ]);
 const RATE_CODES = new Set(['Throttling', 'ThrottlingException', 'TooManyRequestsException', 'RequestLimitExceeded']);
 
+/**
+ * The error message of an AWS JSON error body (`message` or `Message`), lower-cased, for
+ * matching only: it is never passed on.
+ */
+function awsErrorMessage(res: SentResponse): string {
+  const json = parseJsonObject(res.text);
+  const m = json?.message ?? json?.Message;
+  return typeof m === 'string' ? m.toLowerCase() : '';
+}
+
+/**
+ * How Bedrock refuses a Bedrock API key it cannot use (wrong, malformed, expired): 403
+ * `AccessDeniedException` like a missing permission, told apart only by the message
+ * ("Authentication failed: …", "Invalid API Key format: …").
+ */
+const BEARER_AUTH_FAILED_RE = /authentication failed/;
+const BEARER_BAD_FORMAT_RE = /invalid api key format/;
+
 /** Sorts a non-200 AWS answer into an outcome with a plain message (never the body's text). */
 function awsOutcome(res: SentResponse, cred: BedrockCredential, region: string, what: 'sts' | 'bedrock'): CheckResult {
   const code = awsErrorCode(res);
   const bearer = cred.kind === 'bearer';
+  if (bearer && (code === 'AccessDeniedException' || res.status === 403)) {
+    const text = awsErrorMessage(res);
+    if (BEARER_BAD_FORMAT_RE.test(text)) {
+      return { outcome: 'rejected', message: 'this is not a Bedrock API key: AWS says its format is invalid; paste the whole key, or the access keys as JSON' };
+    }
+    if (BEARER_AUTH_FAILED_RE.test(text)) {
+      return { outcome: 'rejected', message: 'AWS did not accept this Bedrock API key (unknown, revoked or expired)' };
+    }
+  }
   if (REJECTED_CODES.has(code) || res.status === 401) {
     let message: string;
     if (bearer) message = 'AWS did not accept this Bedrock API key (unknown, revoked or expired)';
