@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { OPENAPI_FILE, renderOpenApi, servedOpenApi } from '../scripts/openapi.ts';
-import { createTestContext, type TestContext } from './helpers/context.ts';
+import { createTestContext, TEST_INTERNAL_TOKEN, type TestContext } from './helpers/context.ts';
 
 interface Operation {
   operationId?: string;
@@ -216,6 +216,49 @@ describe('OpenAPI document', () => {
       { required: byName.get('offset')?.required ?? false, default: byName.get('offset')?.schema?.default, minimum: byName.get('offset')?.schema?.minimum },
       { required: false, default: 0, minimum: 0 },
     );
+  });
+
+  it('every operation that reads a body lists the answers to an oversized and to a non-JSON body', async () => {
+    // Enumerated from the document, so a new route is covered without editing this test.
+    // Fastify reads the body of every method but GET and HEAD, even on a route that takes none.
+    const readsBody = operations(doc).filter(({ method, op }) => op.requestBody || !['get', 'head'].includes(method));
+    assert.ok(operations(doc).filter(({ op }) => op.requestBody).length >= 10, 'the check saw the operations that take a body');
+    const user = await ctx.bearer('body-limits@example.com');
+    const oversized = JSON.stringify({ padding: 'x'.repeat(70 * 1024) });
+    const unlisted: string[] = [];
+    for (const { method, path, op } of readsBody) {
+      // Any value fills a path parameter: the body is refused before the route's own checks.
+      const url = path.replace(/\{provider\}/g, 'openai').replace(/\{[^}]+\}/g, 'x');
+      const headers = path.startsWith('/internal/') ? { authorization: `Bearer ${TEST_INTERNAL_TOKEN}` } : user;
+      const sent = [
+        { what: 'an oversized', expected: 413, payload: oversized, type: 'application/json' },
+        { what: 'a non-JSON', expected: 415, payload: 'mode=byok', type: 'text/plain' },
+      ];
+      for (const { what, expected, payload, type } of sent) {
+        const res = await ctx.app.inject({ method: method.toUpperCase() as 'POST', url, headers: { ...headers, 'content-type': type }, payload });
+        const where = `${method.toUpperCase()} ${path} with ${what} body`;
+        assert.equal(res.statusCode, expected, `${where}: ${res.body.slice(0, 200)}`);
+        if (!op.responses?.[String(res.statusCode)]) unlisted.push(`${where} answers ${res.statusCode}, not listed`);
+      }
+    }
+    assert.deepEqual(unlisted, [], 'answers missing from the document');
+  });
+
+  it('every operation with a path parameter lists the 400 it answers to a malformed or over-long value', async () => {
+    const withParams = operations(doc).filter(({ path }) => path.includes('{'));
+    assert.ok(withParams.some(({ method, path }) => method === 'get' && path === '/api/v1/models/{id}'), 'GET /api/v1/models/{id} is checked');
+    const user = await ctx.bearer('path-params@example.com');
+    const unlisted: string[] = [];
+    for (const { method, path, op } of withParams) {
+      for (const value of ['x'.repeat(201), '%zz']) {
+        const url = path.replace(/\{[^}]+\}/g, value);
+        const res = await ctx.app.inject({ method: method.toUpperCase() as 'GET', url, headers: user });
+        const where = `${method.toUpperCase()} ${path} with ${value.slice(0, 10)}`;
+        assert.equal(res.statusCode, 400, `${where}: ${res.body.slice(0, 200)}`);
+        if (!op.responses?.['400']) unlisted.push(`${where} answers 400, not listed`);
+      }
+    }
+    assert.deepEqual(unlisted, [], 'answers missing from the document');
   });
 
   it('the committed openapi/openapi.json is current', async () => {

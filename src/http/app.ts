@@ -35,7 +35,7 @@ import { installAuth } from './auth.ts';
 import { installErrorHandling, sendError, toAppError } from './errors.ts';
 import { openapiOptions } from './openapi.ts';
 import { DOCS_CSP, installSecurity, trustProxyOption } from './security.ts';
-import { ErrorResponse } from './schemas.ts';
+import { addFrameworkErrorResponses, ErrorResponse } from './schemas.ts';
 import { buildStrictValidator } from './validation.ts';
 
 export interface AppDeps {
@@ -160,6 +160,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.addSchema(ErrorResponse);
+  // Before any route (and before @fastify/swagger collects them): framework answers are documented.
+  app.addHook('onRoute', addFrameworkErrorResponses);
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;

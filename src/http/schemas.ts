@@ -1,5 +1,6 @@
 /** Shared TypeBox schemas: the ErrorResponse of the seed and helpers for route responses. */
 import { Type, type TSchema } from '@sinclair/typebox';
+import type { RouteOptions } from 'fastify';
 import { ERROR_CODES } from '../errors/index.ts';
 
 export const ErrorResponse = Type.Object(
@@ -49,6 +50,27 @@ export function errorResponses(...statuses: number[]): Record<number, TSchema> {
     out[s] = Type.Unsafe({ ...ErrorRef, description: DESCRIPTIONS[s] ?? 'Error' });
   }
   return out;
+}
+
+/** Methods whose requests Fastify reads a body from (it skips the body of GET and HEAD). */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/**
+ * `onRoute` hook: adds to a documented route the error answers that come from the
+ * framework rather than from the route, so no route can forget them: 413 and 415 where
+ * a body is read (an over-long or non-JSON body is refused before the route runs, even
+ * on a route that takes no body) and 400 where the path has a parameter (malformed
+ * %-encoding or a value over the router's 200 characters).
+ */
+export function addFrameworkErrorResponses(route: RouteOptions): void {
+  const response = route.schema?.response as Record<string, unknown> | undefined;
+  if (!response || route.schema?.hide) return;
+  const methods = Array.isArray(route.method) ? route.method : [route.method];
+  const implied: number[] = [];
+  if (route.schema?.body || methods.some((m) => BODY_METHODS.has(m))) implied.push(413, 415);
+  if (route.url.includes(':')) implied.push(400);
+  const added = errorResponses(...implied);
+  for (const status of implied) if (response[status] === undefined && response[String(status)] === undefined) response[status] = added[status];
 }
 
 export const Uuid = Type.String({ format: 'uuid' });
