@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createProviderRegistry } from '../src/providers/registry.ts';
 import type { CheckContext, CheckOutcome, ProviderName } from '../src/providers/types.ts';
-import { FAKE_PROVIDERS, MODELS, startFakeKeyProviders, type FakeKeyProviders, type FakeProvider } from './fakes/key-providers.ts';
+import { ANTHROPIC_VERSION, FAKE_PROVIDERS, MODELS, startFakeKeyProviders, type FakeKeyProviders, type FakeProvider } from './fakes/key-providers.ts';
 import { createTestContext, testDialects, type TestContext } from './helpers/context.ts';
 import { createUser, setByok, type TestUser } from './helpers/fixtures.ts';
 
@@ -36,7 +36,6 @@ function keyFor(provider: string, marker: string): string {
 
 /** Where each provider expects the key. */
 function keyHeader(provider: FakeProvider, headers: Record<string, string>): string | undefined {
-  if (provider === 'anthropic') return headers['x-api-key'];
   if (provider === 'google') return headers['x-goog-api-key'];
   return /^Bearer (.+)$/.exec(headers.authorization ?? '')?.[1];
 }
@@ -75,6 +74,10 @@ describe('key-based provider adapters against the fake providers', () => {
           assert.ok(!c.query.includes(key) && !c.path.includes(key), 'the key never travels in the URL');
           // OpenRouter's model list is public and is fetched without the key.
           if (!(provider === 'openrouter' && c.path === '/api/v1/models')) assert.equal(keyHeader(provider, c.headers), key);
+          if (provider === 'anthropic') {
+            assert.equal(c.headers['anthropic-version'], ANTHROPIC_VERSION);
+            assert.equal(c.headers['x-api-key'], undefined, 'the key travels once, as the SDK sends it');
+          }
         }
         if (marker === 'redirect') assert.ok(!fake.requests.some((r) => r.path.includes('elsewhere')), 'redirect not followed');
       });
@@ -94,7 +97,7 @@ describe('key-based provider adapters against the fake providers', () => {
     assert.deepEqual([...seen.get('openrouter')!].sort(), ['/api/v1/key', '/api/v1/models']);
     assert.deepEqual([...seen.get('vercel-gateway')!].sort(), ['/v1/credits', '/v1/models']);
     const anthropicCall = fake.requests.find((r) => r.provider === 'anthropic')!;
-    assert.equal(anthropicCall.headers['anthropic-version'], '2023-06-01');
+    assert.equal(anthropicCall.headers['anthropic-version'], '2026-10-21');
     assert.match(anthropicCall.query, /limit=1000/);
     assert.match(fake.requests.find((r) => r.provider === 'google')!.query, /pageSize=1000/);
   });
@@ -111,10 +114,12 @@ describe('key-based provider adapters against the fake providers', () => {
   it('a wrong auth header gets the provider\'s own refusal (the fake checks header formats)', async () => {
     const r1 = await fetch(`${fake.base('openai')}/v1/models`, { headers: { authorization: 'Token sk-abc' } });
     assert.equal(r1.status, 401);
-    const r2 = await fetch(`${fake.base('anthropic')}/v1/models`, { headers: { authorization: 'Bearer sk-ant-abc' } });
-    assert.equal(r2.status, 401);
-    const r3 = await fetch(`${fake.base('anthropic')}/v1/models`, { headers: { 'x-api-key': 'sk-ant-abc' } });
+    const r2 = await fetch(`${fake.base('anthropic')}/v1/models`, { headers: { 'x-api-key': 'sk-ant-abc', 'anthropic-version': ANTHROPIC_VERSION } });
+    assert.equal(r2.status, 401, 'the key travels as a bearer token');
+    const r3 = await fetch(`${fake.base('anthropic')}/v1/models`, { headers: { authorization: 'Bearer sk-ant-abc' } });
     assert.equal(r3.status, 400, 'anthropic-version is required');
+    const r3old = await fetch(`${fake.base('anthropic')}/v1/models`, { headers: { authorization: 'Bearer sk-ant-abc', 'anthropic-version': '2023-06-01' } });
+    assert.equal(r3old.status, 400, 'the old version is not served');
     const r4 = await fetch(`${fake.base('google')}/v1beta/models`, { headers: { authorization: 'Bearer AIza' } });
     assert.equal(r4.status, 403);
     for (const p of ['xai', 'vercel-gateway'] as const) {

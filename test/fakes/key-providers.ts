@@ -7,7 +7,7 @@
  * prefix, and `env` holds the six NEO_PROVIDER_URL_* variables pointing at it:
  *
  *   /openai/v1/models                       Authorization: Bearer
- *   /anthropic/v1/models?limit=…&after_id=… x-api-key + anthropic-version
+ *   /anthropic/v1/models?limit=…&after_id=… Authorization: Bearer + anthropic-version: 2026-10-21
  *   /google/v1beta/models?pageSize=…        x-goog-api-key
  *   /xai/v1/api-key, /xai/v1/models         Authorization: Bearer
  *   /openrouter/api/v1/key (auth), /openrouter/api/v1/models (public)
@@ -88,6 +88,9 @@ interface Answer {
 
 const has = (key: string, marker: string) => key.includes(marker);
 
+/** The API version Anthropic's current SDK sends (and the only one this fake serves). */
+export const ANTHROPIC_VERSION = '2026-10-21';
+
 function bearer(h: Record<string, string>): string | undefined {
   const m = /^Bearer (\S+)$/.exec(h.authorization ?? '');
   return m?.[1];
@@ -154,9 +157,12 @@ function openai(path: string, h: Record<string, string>): Answer | 'slow' {
 function anthropic(path: string, query: URLSearchParams, h: Record<string, string>): Answer | 'slow' {
   const err = (status: number, type: string, message: string): Answer => ({ status, body: { type: 'error', error: { type, message } } });
   if (path !== '/v1/models') return err(404, 'not_found_error', 'Not found');
-  const key = h['x-api-key'];
-  if (!key) return err(401, 'authentication_error', 'x-api-key header is required');
+  // What the current official SDK (1.x) sends: the key as a bearer token, API version 2026-10-21
+  // (the older x-api-key + 2023-06-01 pair is not offered to new organisations).
+  const key = bearer(h);
+  if (!key) return err(401, 'authentication_error', 'Authorization: Bearer header is required');
   if (!h['anthropic-version']) return err(400, 'invalid_request_error', 'anthropic-version: header is required');
+  if (h['anthropic-version'] !== ANTHROPIC_VERSION) return err(400, 'invalid_request_error', `anthropic-version: ${h['anthropic-version']} is not available to this organization`);
   const c = common(key, { type: 'error', error: { type: 'rate_limit_error', message: 'Number of requests has exceeded your rate limit.' } });
   if (c) return c;
   if (has(key, '-overloaded')) return err(529, 'overloaded_error', 'Overloaded');

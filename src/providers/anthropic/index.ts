@@ -1,6 +1,8 @@
 /**
- * Anthropic: `GET /v1/models?limit=1000` with `x-api-key` and `anthropic-version:
- * 2023-06-01` (PROVIDERS.md). 401 `authentication_error` → rejected; 403
+ * Anthropic: `GET /v1/models?limit=1000` with `Authorization: Bearer <key>` and
+ * `anthropic-version: 2026-10-21`, what the current official SDK (`@anthropic-ai/sdk`
+ * 1.x) sends (PROVIDERS.md; the older `x-api-key` + `2023-06-01` pair may be unavailable
+ * to new organisations, and the two headers change together). 401 `authentication_error` → rejected; 403
  * `permission_error` → restricted; 402 `billing_error` → billing; 429 → rate limited;
  * 529 (overloaded) and 5xx → unavailable. Further pages are followed with `after_id`.
  */
@@ -9,7 +11,7 @@ import { prepareApiKey } from '../key-based.ts';
 import type { ProviderAdapter } from '../types.ts';
 
 export const ANTHROPIC_URL = 'https://api.anthropic.com';
-export const ANTHROPIC_VERSION = '2023-06-01';
+export const ANTHROPIC_VERSION = '2026-10-21';
 const NAME = 'Anthropic';
 const MAX_PAGES = 5;
 
@@ -21,7 +23,7 @@ export function createAdapter(): ProviderAdapter {
     prepare: prepareApiKey,
     async check(cred, ctx) {
       const base = ctx.baseUrl('anthropic', ANTHROPIC_URL);
-      const headers = { 'x-api-key': cred.apiKey, 'anthropic-version': ANTHROPIC_VERSION };
+      const headers = { authorization: `Bearer ${cred.apiKey}`, 'anthropic-version': ANTHROPIC_VERSION };
       const models: string[] = [];
       let after = '';
       for (let page = 0; page < MAX_PAGES; page++) {
