@@ -22,11 +22,13 @@ const SLOW_TIMEOUT_MS = 300;
 const MATRIX: Record<FakeProvider, Record<string, CheckOutcome>> = {
   openai: { ok: 'accepted', rejected: 'rejected', restricted: 'restricted', forbidden: 'restricted', billing: 'billing', ratelimited: 'rate_limited', down: 'unavailable', slow: 'unavailable', redirect: 'unavailable' },
   anthropic: { ok: 'accepted', rejected: 'rejected', restricted: 'restricted', billing: 'billing', ratelimited: 'rate_limited', overloaded: 'unavailable', down: 'unavailable', slow: 'unavailable' },
-  google: { ok: 'accepted', rejected: 'rejected', restricted: 'restricted', leaked: 'restricted', billing: 'billing', ratelimited: 'rate_limited', down: 'unavailable', slow: 'unavailable' },
+  google: { ok: 'accepted', rejected: 'rejected', restricted: 'restricted', leaked: 'rejected', billing: 'billing', ratelimited: 'rate_limited', down: 'unavailable', slow: 'unavailable' },
   xai: { ok: 'accepted', rejected: 'rejected', blocked: 'rejected', disabled: 'rejected', teamblocked: 'rejected', restricted: 'restricted', ratelimited: 'rate_limited', down: 'unavailable', slow: 'unavailable' },
-  openrouter: { ok: 'accepted', rejected: 'rejected', billing: 'billing', ratelimited: 'rate_limited', down: 'unavailable', slow: 'unavailable' },
+  openrouter: { ok: 'accepted', rejected: 'rejected', management: 'rejected', billing: 'billing', ratelimited: 'rate_limited', down: 'unavailable', slow: 'unavailable' },
   'vercel-gateway': { ok: 'accepted', rejected: 'rejected', restricted: 'restricted', billing: 'billing', ratelimited: 'rate_limited', down: 'unavailable', slow: 'unavailable' },
 };
+// PROVIDERS.md rule 0: a 200 that is not the provider's documented JSON proves nothing.
+for (const outcomes of Object.values(MATRIX)) Object.assign(outcomes, { garbled: 'unavailable', wrongshape: 'unavailable' });
 
 /** A realistic-looking key carrying a fake-provider marker. */
 function keyFor(provider: string, marker: string): string {

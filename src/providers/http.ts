@@ -111,6 +111,8 @@ export const say = {
   unavailable: (name: string, status?: number) =>
     `${name} is unavailable${status ? ` (HTTP ${status})` : ''}, so the key could not be verified; try again later`,
   unexpected: (name: string, status: number) => `${name} gave an unexpected answer (HTTP ${status}), so the key could not be verified; try again later`,
+  undocumented: (name: string) =>
+    `${name} answered, but not with its documented JSON (a proxy or captive portal in the way?), so the key could not be verified; try again later`,
 };
 
 /** The `unavailable` result of a failed call. */
@@ -132,6 +134,19 @@ export function commonOutcome(name: string, status: number): CheckResult | undef
   if (status === 429) return { outcome: 'rate_limited', message: say.rateLimited(name) };
   if (status >= 500) return { outcome: 'unavailable', message: say.unavailable(name, status) };
   return undefined;
+}
+
+/**
+ * A 200 whose body is not the JSON the provider documents proves nothing (PROVIDERS.md
+ * rule 0): inconclusive, saved unverified.
+ */
+export function undocumented(name: string): CheckResult {
+  return { outcome: 'unavailable', message: say.undocumented(name) };
+}
+
+/** Whether a parsed body is a JSON object (not an array, not a scalar). */
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Anything not otherwise understood: inconclusive, never a rejection. */

@@ -23,12 +23,15 @@
  *   -restricted   OpenAI 401 "insufficient permissions … Missing scopes", Anthropic 403
  *                 permission_error, Google 403 PERMISSION_DENIED, xAI 403, Vercel 403
  *                 (OpenRouter has no such state: accepted)
- *   -forbidden    OpenAI 403;  -leaked  Google 403 "reported as leaked"
+ *   -forbidden    OpenAI 403;  -leaked  Google 403 "reported as leaked" (Google blocks the key)
  *   -billing      OpenAI 429 insufficient_quota, Anthropic 402 billing_error, Google 400
  *                 FAILED_PRECONDITION, OpenRouter 200 limit_remaining 0, Vercel balance
  *                 "0" (xAI has none: accepted)
  *   -ratelimited  429 with the provider's body;  -overloaded  Anthropic 529
  *   -down         503;  -redirect  302 to /elsewhere (must never be followed)
+ *   -garbled      200 with an HTML page (a captive portal), not the provider's JSON
+ *   -wrongshape   200 with JSON that is not the provider's documented answer
+ *   -management   OpenRouter only: 200 whose `is_management_key` is true (cannot call models)
  *   -slow         answers after `slowMs` (default 12 s, past any allowed timeout; set
  *                 NEO_PROVIDER_TIMEOUT_MS low in tests)
  *   -paged        Anthropic and Google list models two per page
@@ -83,8 +86,15 @@ type Json = Record<string, unknown>;
 interface Answer {
   status: number;
   body?: Json;
+  /** A raw, non-JSON body (with its own content-type in `headers`). */
+  text?: string;
   headers?: Record<string, string>;
 }
+
+/** A captive portal or a misrouted proxy: 200, but HTML instead of the provider's JSON. */
+const PORTAL: Answer = { status: 200, text: '<!doctype html><html><body>Sign in to the guest network</body></html>', headers: { 'content-type': 'text/html' } };
+/** Well-formed JSON that is not the provider's documented answer. */
+const NOT_DOCUMENTED: Answer = { status: 200, body: { ok: true, status: 'healthy' } };
 
 const has = (key: string, marker: string) => key.includes(marker);
 
@@ -114,6 +124,8 @@ function common(key: string, rateBody: Json): Answer | 'slow' | undefined {
   if (has(key, '-down')) return { status: 503, body: { error: { message: 'Service Unavailable' } } };
   if (has(key, '-redirect')) return { status: 302, headers: { location: '/elsewhere' } };
   if (has(key, '-ratelimited')) return { status: 429, body: rateBody, headers: { 'retry-after': '20' } };
+  if (has(key, '-garbled')) return PORTAL;
+  if (has(key, '-wrongshape')) return NOT_DOCUMENTED;
   return undefined;
 }
 
@@ -268,6 +280,8 @@ function openrouter(path: string, h: Record<string, string>): Answer | 'slow' {
         limit: 10,
         is_free_tier: false,
         limit_remaining: billing ? 0 : 8.75,
+        is_provisioning_key: has(key, '-management'),
+        is_management_key: has(key, '-management'),
         rate_limit: { requests: 200, interval: '10s' },
       },
     },
@@ -330,7 +344,7 @@ export async function startFakeKeyProviders(options: { slowMs?: number } = {}): 
     const send = (a: Answer) => {
       if (res.destroyed) return;
       res.writeHead(a.status, { ...(a.body ? { 'content-type': 'application/json' } : {}), ...(a.headers ?? {}) });
-      res.end(a.body ? JSON.stringify(a.body) : undefined);
+      res.end(a.body ? JSON.stringify(a.body) : a.text);
     };
     if (answer === 'slow') {
       const t = setTimeout(() => {

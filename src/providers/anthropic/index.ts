@@ -4,9 +4,9 @@
  * 1.x) sends (PROVIDERS.md; the older `x-api-key` + `2023-06-01` pair may be unavailable
  * to new organisations, and the two headers change together). 401 `authentication_error` → rejected; 403
  * `permission_error` → restricted; 402 `billing_error` → billing; 429 → rate limited;
- * 529 (overloaded) and 5xx → unavailable. Further pages are followed with `after_id`.
+ * 529 (overloaded), 5xx and a 200 that is not the documented `{data: [...]}` → unavailable. Further pages are followed with `after_id`.
  */
-import { commonOutcome, dataIds, failed, field, getJson, say, str, unexpected } from '../http.ts';
+import { commonOutcome, dataIds, failed, field, getJson, say, str, undocumented, unexpected } from '../http.ts';
 import { prepareApiKey } from '../key-based.ts';
 import type { ProviderAdapter } from '../types.ts';
 
@@ -42,7 +42,12 @@ export function createAdapter(): ProviderAdapter {
           if (r.status === 529) return { outcome: 'unavailable', message: `${NAME} is overloaded, so the key could not be verified; try again later` };
           return commonOutcome(NAME, r.status) ?? unexpected(NAME, r.status);
         }
-        models.push(...(dataIds(r.json) ?? []));
+        const ids = dataIds(r.json);
+        if (!ids) {
+          if (page === 0) return undocumented(NAME);
+          break;
+        }
+        models.push(...ids);
         const last = str(r.json, 'last_id');
         if (field(r.json, 'has_more') !== true || !last) break;
         after = last;

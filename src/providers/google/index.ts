@@ -2,11 +2,12 @@
  * Google AI Studio (Gemini API): `GET /v1beta/models?pageSize=1000` with
  * `x-goog-api-key` (PROVIDERS.md). Google answers a bad key with **400** and reason
  * `API_KEY_INVALID` → rejected; 400 `FAILED_PRECONDITION` (billing/region) → billing;
- * 403 `PERMISSION_DENIED` (API disabled, or a key reported as leaked) → restricted;
- * 429 `RESOURCE_EXHAUSTED` → rate limited; 5xx → unavailable. Model names lose their
- * `models/` prefix.
+ * a 403 for a key that Google reports as leaked (Google blocks it for good) → rejected;
+ * other 403 `PERMISSION_DENIED` (API disabled, key restrictions) → restricted; 429
+ * `RESOURCE_EXHAUSTED` → rate limited; 5xx, or a 200 that is not the documented
+ * `{models: [...]}` → unavailable. Model names lose their `models/` prefix.
  */
-import { commonOutcome, failed, field, getJson, say, str, unexpected } from '../http.ts';
+import { commonOutcome, failed, field, getJson, say, str, undocumented, unexpected } from '../http.ts';
 import { prepareApiKey } from '../key-based.ts';
 import type { CheckResult, ProviderAdapter } from '../types.ts';
 
@@ -34,7 +35,7 @@ function classify(status: number, json: unknown): CheckResult {
   if (status === 400 && rpc === 'INVALID_ARGUMENT' && message.includes('api key')) return { outcome: 'rejected', message: say.rejected(NAME) };
   if (status === 403) {
     if (message.includes('leaked')) {
-      return { outcome: 'restricted', message: `${NAME} reports this key as leaked and blocks it; create a new key` };
+      return { outcome: 'rejected', message: `${NAME} reports this key as leaked and has blocked it; create a new key` };
     }
     return { outcome: 'restricted', message: `${NAME} accepted the key, but it may not use the Generative Language API (API disabled or key restrictions)` };
   }
@@ -63,11 +64,13 @@ export function createAdapter(): ProviderAdapter {
           break;
         }
         const list = field(r.json, 'models');
-        if (Array.isArray(list)) {
-          for (const m of list) {
-            const name = str(m, 'name');
-            if (name) models.push(name.replace(/^models\//, ''));
-          }
+        if (!Array.isArray(list)) {
+          if (page === 0) return undocumented(NAME);
+          break;
+        }
+        for (const m of list) {
+          const name = str(m, 'name');
+          if (name) models.push(name.replace(/^models\//, ''));
         }
         token = str(r.json, 'nextPageToken');
         if (!token) break;

@@ -2,10 +2,10 @@
  * OpenAI: `GET /v1/models` with `Authorization: Bearer <key>` (PROVIDERS.md).
  * 401 → rejected, except a 401 about missing permissions/scopes (a restricted project
  * key) → restricted; 403 → restricted; 429 `insufficient_quota` → billing, other 429 →
- * rate limited; 5xx → unavailable. OpenAI's 401 body echoes part of the key: it is
+ * rate limited; 5xx, or a 200 that is not the documented `{data: [...]}` → unavailable. OpenAI's 401 body echoes part of the key: it is
  * inspected for its code only and never passed on.
  */
-import { commonOutcome, dataIds, failed, getJson, say, str, unexpected } from '../http.ts';
+import { commonOutcome, dataIds, failed, getJson, say, str, undocumented, unexpected } from '../http.ts';
 import { prepareApiKey } from '../key-based.ts';
 import type { ProviderAdapter } from '../types.ts';
 
@@ -26,7 +26,8 @@ export function createAdapter(): ProviderAdapter {
       const message = str(r.json, 'error', 'message').toLowerCase();
       if (r.status === 200) {
         const models = dataIds(r.json);
-        return { outcome: 'accepted', message: say.accepted(NAME, models), ...(models ? { models } : {}) };
+        if (!models) return undocumented(NAME);
+        return { outcome: 'accepted', message: say.accepted(NAME, models), models };
       }
       if (r.status === 401) {
         if (message.includes('insufficient permissions') || message.includes('missing scopes')) {

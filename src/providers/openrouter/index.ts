@@ -1,12 +1,14 @@
 /**
  * OpenRouter: `GET /api/v1/key` with `Authorization: Bearer` proves the key
- * (`/api/v1/models` needs no authentication, so it proves nothing). 401 → rejected;
+ * (`/api/v1/models` needs no authentication, so it proves nothing). 401 → rejected, and
+ * so is a 200 whose `is_management_key` is true (a management key cannot call models);
+ * a 200 without the documented `{data: {...}}` → unavailable;
  * 402, or a 200 whose `limit_remaining` is ≤ 0 → billing; 429 → rate limited; 5xx →
  * unavailable. The model list then comes from the public `GET /api/v1/models`, called
  * without the key (it is not needed there); if that call fails the key is still
  * accepted, without a list.
  */
-import { commonOutcome, dataIds, failed, field, getJson, say, unexpected } from '../http.ts';
+import { commonOutcome, dataIds, failed, field, getJson, isObject, say, undocumented, unexpected } from '../http.ts';
 import { prepareApiKey } from '../key-based.ts';
 import type { ProviderAdapter } from '../types.ts';
 
@@ -27,6 +29,14 @@ export function createAdapter(): ProviderAdapter {
       if (r.status === 402) return { outcome: 'billing', message: say.billing(NAME) };
       if (r.status === 403) return { outcome: 'restricted', message: say.restricted(NAME) };
       if (r.status !== 200) return commonOutcome(NAME, r.status) ?? unexpected(NAME, r.status);
+      if (!isObject(field(r.json, 'data'))) return undocumented(NAME);
+      // A management (provisioning) key manages other keys and cannot call models.
+      if (field(r.json, 'data', 'is_management_key') === true || field(r.json, 'data', 'is_provisioning_key') === true) {
+        return {
+          outcome: 'rejected',
+          message: `${NAME} says this is a management key, which can manage keys but cannot call models; create an inference API key (Settings → API Keys) and use that`,
+        };
+      }
       const remaining = field(r.json, 'data', 'limit_remaining');
       if (typeof remaining === 'number' && remaining <= 0) {
         return { outcome: 'billing', message: `${NAME} accepted the key, but its credit limit is used up; requests will fail until the limit is raised` };

@@ -2,9 +2,10 @@
  * xAI: `GET /v1/api-key` (information about the calling key) with `Authorization:
  * Bearer`, then `GET /v1/models` for the list (PROVIDERS.md). 400/401 → rejected, and
  * so is a 200 whose `api_key_blocked`, `api_key_disabled` or `team_blocked` is true;
- * 403 → restricted; 429 → rate limited; 5xx → unavailable.
+ * 403 → restricted; 429 → rate limited; 5xx, or a 200 that does not describe a key (no
+ * `api_key_id` / `redacted_api_key`) → unavailable.
  */
-import { commonOutcome, dataIds, failed, field, getJson, say, unexpected } from '../http.ts';
+import { commonOutcome, dataIds, failed, field, getJson, isObject, say, undocumented, unexpected } from '../http.ts';
 import { prepareApiKey } from '../key-based.ts';
 import type { ProviderAdapter } from '../types.ts';
 
@@ -25,6 +26,10 @@ export function createAdapter(): ProviderAdapter {
       if (info.status === 400 || info.status === 401) return { outcome: 'rejected', message: say.rejected(NAME) };
       if (info.status === 403) return { outcome: 'restricted', message: say.restricted(NAME) };
       if (info.status !== 200) return commonOutcome(NAME, info.status) ?? unexpected(NAME, info.status);
+      // The documented answer describes the calling key (`api_key_id`, `redacted_api_key`, …).
+      if (!isObject(info.json) || (typeof info.json.api_key_id !== 'string' && typeof info.json.redacted_api_key !== 'string')) {
+        return undocumented(NAME);
+      }
       if (field(info.json, 'team_blocked') === true) {
         return { outcome: 'rejected', message: `${NAME} reports the team of this key as blocked` };
       }
