@@ -1,6 +1,8 @@
-/** The command table of `neo-byok`. Each command has a summary, a --help text and a runner. */
-import { migrateToLatest } from '../db/index.ts';
-import { createUser, mintToken, parseEmail, parseFeatureAssignments, parseTeamId, parseTtl, setFeatures } from './admin.ts';
+/**
+ * The command table of `neo-byok`. Each command has a summary, a --help text and a runner.
+ * A runner loads what it needs on demand (`await import`): the table and the help texts
+ * load no database driver, HTTP or JWT library, so `--help` starts fast.
+ */
 import { CliError, type CliIo, parseArgs, printJson } from './io.ts';
 import { openRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
 import { ROTATE_HELP, rotateMasterKeyCommand } from './rotate-master-key.ts';
@@ -39,6 +41,7 @@ Applies every pending migration to NEO_DATABASE_URL (SQLite or PostgreSQL) and p
     run: async (argv, io) => {
       noPositional(parseArgs(argv, {}).positional);
       const rt = await openRuntime(io, { migrate: false });
+      const { migrateToLatest } = await import('../db/index.ts');
       try {
         const applied = await migrateToLatest(rt.database.db);
         printJson(io, { applied });
@@ -60,6 +63,7 @@ the command never demotes anyone).`,
     run: async (argv, io) => {
       const { flags, positional } = parseArgs(argv, { email: 'string', admin: 'boolean' });
       noPositional(positional);
+      const { createUser, parseEmail } = await import('./admin.ts');
       const email = parseEmail(flags.email);
       return withRuntime(io, { bus: true }, async (rt) => {
         printJson(io, await createUser(rt, email, flags.admin === true));
@@ -80,6 +84,7 @@ configured with NEO_JWT_JWKS_URL: then only the identity provider issues tokens.
     run: async (argv, io) => {
       const { flags, positional } = parseArgs(argv, { email: 'string', ttl: 'string' });
       noPositional(positional);
+      const { mintToken, parseEmail, parseTtl } = await import('./admin.ts');
       const email = parseEmail(flags.email);
       const ttl = parseTtl(typeof flags.ttl === 'string' ? flags.ttl : '1h');
       return withRuntime(io, {}, async (rt) => {
@@ -103,6 +108,7 @@ the other process's commit and applies it within about a second.`,
       if ((flags.email === undefined) === (flags['team-id'] === undefined)) {
         throw new CliError('give exactly one of --email or --team-id', 2);
       }
+      const { parseEmail, parseFeatureAssignments, parseTeamId, setFeatures } = await import('./admin.ts');
       const target = flags.email !== undefined ? { email: parseEmail(flags.email) } : { teamId: parseTeamId(flags['team-id']) };
       const assignments = parseFeatureAssignments(positional);
       return withRuntime(io, { bus: true }, async (rt) => {

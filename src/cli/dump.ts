@@ -4,8 +4,6 @@
  */
 import { closeSync, createReadStream, openSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { DumpError, exportDatabase, importDatabase } from '../db/dump.ts';
-import { redactDatabaseUrl } from '../db/index.ts';
 import type { Command } from './commands.ts';
 import { CliError, type CliIo, parseArgs, printJson } from './io.ts';
 import { openRuntime } from './runtime.ts';
@@ -39,6 +37,8 @@ export const dumpCommands: Command[] = [
     run: async (argv, io) => {
       const { flags, positional } = parseArgs(argv, { output: 'string' });
       if (positional.length) throw new CliError(`unexpected argument "${positional[0]!.slice(0, 60)}"`, 2);
+      // Loaded on demand, like every command's implementation (src/cli/commands.ts).
+      const [{ DumpError, exportDatabase }, { redactDatabaseUrl }] = await Promise.all([import('../db/dump.ts'), import('../db/index.ts')]);
       const rt = await openRuntime(io);
       let fd: number | undefined;
       try {
@@ -70,6 +70,7 @@ export const dumpCommands: Command[] = [
     run: async (argv, io) => {
       const { flags, positional } = parseArgs(argv, { input: 'string' });
       if (positional.length) throw new CliError(`unexpected argument "${positional[0]!.slice(0, 60)}"`, 2);
+      const { DumpError, importDatabase } = await import('../db/dump.ts');
       const input = typeof flags.input === 'string' ? createReadStream(flags.input) : stdinOf(io);
       let rt: Awaited<ReturnType<typeof openRuntime>> | undefined;
       const lines = createInterface({ input, crlfDelay: Infinity });

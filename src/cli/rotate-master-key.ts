@@ -5,9 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { loadConfig, parseMasterKey } from '../config/index.ts';
 import { masterKeyId } from '../crypto/envelope.ts';
-import { rotateMasterKey, RotationError, DEFAULT_BATCH_SIZE, type RotateProgress } from '../crypto/rotate.ts';
+import type { RotateProgress } from '../crypto/rotate.ts';
 import { CliError, type CliIo, parseArgs, printJson } from './io.ts';
 import { openRuntime } from './runtime.ts';
+
+// DEFAULT_BATCH_SIZE of src/crypto/rotate.ts (not imported: that module loads the database
+// layer, and this help text is read by `neo-byok --help`; test/build.test.ts keeps them equal).
+export const HELP_DEFAULT_BATCH_SIZE = 500;
 
 export const ROTATE_HELP = `Usage: neo-byok admin rotate-master-key --new-key <base64|@file> [--batch-size N] [--max-batches N] [--force]
 
@@ -21,7 +25,7 @@ running. Provider-key ciphertexts are not touched. Steps (docs/security.md):
 
 --new-key      the new 32-byte key in base64, or @path of a file holding it
                (prefer @file: a key on the command line lands in shell history)
---batch-size   rows per transaction (default ${DEFAULT_BATCH_SIZE}, 1 to 10000)
+--batch-size   rows per transaction (default ${HELP_DEFAULT_BATCH_SIZE}, 1 to 10000)
 --max-batches  stop after N batches (a partial run; run again to resume)
 --force        rewrap even though NEO_MASTER_KEY here is not the new key (step 2
                skipped); servers left with only the old key then cannot start
@@ -105,6 +109,7 @@ export async function rotateMasterKeyCommand(argv: string[], io: CliIo): Promise
   const { flags, positional } = parseArgs(argv, { 'new-key': 'string', 'batch-size': 'string', 'max-batches': 'string', force: 'boolean' });
   if (positional.length) throw new CliError(`unexpected argument "${positional[0]!.slice(0, 60)}"`, 2);
   const newKey = readNewKey(flags['new-key']);
+  const { rotateMasterKey, RotationError, DEFAULT_BATCH_SIZE } = await import('../crypto/rotate.ts');
   const batchSize = parseCount(flags['batch-size'], 'batch-size', DEFAULT_BATCH_SIZE, 10_000)!;
   const maxBatches = parseCount(flags['max-batches'], 'max-batches', undefined, 1_000_000);
   // Checked before the database is opened: a refused run changes nothing.

@@ -1,7 +1,10 @@
-/** What every CLI command and the server share: configuration and the database. */
+/**
+ * What every CLI command and the server share: configuration and the database.
+ * The database drivers (kysely, pg, better-sqlite3, ioredis) are loaded when a command
+ * opens the runtime, not when the CLI starts: `neo-byok --help` stays fast.
+ */
 import { loadConfig, type Config } from '../config/index.ts';
-import { openDatabase, type DatabaseHandle } from '../db/index.ts';
-import { createBus, RemoteBus } from '../db/notify.ts';
+import type { DatabaseHandle } from '../db/index.ts';
 import { LocalBus, type CacheBus } from '../lib/bus.ts';
 import type { CliIo } from './io.ts';
 
@@ -26,6 +29,7 @@ export interface RuntimeOptions {
 
 export async function openRuntime(io: CliIo, options: RuntimeOptions = {}): Promise<Runtime> {
   const config = loadConfig(io.env);
+  const [{ openDatabase }, { createBus, RemoteBus }] = await Promise.all([import('../db/index.ts'), import('../db/notify.ts')]);
   const database = await openDatabase(config.databaseUrl, {
     poolSize: config.databasePoolSize,
     migrate: options.migrate !== false,

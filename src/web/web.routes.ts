@@ -17,7 +17,10 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { notFound } from '../errors/index.ts';
 
-export const WEB_DIR = fileURLToPath(new URL('.', import.meta.url));
+/** Defined (true) by the build (scripts/build.mjs): this module runs from the bundle in dist/. */
+declare const NEO_BUNDLE: boolean | undefined;
+/** The page's files: this folder when run from source, their copy in dist/web/ in the built server. */
+export const WEB_DIR = fileURLToPath(new URL(typeof NEO_BUNDLE !== 'undefined' && NEO_BUNDLE ? './web/' : '.', import.meta.url));
 
 /** The page's Content-Security-Policy (kept compatible with a global helmet setup). */
 export const PAGE_CSP = [
