@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'data/**', 'src/web/vendor/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'data/**', 'src/web/vendor/**', 'coverage/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
