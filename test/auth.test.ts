@@ -61,7 +61,7 @@ for (const dialect of testDialects()) {
       await ctx.database.db.insertInto('users').values({ id, sub: null, email, role: 'admin', tag: null, created_at: now, updated_at: now }).execute();
       const sub = `idp|${uuidv7()}`;
       // An unverified email claim must not take over the pre-created (admin) account.
-      for (const claims of [{}, { email_verified: false }, { email_verified: 'true' }]) {
+      for (const claims of [{ email_verified: undefined }, { email_verified: false }, { email_verified: 'true' }]) {
         const unverified = await signTestJwt(email, { sub: `idp|${uuidv7()}`, claims });
         assertErrorResponse(await probe({ authorization: `Bearer ${unverified}` }), 401, 'unauthorized');
       }
@@ -73,6 +73,49 @@ for (const dialect of testDialects()) {
       assert.equal(row.role, 'admin');
       const second = await signTestJwt(email, { sub: `idp|${uuidv7()}`, claims: { email_verified: true } });
       assertErrorResponse(await probe({ authorization: `Bearer ${second}` }), 401, 'unauthorized');
+    });
+
+    it('an unverified email (email_verified false or absent) creates nothing and reserves nothing; the verified owner then signs in', async () => {
+      const usersWithEmail = (email: string) => ctx.database.db.selectFrom('users').selectAll().where('email', '=', email).execute();
+      for (const claims of [{ email_verified: undefined }, { email_verified: false }, { email_verified: 'true' }, { email_verified: 1 }]) {
+        const email = uniqueEmail('unverified');
+        const squatter = `idp|${uuidv7()}`;
+        const token = await signTestJwt(email, { sub: squatter, claims });
+        const body = assertErrorResponse(await probe({ authorization: `Bearer ${token}` }), 401, 'unauthorized');
+        assert.match(String(body.message), /email_verified/);
+        assert.equal((await usersWithEmail(email)).length, 0, `no account for ${JSON.stringify(claims)}`);
+        assert.equal((await usersWithSub(squatter)).length, 0);
+        // The real owner, whose identity provider verified the address, gets the account.
+        const owner = `idp|${uuidv7()}`;
+        assertErrorResponse(await probe({ authorization: `Bearer ${await signTestJwt(email, { sub: owner, claims: { email_verified: true } })}` }), 404, 'not_exists');
+        const rows = await usersWithEmail(email);
+        assert.equal(rows.length, 1);
+        assert.equal(rows[0]!.sub, owner);
+        // The squatter stays out (the address is bound to the owner now).
+        assertErrorResponse(await probe({ authorization: `Bearer ${token}` }), 401, 'unauthorized');
+      }
+    });
+
+    it('Unicode look-alikes of an address (KELVIN SIGN, fullwidth, dotless i, long s) neither bind nor collide', async () => {
+      const domain = `${uuidv7().slice(-8)}.corp.test`;
+      const id = uuidv7();
+      const now = nowIso();
+      await ctx.database.db.insertInto('users').values({ id, sub: null, email: `kim@${domain}`, role: 'admin', tag: null, created_at: now, updated_at: now }).execute();
+      const lookAlikes = [`\u212Aim@${domain}`, `\uFF4Bim@${domain}`, `k\u0131m@${domain}`, `KIM@${domain}`.replace('I', '\u0130'), `\u017Fam@${domain}`, `k\u0456m@${domain}`];
+      for (const email of lookAlikes) {
+        const sub = `idp|${uuidv7()}`;
+        const token = await signTestJwt(email, { sub, claims: { email_verified: true } });
+        assertErrorResponse(await probe({ authorization: `Bearer ${token}` }), 401, 'unauthorized');
+        assert.equal((await usersWithSub(sub)).length, 0, `${JSON.stringify(email)} created or bound an account`);
+      }
+      const row = await ctx.database.db.selectFrom('users').select(['sub']).where('id', '=', id).executeTakeFirstOrThrow();
+      assert.equal(row.sub, null, 'the pre-provisioned admin is still unbound');
+      const all = await ctx.database.db.selectFrom('users').select('email').where('email', 'like', `%@${domain}`).execute();
+      assert.deepEqual(all.map((r) => r.email), [`kim@${domain}`]);
+      // ASCII case still folds: the real owner binds with any ASCII case.
+      const sub = `idp|${uuidv7()}`;
+      assertErrorResponse(await probe({ authorization: `Bearer ${await signTestJwt(`Kim@${domain.toUpperCase()}`, { sub, claims: { email_verified: true } })}` }), 404, 'not_exists');
+      assert.equal((await ctx.database.db.selectFrom('users').select(['sub']).where('id', '=', id).executeTakeFirstOrThrow()).sub, sub);
     });
 
     it('expired, not-yet-valid, malformed, wrongly signed, alg:none and exp-less JWTs → 401', async () => {
@@ -168,7 +211,7 @@ for (const dialect of testDialects()) {
       opts: { email?: string; sub?: string; iss?: string | null; aud?: string | null; ttl?: number; key?: CryptoKey; kid?: string } = {},
     ) => {
       const now = Math.floor(Date.now() / 1000);
-      let jwt = new SignJWT({ email: opts.email ?? uniqueEmail('jwks') })
+      let jwt = new SignJWT({ email: opts.email ?? uniqueEmail('jwks'), email_verified: true })
         .setProtectedHeader({ alg, kid: opts.kid ?? (alg === 'RS256' ? 'rsa-1' : 'ec-1'), typ: 'JWT' })
         .setSubject(opts.sub ?? `jwks|${uuidv7()}`)
         .setIssuedAt(now)
@@ -237,6 +280,25 @@ for (const dialect of testDialects()) {
     });
   });
 }
+
+describe('NEO_JWT_ALLOW_MISSING_EMAIL_VERIFIED (identity providers that omit the claim)', () => {
+  let ctx: TestContext;
+  before(async () => {
+    ctx = await createTestContext({ env: { NEO_JWT_ALLOW_MISSING_EMAIL_VERIFIED: 'on' } });
+  });
+  after(async () => ctx.close());
+  const probe = async (email: string, claims: Record<string, unknown>) =>
+    ctx.app.inject({ method: 'GET', url: PROBE, headers: { authorization: `Bearer ${await signTestJwt(email, { sub: `idp|${uuidv7()}`, claims })}` } });
+
+  it('accepts an absent claim, never an explicit false or a non-boolean', async () => {
+    assertErrorResponse(await probe(uniqueEmail('omitted'), { email_verified: undefined }), 404, 'not_exists');
+    for (const claims of [{ email_verified: false }, { email_verified: 'false' }, { email_verified: 'true' }]) {
+      const email = uniqueEmail('still-unverified');
+      assertErrorResponse(await probe(email, claims), 401, 'unauthorized');
+      assert.equal((await ctx.database.db.selectFrom('users').select('id').where('email', '=', email).execute()).length, 0);
+    }
+  });
+});
 
 describe('startup warning for a JWKS without an audience', () => {
   const WARNING = 'NEO_JWT_JWKS_URL is set without NEO_JWT_AUDIENCE';

@@ -18,7 +18,7 @@ import { buildApp, type App } from '../src/http/app.ts';
 import { principal } from '../src/http/auth.ts';
 import { commands } from '../src/cli/commands.ts';
 import { main } from '../src/cli/main.ts';
-import { testDialects } from './helpers/context.ts';
+import { TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, testDialects } from './helpers/context.ts';
 import { openTestDatabase, type TestDatabase } from './helpers/databases.ts';
 
 const BIN = new URL('../bin/neo-byok', import.meta.url).pathname;
@@ -150,6 +150,11 @@ describe('neo-byok: help and usage errors', () => {
       [['admin', 'token'], /--email is required/],
       [['admin', 'token', '--email', ''], /--email is required/],
       [['admin', 'token', '--email', 'a@b'], /--email is not a valid email address/],
+      // Unicode look-alikes of kim@corp.test (KELVIN SIGN, fullwidth k, dotless i, long s) never fold onto it.
+      [['admin', 'token', '--email', '\u212Aim@corp.test'], /--email is not a valid email address/],
+      [['admin', 'user', 'create', '--email', '\uFF4Bim@corp.test'], /--email is not a valid email address/],
+      [['admin', 'user', 'create', '--email', 'k\u0131m@corp.test'], /--email is not a valid email address/],
+      [['admin', 'features', 'set', '--email', '\u017Fam@corp.test', 'byok=on'], /--email is not a valid email address/],
       [['admin', 'token', '--email', 'a@example.com', '--ttl', '31d'], /--ttl must be between 1m and 30d/],
       [['admin', 'token', '--email', 'a@example.com', '--ttl', '30s'], /--ttl must be between 1m and 30d/],
       [['admin', 'token', '--email', 'a@example.com', '--ttl', '0m'], /--ttl must be between 1m and 30d/],
@@ -179,7 +184,8 @@ for (const dialect of testDialects()) {
       env = { NEO_DATA_DIR: dataDir, NEO_LOG_LEVEL: 'silent' };
       if (dialect === 'postgres') {
         testDb = await openTestDatabase('postgres', dataDir);
-        env.NEO_DATABASE_URL = testDb.url;
+        // On PostgreSQL the secrets must come from the environment (never generated).
+        Object.assign(env, { NEO_DATABASE_URL: testDb.url, NEO_JWT_SECRET: TEST_JWT_SECRET, NEO_MASTER_KEY: TEST_MASTER_KEY, NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN });
       } else {
         testDb = { url: join(dataDir, 'neo.db'), drop: async () => {} };
       }
@@ -298,7 +304,7 @@ for (const dialect of testDialects()) {
     it('admin token refuses when the server verifies tokens with a JWKS URL', async () => {
       await fails(
         ['admin', 'token', '--email', 'jwks@example.com'],
-        { ...env, NEO_JWT_JWKS_URL: 'https://idp.example.com/.well-known/jwks.json' },
+        { ...env, NEO_JWT_SECRET: '', NEO_JWT_JWKS_URL: 'https://idp.example.com/.well-known/jwks.json' },
         1,
         /NEO_JWT_JWKS_URL .*cannot mint tokens/,
       );

@@ -164,6 +164,7 @@ describe('loadConfig', () => {
       NEO_RATE_LIMIT_PROVIDER_CALLS: '5',
       NEO_RATE_LIMIT_AUTH_FAILURES: '7',
       NEO_TRUST_PROXY: 'true',
+      NEO_JWT_ALLOW_MISSING_EMAIL_VERIFIED: 'on',
     });
     assert.equal(c.port, 9090);
     assert.equal(c.host, '0.0.0.0');
@@ -174,6 +175,7 @@ describe('loadConfig', () => {
     assert.equal(c.byokDefault, true);
     assert.deepEqual(c.jwt.issuer, 'https://issuer.example');
     assert.deepEqual(c.jwt.audience, 'neo-api');
+    assert.equal(c.jwt.allowMissingEmailVerified, true);
     assert.deepEqual(c.masterKeyPrevious, Buffer.alloc(32, 3));
     assert.equal(c.providerUrls.anthropic, 'http://127.0.0.1:4010', 'trailing slash removed');
     assert.deepEqual(c.azureAllowedHosts, ['127.0.0.1', 'localhost']);
@@ -216,6 +218,30 @@ describe('loadConfig', () => {
     const clean = tempDir();
     loadConfig({ ...GIVEN, NEO_DATA_DIR: clean });
     assert.equal(existsSync(join(clean, 'secrets.json')), false);
+  });
+
+  it('with a PostgreSQL database, missing secrets are a configuration error: never generated per instance', () => {
+    for (const url of ['postgres://neo@db.internal:5432/neo', 'postgresql://neo@db.internal/neo']) {
+      const dir = tempDir();
+      const problems = problemsOf({ NEO_DATA_DIR: dir, NEO_DATABASE_URL: url });
+      assert.equal(problems.length, 1, problems.join('\n'));
+      assert.match(problems[0]!, /NEO_MASTER_KEY, NEO_JWT_SECRET \(or NEO_JWT_JWKS_URL\) and NEO_INTERNAL_TOKEN/);
+      assert.match(problems[0]!, /every instance must share/);
+      assert.ok(!problems[0]!.includes('db.internal'), 'the database URL is not echoed');
+      assert.equal(existsSync(join(dir, 'secrets.json')), false, 'nothing generated');
+      // Only the missing ones are named.
+      const one = problemsOf({ NEO_DATA_DIR: dir, NEO_DATABASE_URL: url, NEO_MASTER_KEY: GOOD_KEY, NEO_JWT_JWKS_URL: 'https://idp.example.com/jwks' });
+      assert.match(one[0]!, /missing: NEO_INTERNAL_TOKEN\b/);
+      assert.ok(!one[0]!.includes('missing: NEO_MASTER_KEY'));
+      // An old secrets.json in the data dir is not used either (each instance would have its own).
+      writeFileSync(join(dir, 'secrets.json'), JSON.stringify({ jwt_secret: 'x'.repeat(48), master_key: GOOD_KEY, internal_token: 'y'.repeat(48) }));
+      assert.equal(problemsOf({ NEO_DATA_DIR: dir, NEO_DATABASE_URL: url }).length, 1);
+      // Everything given: accepted.
+      assert.equal(loadConfig({ ...GIVEN, NEO_DATA_DIR: dir, NEO_DATABASE_URL: url }).generatedSecrets.length, 0);
+    }
+    // SQLite (the default, or an explicit file) still generates them into the data dir.
+    const local = tempDir();
+    assert.equal(loadConfig({ NEO_DATA_DIR: local, NEO_DATABASE_URL: `sqlite:${join(local, 'x.db')}` }).generatedSecrets.length, 3);
   });
 
   it('a corrupt secrets.json is a configuration error, never silently replaced', () => {
@@ -297,6 +323,24 @@ describe('neo-byok serve and the generated secrets', () => {
     assert.ok(!second.stdout.includes('generated missing secrets'), 'nothing generated the second time');
     assert.deepEqual(JSON.parse(readFileSync(join(dir, 'secrets.json'), 'utf8')), secrets);
     assert.ok(existsSync(join(dir, 'neo.db')), 'the SQLite database lives in the data dir');
+  });
+
+  it('`neo-byok serve` on PostgreSQL without the secrets exits 78 saying every instance must share them', async () => {
+    const dir = tempDir();
+    const child = spawn(BIN, ['serve'], {
+      cwd: ROOT,
+      env: { ...baseEnv(), PORT: '0', NEO_DATA_DIR: dir, NEO_DATABASE_URL: 'postgres://neo:pw@127.0.0.1:1/neo' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    assert.equal(code, 78, stderr);
+    assert.equal(stdout, '');
+    assert.match(stderr, /every instance must share/);
+    assert.ok(!stderr.includes('pw@'), 'the database password is not echoed');
+    assert.equal(existsSync(join(dir, 'secrets.json')), false);
   });
 
   it('a bad NEO_MASTER_KEY stops `neo-byok serve` with the message on stderr and exit 78', async () => {

@@ -212,6 +212,11 @@ for (const dialect of testDialects()) {
           { email: uniqueEmail(), role: 'ADMIN' },
           { email: uniqueEmail(), extra: true },
           { role: 'member' },
+          // Unicode look-alikes never fold onto an ASCII address (KELVIN SIGN, fullwidth, dotless i, long s).
+          { email: '\u212Aim@corp.test' },
+          { email: '\uFF4Bim@corp.test' },
+          { email: 'k\u0131m@corp.test' },
+          { email: '\u017Fam@corp.test' },
         ]) {
           assertErrorResponse(await api(admin, 'POST', '/api/v1/teams/members/invite', payload), 400, 'invalid_request', JSON.stringify(payload));
         }

@@ -3,7 +3,8 @@
  *
  * `loadConfig(env)` validates everything once and throws a `ConfigError` that lists every
  * problem at once. Secrets that are not given are generated once into
- * `<data dir>/secrets.json` (mode 0600) and reused on every start.
+ * `<data dir>/secrets.json` (mode 0600) and reused on every start, for SQLite only: with
+ * PostgreSQL every instance must share them, so they must come from the environment.
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -33,6 +34,12 @@ export interface JwtConfig {
   jwksUrl?: string;
   issuer?: string;
   audience?: string;
+  /**
+   * Accept a first token without an `email_verified` claim as verified (identity
+   * providers that verify every address and omit the claim). Off by default; an
+   * explicit `false` is always refused.
+   */
+  allowMissingEmailVerified?: boolean;
 }
 
 export interface RateLimitConfig {
@@ -144,6 +151,11 @@ function urlVar(env: Env, name: string, problems: string[], protocols = ['http:'
   }
 }
 
+/** True for a `postgres://` or `postgresql://` NEO_DATABASE_URL. */
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
+
 /** Decodes a base64 master key and checks it is 32 bytes. */
 export function parseMasterKey(value: string, name: string, problems: string[]): Buffer | undefined {
   const trimmed = value.trim();
@@ -249,6 +261,7 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     problems.push('NEO_INTERNAL_TOKEN must be at least 32 characters');
   }
 
+  const allowMissingEmailVerified = boolVar(env, 'NEO_JWT_ALLOW_MISSING_EMAIL_VERIFIED', false, problems);
   const byokDefault = boolVar(env, 'NEO_BYOK_DEFAULT', false, problems);
   const providerUrls: Partial<Record<ProviderUrlName, string>> = {};
   for (const [name, varName] of Object.entries(KEY_PROVIDER_URL_VARS) as [ProviderUrlName, string][]) {
@@ -280,6 +293,15 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
   const needJwt = !jwksUrl && !env.NEO_JWT_SECRET;
   const needMaster = !masterKey;
   const needInternal = !env.NEO_INTERNAL_TOKEN;
+  if ((needJwt || needMaster || needInternal) && isPostgresUrl(databaseUrl)) {
+    // Only a local SQLite database is served by one data dir. Instances sharing a
+    // PostgreSQL database would each generate their own secrets: keys sealed by one
+    // instance unreadable on the next, tokens valid on one instance only.
+    const missing = [needMaster && 'NEO_MASTER_KEY', needJwt && 'NEO_JWT_SECRET (or NEO_JWT_JWKS_URL)', needInternal && 'NEO_INTERNAL_TOKEN'].filter(Boolean);
+    throw new ConfigError([
+      `NEO_DATABASE_URL is PostgreSQL: set NEO_MASTER_KEY, NEO_JWT_SECRET (or NEO_JWT_JWKS_URL) and NEO_INTERNAL_TOKEN in the environment; every instance must share the same values, so they are never generated (missing: ${missing.join(', ')}). Secrets are generated into the data dir only for a local SQLite database.`,
+    ]);
+  }
   let stored: StoredSecrets = {};
   if (needJwt || needMaster || needInternal) {
     const secretsPath = join(dataDir, 'secrets.json');
@@ -329,6 +351,7 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
       ...(jwksUrl ? { jwksUrl } : {}),
       ...(issuer ? { issuer } : {}),
       ...(audience ? { audience } : {}),
+      ...(allowMissingEmailVerified ? { allowMissingEmailVerified } : {}),
     },
     masterKey: masterKey!,
     ...(masterKeyPrevious ? { masterKeyPrevious } : {}),

@@ -44,7 +44,8 @@ export async function signTestJwt(
   opts: { sub?: string; ttlSeconds?: number; claims?: Record<string, unknown>; secret?: string } = {},
 ): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ ...(email ? { email } : {}), ...(opts.claims ?? {}) })
+  // A verified address by default (an unverified one creates no account); claims override it.
+  return new SignJWT({ ...(email ? { email, email_verified: true } : {}), ...(opts.claims ?? {}) })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(opts.sub ?? `sub|${email}`)
     .setIssuedAt(now)

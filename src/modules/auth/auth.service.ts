@@ -202,17 +202,19 @@ export class AuthService {
     const existing = await this.users.findBySub(sub);
     if (existing) return existing;
     if (typeof emailClaim !== 'string' || !EMAIL_RE.test(emailClaim.trim()) || emailClaim.length > 254) {
-      throw unauthorized('the first token of a new identity must carry a valid email claim');
+      throw unauthorized('the first token of a new identity must carry a valid email claim (a plain ASCII address)');
+    }
+    // Creating an account takes the address for good, and binding takes over an account
+    // pre-created by the CLI: both need an identity provider that vouches for the address.
+    // Otherwise an unverified claim would reserve it and lock the real owner out.
+    const verified = emailVerified === true || (emailVerified === undefined && this.deps.jwt.allowMissingEmailVerified === true);
+    if (!verified) {
+      throw unauthorized('the first token of a new identity must carry email_verified: true; the address is not reserved by this token');
     }
     const email = normalizeEmail(emailClaim);
     const now = nowIso(this.clock);
     const byEmail = await this.users.findByEmail(email);
     if (byEmail) {
-      // Binding a new identity to an existing account (pre-created by the CLI) takes over
-      // that account, so it needs an identity provider that vouches for the address.
-      if (byEmail.sub === null && emailVerified !== true) {
-        throw unauthorized('this email belongs to an existing account; binding it needs a token with email_verified: true');
-      }
       if (byEmail.sub === null && (await this.users.bindSub(byEmail.id, sub, now))) return { ...byEmail, sub };
       const again = await this.users.findBySub(sub);
       if (again) return again;

@@ -47,9 +47,14 @@ export class UsersRepo {
   }
 }
 
-/** Emails are compared case-insensitively: stored lower-cased and trimmed. */
+/**
+ * Emails are compared case-insensitively: stored trimmed, with ASCII A–Z folded to a–z
+ * and nothing else. Unicode case mapping would fold look-alikes onto real addresses
+ * (KELVIN SIGN U+212A lower-cases to `k`); EMAIL_RE refuses every non-ASCII address.
+ */
 export function normalizeEmail(email: string): string {
-  return email.trim().toLowerCase();
+  return email.trim().replace(/[A-Z]+/g, (c) => c.toLowerCase());
 }
 
-export const EMAIL_RE = /^[^\s@<>()[\]\\,;:"]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+/** A plain ASCII address (no internationalized local parts or domains: see normalizeEmail). */
+export const EMAIL_RE = /^[!#-'*+\-./0-9=?A-Z^-~]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
