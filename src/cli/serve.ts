@@ -3,6 +3,7 @@ import { loadConfig, type Config } from '../config/index.ts';
 import { openDatabase, redactDatabaseUrl } from '../db/index.ts';
 import { createBus } from '../db/notify.ts';
 import { buildApp, type App } from '../http/app.ts';
+import { looseDirMode } from '../lib/private-files.ts';
 import type { CliIo } from './io.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -16,6 +17,8 @@ export interface RunningServer {
 
 export async function startServer(env: Record<string, string | undefined>): Promise<RunningServer> {
   const config = loadConfig(env);
+  // Read before the database opens: a directory created now is private (0700).
+  const looseMode = looseDirMode(config.dataDir);
   const database = await openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize });
   // Cross-instance cache invalidation: Redis when configured, else LISTEN/NOTIFY on
   // PostgreSQL, else process-local (src/db/notify.ts).
@@ -39,6 +42,13 @@ export async function startServer(env: Record<string, string | undefined>): Prom
     app.log.warn(
       { generated: config.generatedSecrets, file: `${config.dataDir}/secrets.json` },
       'generated missing secrets into the data dir (mode 0600); set them in the environment for production',
+    );
+  }
+  if (looseMode) {
+    // Not changed behind the operator's back (a group may be meant to read it); reported.
+    app.log.warn(
+      { event: 'data_dir_permissions', data_dir: config.dataDir, mode: `0${looseMode.toString(8)}` },
+      'the data directory can be read by other local users (it holds the database and may hold secrets.json); chmod 700 it',
     );
   }
   if (config.jwt.jwksUrl && !config.jwt.audience) {

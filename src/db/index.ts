@@ -5,7 +5,6 @@
  * or PostgreSQL (`postgres://…`), plus the few dialect-specific helpers the services
  * need (row locks, readiness probe). Everything else is one Kysely query per operation.
  */
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import {
@@ -22,6 +21,7 @@ import {
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
+import { makePrivateDir, makePrivateSqliteFiles } from '../lib/private-files.ts';
 import { migrations } from './migrations/index.ts';
 import type { Database, OwnerType } from './schema.ts';
 
@@ -180,11 +180,16 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     }
   } else {
     const path = sqlitePath(url);
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    // Private whatever the umask: a new directory 0700, the database files 0600.
+    if (path !== ':memory:') {
+      makePrivateDir(dirname(path));
+      makePrivateSqliteFiles(path);
+    }
     const sqlite = new SqliteDatabase(path);
     // WAL + synchronous=FULL: a committed transaction survives kill -9 and power loss;
     // readers never block the writer.
     sqlite.pragma('journal_mode = WAL');
+    if (path !== ':memory:') makePrivateSqliteFiles(path);
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
