@@ -50,6 +50,9 @@ describe('google-vertex prepare()', () => {
     assert.equal(vertex.prepare({ apiKey: sa.json, location: ' Europe-West4 ' }).location, 'europe-west4');
     assert.equal(vertex.prepare({ apiKey: sa.json, location: 'northamerica-northeast1' }).location, 'northamerica-northeast1');
     assert.equal(vertex.prepare({ apiKey: sa.json, location: 'global' }).location, 'global');
+    // The multi-region locations (served at aiplatform.{us,eu}.rep.googleapis.com).
+    assert.equal(vertex.prepare({ apiKey: sa.json, location: 'us' }).location, 'us');
+    assert.equal(vertex.prepare({ apiKey: sa.json, location: ' EU ' }).location, 'eu');
   });
 
   it('refuses a malformed region, naming location', () => {

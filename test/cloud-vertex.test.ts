@@ -178,6 +178,41 @@ describe('google-vertex check()', () => {
     assertNoSecret(result, unknown, fake);
   });
 
+  it("unavailable, not rejected: invalid_grant blaming the assertion's time window (this server's clock is off)", async () => {
+    // A clock two hours fast: the assertion's iat/exp lie outside Google's window.
+    const result = await run(null, sa, checkContext(overrides, { clock: () => Date.now() + 2 * 3600_000 }));
+    assert.equal(result.outcome, 'unavailable', result.message);
+    assert.match(result.message, /clock/);
+    assert.equal(fake.tokenRequests().length, 1);
+    assert.equal(fake.listRequests().length, 0);
+    // Google's own wording of that answer, whatever the account.
+    fake.tokenFault = { status: 400, body: { error: 'invalid_grant', error_description: 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.' } };
+    assert.equal((await run()).outcome, 'unavailable');
+  });
+
+  it('accepts the multi-region locations us and eu, on their aiplatform.{loc}.rep.googleapis.com hosts', async () => {
+    fake.regions.add('us').add('eu');
+    for (const location of ['us', 'EU']) {
+      const result = await run(location);
+      assert.equal(result.outcome, 'accepted', result.message);
+      assert.ok(fake.listRequests().at(-1)!.path.startsWith(`/${location.toLowerCase()}/v1beta1/publishers/`));
+    }
+    const ctx = checkContext(
+      {},
+      {
+        inner: async (input) =>
+          urlOf(input) === 'https://oauth2.googleapis.com/token'
+            ? Response.json({ access_token: 'ya29.stub', expires_in: 3599 })
+            : Response.json({ publisherModels: [{ name: 'publishers/google/models/gemini-2.5-pro' }] }),
+      },
+    );
+    for (const location of ['us', 'eu']) {
+      const result = await run(location, sa, ctx);
+      assert.equal(result.outcome, 'accepted', result.message);
+      assert.ok(ctx.calls.at(-1)!.startsWith(`https://aiplatform.${location}.rep.googleapis.com/v1beta1/publishers/`), ctx.calls.at(-1));
+    }
+  });
+
   it('rejected: a disabled account, and a key whose signature does not verify', async () => {
     const disabled = makeServiceAccount();
     fake.addAccount(disabled, { disabled: true });

@@ -24,8 +24,13 @@ const MAX_PAGES = 5;
 /** Publishers whose models Neo can serve on Vertex; `google` decides the outcome, the others are best effort. */
 const PUBLISHERS = ['google', 'anthropic'] as const;
 
-/** GCP region names (`us-central1`, `europe-west4`, `northamerica-northeast1`) or `global`. */
-const REGION_RE = /^(?:[a-z]+(?:-[a-z]+)+[0-9]{1,2}|global)$/;
+/**
+ * Vertex AI's multi-region locations, served at `aiplatform.{loc}.rep.googleapis.com`
+ * (as the official `@google/genai` SDK calls them).
+ */
+const MULTI_REGIONS: ReadonlySet<string> = new Set(['us', 'eu']);
+/** GCP region names (`us-central1`, `europe-west4`, `northamerica-northeast1`), `global`, or a multi-region (`us`, `eu`). */
+const REGION_RE = /^(?:[a-z]+(?:-[a-z]+)+[0-9]{1,2}|global|us|eu)$/;
 /**
  * Known regions: the Google Cloud locations that have a Vertex AI API endpoint (Google
  * Cloud docs, "Vertex AI locations"), plus `global`. A well-formed name outside this list
@@ -35,6 +40,8 @@ const REGION_RE = /^(?:[a-z]+(?:-[a-z]+)+[0-9]{1,2}|global)$/;
  */
 export const KNOWN_LOCATIONS: ReadonlySet<string> = new Set([
   'global',
+  // Multi-regions
+  ...MULTI_REGIONS,
   // United States
   'us-central1', 'us-east1', 'us-east4', 'us-east5', 'us-south1', 'us-west1', 'us-west2', 'us-west3', 'us-west4',
   // Canada, South America
@@ -116,7 +123,7 @@ export function normalizeLocation(location: string | null | undefined): string {
   const loc = (location ?? '').trim().toLowerCase();
   if (loc === '') return DEFAULT_LOCATION;
   if (loc.length > 40 || !REGION_RE.test(loc)) {
-    throw invalid('location must be a Google Cloud region name such as us-central1 or europe-west4 (or global)');
+    throw invalid('location must be a Google Cloud region name such as us-central1 or europe-west4 (or global, us, eu)');
   }
   return loc;
 }
@@ -126,9 +133,11 @@ function unknownLocation(location: string): string {
   return `location: unknown region "${location}" for Vertex AI; use a Vertex AI region such as us-central1, europe-west4 or asia-northeast1, or global (for the full list, ${FIND_LOCATIONS})`;
 }
 
-/** The regional Vertex AI API origin (`global` has no region prefix). */
+/** The Vertex AI API origin of a location (`global` has no region prefix; `us` and `eu` are multi-regions). */
 export function regionalOrigin(location: string): string {
-  return location === 'global' ? 'https://aiplatform.googleapis.com' : `https://${location}-aiplatform.googleapis.com`;
+  if (location === 'global') return 'https://aiplatform.googleapis.com';
+  if (MULTI_REGIONS.has(location)) return `https://aiplatform.${location}.rep.googleapis.com`;
+  return `https://${location}-aiplatform.googleapis.com`;
 }
 
 interface CachedToken {
@@ -291,11 +300,27 @@ function networkOutcome(reason: FailureReason, what: string): CheckResult {
   return { outcome: 'unavailable', message: failureMessage(reason, what) };
 }
 
+/**
+ * How Google's token endpoint describes an assertion outside its time window ("Invalid
+ * JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.
+ * Check your iat and exp values…"): the assertion is signed with this server's clock.
+ */
+const TIME_WINDOW_RE = /reasonable timeframe|short-lived token|iat and exp|clock skew/i;
+
 /** Step 1 errors (RFC 6749 section 5.2 bodies: `{error, error_description}`). */
 function tokenError(status: number, body: Record<string, unknown> | undefined): CheckResult {
   const code = typeof body?.error === 'string' ? body.error : '';
+  const description = typeof body?.error_description === 'string' ? body.error_description : '';
   if (status === 429) return { outcome: 'rate_limited', message: 'Google token endpoint is rate limiting requests; try again later' };
   if (status >= 500) return { outcome: 'unavailable', message: `Google token endpoint is unavailable (HTTP ${status}); try again later` };
+  // Our clock, not the key: inconclusive (saved unverified), and the operator can fix it.
+  if (code === 'invalid_grant' && TIME_WINDOW_RE.test(description)) {
+    return {
+      outcome: 'unavailable',
+      message:
+        "Google refused the sign-in assertion as outside its time window, which points at this server's clock rather than the key; the key could not be verified (the operator should check the server's clock, e.g. NTP); try again later",
+    };
+  }
   if (code === 'invalid_grant' || code === 'invalid_client' || code === 'unauthorized_client' || status === 401) {
     return {
       outcome: 'rejected',
