@@ -177,9 +177,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   installErrorHandling(app);
 
   const metrics = new Metrics();
-  const auth = new AuthService({ db: database.db, jwt: config.jwt, bus, ...(deps.clock ? { clock: deps.clock } : {}) });
+  const auth = new AuthService({ db: database.db, dialect: database.dialect, jwt: config.jwt, bus, ...(deps.clock ? { clock: deps.clock } : {}) });
   // Services (composition root): each gets exactly what it uses.
-  const features = new FeaturesService({ db: database.db, bus, defaults: { byok: config.byokDefault }, ...(deps.clock ? { clock: deps.clock } : {}) });
+  const features = new FeaturesService({ db: database.db, dialect: database.dialect, bus, defaults: { byok: config.byokDefault }, ...(deps.clock ? { clock: deps.clock } : {}) });
   // The master key must be the one this database was encrypted with: a clear startup error otherwise.
   await KeyVault.verifyMasterKey(database.db, config.masterKey, config.masterKeyPrevious);
   const vault = new KeyVault({ db: database.db, masterKey: config.masterKey, ...(config.masterKeyPrevious ? { masterKeyPrevious: config.masterKeyPrevious } : {}), bus, ...(deps.clock ? { clock: deps.clock } : {}) });
@@ -203,7 +203,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const apiKeys = new ApiKeysService({ db: database.db, dialect: database.dialect, bus, ...(deps.clock ? { clock: deps.clock } : {}) });
   const teams = new TeamsService({ db: database.db, dialect: database.dialect, invalidateUser: (id) => auth.invalidateUser(id), ...(deps.clock ? { clock: deps.clock } : {}) });
   const models = new ModelsService({ db: database.db, bus, features, ...(deps.clock ? { clock: deps.clock } : {}) });
-  const users = new UsersService({ db: database.db, features, models });
+  const users = new UsersService({ db: database.db, dialect: database.dialect, features, models });
   const resolver = new ResolveService({ auth, models, vault, metrics });
   const services: Services = { auth, features, metrics, bus, vault, providers, byok, apiKeys, teams, models, users, resolver };
   // @services-end

@@ -5,7 +5,7 @@
  * on the cache bus so every instance's AuthService drops it.
  */
 import { randomBytes } from 'node:crypto';
-import { isUniqueViolation, nowIso, type Db, type Dialect } from '../../db/index.ts';
+import { isUniqueViolation, nowIso, withTransaction, type Db, type Dialect } from '../../db/index.ts';
 import { uuidv7 } from '../../db/ids.ts';
 import type { ApiKeyRow } from '../../db/schema.ts';
 import { conflict, notFound } from '../../errors/index.ts';
@@ -86,7 +86,14 @@ export class ApiKeysService {
   async rotate(userId: string): Promise<ApiKeyResponse> {
     const key = generateApiKey(this.deps.random);
     const hash = sha256Hex(key);
-    const old = await this.repo.replaceHash(userId, hash, key.slice(-4), nowIso(this.deps.clock));
+    // The old row (its hash is the value that must die) is read under a row lock, so
+    // two rotations cannot both report the same old value.
+    const old = await withTransaction(this.deps.db, async (trx) => {
+      const repo = new ApiKeysRepo(trx, this.deps.dialect);
+      const row = await repo.findByUserForUpdate(userId);
+      if (row) await repo.setHash(userId, row.id, hash, key.slice(-4), nowIso(this.deps.clock));
+      return row;
+    });
     if (!old) throw notFound('you have no API key to rotate');
     this.deps.bus.publish('apikey', old.key_hash);
     this.deps.bus.publish('apikey', hash);

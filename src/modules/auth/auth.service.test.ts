@@ -23,7 +23,7 @@ for (const dialect of testDialects()) {
 
     const service = (cacheSize?: number) => {
       const bus = new LocalBus();
-      const auth = new AuthService({ db: ctx.database.db, jwt: ctx.config.jwt, bus, ...(cacheSize ? { cacheSize } : {}) });
+      const auth = new AuthService({ db: ctx.database.db, dialect: ctx.database.dialect, jwt: ctx.config.jwt, bus, ...(cacheSize ? { cacheSize } : {}) });
       return { auth, bus };
     };
 

@@ -7,12 +7,14 @@
  */
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { JwtConfig } from '../../config/index.ts';
-import { isUniqueViolation, nowIso, type Db } from '../../db/index.ts';
+import { isUniqueViolation, nowIso, type Db, type Dialect } from '../../db/index.ts';
 import type { TeamRole, UserRow } from '../../db/schema.ts';
 import { AppError, unauthorized } from '../../errors/index.ts';
 import { EVERYTHING, type CacheBus } from '../../lib/bus.ts';
 import { sha256Hex } from '../../lib/hash.ts';
 import { LruCache } from '../../lib/lru.ts';
+import { ApiKeysRepo } from '../apikeys/apikeys.repo.ts';
+import { TeamsRepo } from '../teams/teams.repo.ts';
 import { EMAIL_RE, normalizeEmail, UsersRepo } from '../users/users.repo.ts';
 
 export interface Membership {
@@ -31,6 +33,7 @@ export const API_KEY_RE = /^neo_sk_[A-Za-z0-9]{32}$/;
 
 export interface AuthServiceDeps {
   db: Db;
+  dialect: Dialect;
   jwt: JwtConfig;
   bus: CacheBus;
   clock?: () => number;
@@ -45,6 +48,8 @@ const MAX_CACHED_JWT_LENGTH = 4096;
 
 export class AuthService {
   private readonly users: UsersRepo;
+  private readonly teams: TeamsRepo;
+  private readonly apiKeys: ApiKeysRepo;
   private readonly jwks?: JWTVerifyGetKey;
   private readonly clock: () => number;
   /** key hash → user id (null = unknown key, cached briefly to blunt brute force). */
@@ -79,6 +84,8 @@ export class AuthService {
 
   constructor(private readonly deps: AuthServiceDeps) {
     this.users = new UsersRepo(deps.db);
+    this.teams = new TeamsRepo(deps.db, deps.dialect);
+    this.apiKeys = new ApiKeysRepo(deps.db, deps.dialect);
     this.clock = deps.clock ?? Date.now;
     const size = deps.cacheSize ?? 50_000;
     this.apiKeyCache = new LruCache(size, CACHE_TTL_MS, this.clock);
@@ -136,12 +143,7 @@ export class AuthService {
     let userId = this.apiKeyCache.get(hash);
     if (userId === undefined) {
       const gen = this.generation;
-      const row = await this.deps.db
-        .selectFrom('api_keys')
-        .select('user_id')
-        .where('key_hash', '=', hash)
-        .executeTakeFirst();
-      userId = row?.user_id ?? null;
+      userId = (await this.apiKeys.userIdByHash(hash)) ?? null;
       // Unknown keys are cached for a short time only, so a key created on another
       // instance starts working quickly even before its bus message arrives.
       if (gen === this.generation) this.apiKeyCache.set(hash, userId, userId ? CACHE_TTL_MS : 2_000);
@@ -239,12 +241,7 @@ export class AuthService {
     const gen = this.generation;
     const user = await this.users.findById(userId);
     if (!user) return undefined;
-    const m = await this.deps.db
-      .selectFrom('team_members')
-      .select(['team_id', 'role'])
-      .where('user_id', '=', userId)
-      .where('status', '=', 'active')
-      .executeTakeFirst();
+    const m = await this.teams.activeMembership(userId);
     const entry = { user, membership: m ? { teamId: m.team_id, role: m.role } : null };
     if (gen === this.generation) this.userCache.set(userId, entry);
     return entry;

@@ -68,7 +68,7 @@ describe('ModelsService cache', () => {
   before(async () => {
     database = await openDatabase(':memory:');
     bus = new LocalBus();
-    const features = new FeaturesService({ db: database.db, bus, defaults: { byok: true } });
+    const features = new FeaturesService({ db: database.db, dialect: database.dialect, bus, defaults: { byok: true } });
     svc = new ModelsService({ db: database.db, bus, features });
   });
   after(async () => database.close());

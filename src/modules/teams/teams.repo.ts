@@ -2,9 +2,12 @@
  * SQL of teams and memberships. Every query that reads or changes members is scoped by
  * the team id, so another team's members are never addressed. Writes that can change
  * who is an admin or a member run in a transaction that first takes `lockTeam`.
+ *
+ * Bound to one executor (the root database or a transaction) chosen by the service;
+ * transactions open only in services.
  */
 import type { Kysely } from 'kysely';
-import type { Dialect, Trx } from '../../db/index.ts';
+import type { Dialect } from '../../db/index.ts';
 import type { Database, TeamMemberRow, TeamRole, TeamRow } from '../../db/schema.ts';
 
 /** A member row with the inviter's email resolved. */
@@ -23,11 +26,6 @@ export class TeamsRepo {
     private readonly db: Executor,
     private readonly dialect: Dialect,
   ) {}
-
-  /** The same repo running inside `trx`. */
-  in(trx: Trx): TeamsRepo {
-    return new TeamsRepo(trx, this.dialect);
-  }
 
   /**
    * Locks the team row for the rest of the transaction (PostgreSQL `FOR UPDATE`; SQLite
@@ -66,6 +64,24 @@ export class TeamsRepo {
       .where('user_id', '=', userId)
       .where('status', '=', 'active')
       .executeTakeFirst();
+  }
+
+  /**
+   * The user's active membership inside a write transaction, share-locked on PostgreSQL
+   * until the transaction ends: a concurrent removal or role change waits for this
+   * transaction, so the authority it checked still holds at its commit (SQLite
+   * transactions are serialized anyway).
+   */
+  activeMembershipForWrite(userId: string): Promise<TeamMemberRow | undefined> {
+    if (!this.db.isTransaction) throw new Error('activeMembershipForWrite needs a transaction: open one in the service');
+    let q = this.db.selectFrom('team_members').selectAll().where('user_id', '=', userId).where('status', '=', 'active');
+    if (this.dialect === 'postgres') q = q.forShare();
+    return q.executeTakeFirst();
+  }
+
+  /** A team's id and name (GET /user), without counting its members. */
+  teamName(teamId: string): Promise<Pick<TeamRow, 'id' | 'name'> | undefined> {
+    return this.db.selectFrom('teams').select(['id', 'name']).where('id', '=', teamId).executeTakeFirst();
   }
 
   async insertTeam(row: TeamRow): Promise<void> {

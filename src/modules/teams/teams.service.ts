@@ -65,6 +65,7 @@ function cleanEmail(raw: string): string {
 }
 
 export class TeamsService {
+  /** Reads outside a transaction. */
   private readonly repo: TeamsRepo;
   private readonly users: UsersRepo;
   private readonly clock: () => number;
@@ -75,14 +76,18 @@ export class TeamsService {
     this.clock = deps.clock ?? Date.now;
   }
 
+  /** Runs `fn` in a transaction with the teams repository bound to it. */
+  private tx<T>(fn: (repo: TeamsRepo) => Promise<T>): Promise<T> {
+    return withTransaction(this.deps.db, (trx) => fn(new TeamsRepo(trx, this.deps.dialect)));
+  }
+
   /** Creates a team with the caller as its first active admin; 409 when the caller is in a team. */
   async create(p: Principal, rawName: string): Promise<Team> {
     const name = cleanTeamName(rawName);
     const now = nowIso(this.clock);
     const teamId = uuidv7();
     try {
-      await withTransaction(this.deps.db, async (trx) => {
-        const repo = this.repo.in(trx);
+      await this.tx(async (repo) => {
         if (await repo.activeMembership(p.user.id)) throw conflict('you are already in a team; leave it before creating another');
         await repo.insertTeam({ id: teamId, name, created_at: now, updated_at: now });
         await repo.insertMember({
@@ -119,8 +124,7 @@ export class TeamsService {
   /** Renames the caller's team (admin). */
   async rename(p: Principal, rawName: string): Promise<Team> {
     const name = cleanTeamName(rawName);
-    const teamId = await withTransaction(this.deps.db, async (trx) => {
-      const repo = this.repo.in(trx);
+    const teamId = await this.tx(async (repo) => {
       const me = await this.lockMyTeam(repo, p);
       requireAdmin(me, 'rename the team');
       await repo.renameTeam(me.team_id, name, nowIso(this.clock));
@@ -151,8 +155,7 @@ export class TeamsService {
     const expires = nowIso(() => nowMs + INVITE_TTL_MS);
     const invitee = await this.users.findByEmail(email);
     try {
-      const member = await withTransaction(this.deps.db, async (trx) => {
-        const repo = this.repo.in(trx);
+      const member = await this.tx(async (repo) => {
         const me = await this.lockMyTeam(repo, p);
         requireAdmin(me, 'invite members');
         const existing = await repo.findMemberByEmail(me.team_id, email);
@@ -199,8 +202,7 @@ export class TeamsService {
     if (!first) throw invalid(USED);
     let teamId: string;
     try {
-      teamId = await withTransaction(this.deps.db, async (trx) => {
-        const repo = this.repo.in(trx);
+      teamId = await this.tx(async (repo) => {
         if (!(await repo.lockTeam(first.team_id))) throw invalid(USED);
         const inv = await repo.findInvitation(hash);
         if (!inv || inv.status !== 'pending' || inv.team_id !== first.team_id) throw invalid(USED);
@@ -230,8 +232,7 @@ export class TeamsService {
   /** Changes a member's (or a pending invitation's) role (admin); the last admin cannot be demoted. */
   async changeRole(p: Principal, rawEmail: string, role: TeamRole): Promise<TeamMember> {
     const email = cleanEmail(rawEmail);
-    const { member, affected } = await withTransaction(this.deps.db, async (trx) => {
-      const repo = this.repo.in(trx);
+    const { member, affected } = await this.tx(async (repo) => {
       const me = await this.lockMyTeam(repo, p);
       requireAdmin(me, 'change roles');
       const target = await repo.findMemberByEmail(me.team_id, email);
@@ -256,8 +257,7 @@ export class TeamsService {
    */
   async remove(p: Principal, rawEmail: string): Promise<{ removed: true }> {
     const email = cleanEmail(rawEmail);
-    const affected = await withTransaction(this.deps.db, async (trx) => {
-      const repo = this.repo.in(trx);
+    const affected = await this.tx(async (repo) => {
       const me = await this.lockMyTeam(repo, p);
       const self = email === me.email;
       if (!self) requireAdmin(me, 'remove other members');

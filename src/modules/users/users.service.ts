@@ -1,10 +1,11 @@
 /** The caller's profile (GET /api/v1/user): identity, team, flags and mode-aware models. */
-import type { Db } from '../../db/index.ts';
+import type { Db, Dialect } from '../../db/index.ts';
 import type { ModelUseMode, SystemRole, TeamRole } from '../../db/schema.ts';
 import type { Principal } from '../auth/auth.service.ts';
 import { ownerOf } from '../auth/owner.ts';
 import type { FeaturesService } from '../features/features.service.ts';
 import type { ByokModelView, ModelsService } from '../models/models.service.ts';
+import { TeamsRepo } from '../teams/teams.repo.ts';
 
 export interface UserProfileView {
   id: string;
@@ -19,16 +20,18 @@ export interface UserProfileView {
 }
 
 export class UsersService {
-  constructor(private readonly deps: { db: Db; features: FeaturesService; models: ModelsService }) {}
+  private readonly teams: TeamsRepo;
+
+  constructor(private readonly deps: { db: Db; dialect: Dialect; features: FeaturesService; models: ModelsService }) {
+    this.teams = new TeamsRepo(deps.db, deps.dialect);
+  }
 
   async profile(p: Principal): Promise<UserProfileView> {
     const owner = ownerOf(p);
     const [features, effective, team] = await Promise.all([
       this.deps.features.forOwner(owner),
       this.deps.models.effective(owner),
-      p.membership
-        ? this.deps.db.selectFrom('teams').select(['id', 'name']).where('id', '=', p.membership.teamId).executeTakeFirst()
-        : Promise.resolve(undefined),
+      p.membership ? this.teams.teamName(p.membership.teamId) : Promise.resolve(undefined),
     ]);
     const view: UserProfileView = {
       id: p.user.id,
