@@ -23,7 +23,7 @@ import SqliteDatabase from 'better-sqlite3';
 import pg from 'pg';
 import { KeyVault } from '../src/crypto/vault.ts';
 import { masterKeyId } from '../src/crypto/envelope.ts';
-import { isPostgresUrl, lockOwner, openDatabase, withTransaction } from '../src/db/index.ts';
+import { isPostgresUrl, openDatabase, withTransaction } from '../src/db/index.ts';
 import { uuidv7 } from '../src/db/ids.ts';
 import { LocalBus } from '../src/lib/bus.ts';
 import { sha256Hex } from '../src/lib/hash.ts';
@@ -247,7 +247,6 @@ export async function seedDatabase(opts: SeedOptions): Promise<SeedResult> {
     // Stores the master key check value, as the first server start would.
     await KeyVault.verifyMasterKey(db, opts.masterKey);
     const vault = new KeyVault({ db, masterKey: opts.masterKey, bus: new LocalBus() });
-    const repo = new ByokRepo(db);
     const now = new Date().toISOString();
 
     const mkUser = async (email: string): Promise<PoolOwner> => {
@@ -295,11 +294,11 @@ export async function seedDatabase(opts: SeedOptions): Promise<SeedResult> {
       const owner = p.owner;
       await db.insertInto('features').values({ owner_type: owner.type, owner_id: owner.id, name: 'byok', enabled: 1, updated_at: now }).execute();
       await withTransaction(db, async (trx) => {
-        await lockOwner(trx, database.dialect, owner, now);
+        const locked = await new ByokRepo(trx, database.dialect).lockOwner(owner, now);
         for (const provider of ['anthropic', 'openai'] as const satisfies readonly ProviderName[]) {
           const secret = `sk-bench-${provider}-${randomBytes(24).toString('hex')}`;
           const { ciphertext, dataKeyId } = await vault.encryptFor(trx, owner, provider, secret);
-          await repo.insertKey(trx, owner, {
+          await locked.insertKey({
             id: uuidv7(),
             provider,
             displayName: null,
@@ -314,7 +313,7 @@ export async function seedDatabase(opts: SeedOptions): Promise<SeedResult> {
             now,
           });
         }
-        await repo.setMode(trx, owner, 'byok', now);
+        await locked.setMode('byok', now);
       });
       pool.push(p);
     }

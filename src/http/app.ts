@@ -202,7 +202,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   const apiKeys = new ApiKeysService({ db: database.db, dialect: database.dialect, bus, ...(deps.clock ? { clock: deps.clock } : {}) });
   const teams = new TeamsService({ db: database.db, dialect: database.dialect, invalidateUser: (id) => auth.invalidateUser(id), ...(deps.clock ? { clock: deps.clock } : {}) });
-  const models = new ModelsService({ db: database.db, bus, features, ...(deps.clock ? { clock: deps.clock } : {}) });
+  const models = new ModelsService({ db: database.db, dialect: database.dialect, bus, features, ...(deps.clock ? { clock: deps.clock } : {}) });
   const users = new UsersService({ db: database.db, dialect: database.dialect, features, models });
   const resolver = new ResolveService({ auth, models, vault, metrics });
   const services: Services = { auth, features, metrics, bus, vault, providers, byok, apiKeys, teams, models, users, resolver };

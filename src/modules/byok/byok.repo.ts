@@ -1,10 +1,16 @@
 /**
- * SQL of the BYOK module. Every method takes the owner and filters by it, so another
- * owner's rows are unreachable from here. Writes take the caller's transaction (which
- * holds the owner lock, see lockOwner in src/db/index.ts).
+ * SQL of the BYOK module. Every method takes the owner (or a lock on one) and filters by
+ * it, so another owner's rows are unreachable from here.
+ *
+ * Like every repository, a ByokRepo is bound to one executor, the root database or a
+ * transaction, chosen by its service (transactions open only in services). Reading is
+ * open to any executor; writing is not: the write methods live on the `LockedOwner` that
+ * only `lockOwner()` returns, so no write can skip the owner lock or address another
+ * owner than the locked one.
  */
-import type { Db, Trx } from '../../db/index.ts';
-import type { AuditEventRow, ModelUseMode, ProviderKeyRow } from '../../db/schema.ts';
+import { sql, type Kysely } from 'kysely';
+import type { Dialect, Trx } from '../../db/index.ts';
+import type { AuditEventRow, Database, ModelUseMode, ProviderKeyRow } from '../../db/schema.ts';
 import type { ProviderName } from '../../providers/types.ts';
 import type { Owner } from '../auth/owner.ts';
 
@@ -38,109 +44,171 @@ export interface KeyWrite {
   now: string;
 }
 
+/** The stored mode and the key rows of one owner, read from one snapshot. */
+export interface OwnerSnapshot {
+  mode: ModelUseMode;
+  keys: Pick<ProviderKeyRow, 'id' | 'provider' | 'location' | 'ciphertext' | 'models' | 'updated_at'>[];
+}
+
+type Executor = Kysely<Database>;
+
+const asMode = (m: string | null | undefined): ModelUseMode => (m === 'byok' ? 'byok' : 'neo');
+
 export class ByokRepo {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Executor,
+    private readonly dialect: Dialect,
+  ) {}
 
   /** The owner's keys, ordered by provider. */
-  listKeys(owner: Owner, trx: Db | Trx = this.db): Promise<ProviderKeyRow[]> {
-    return trx
-      .selectFrom('provider_keys')
-      .selectAll()
-      .where('owner_type', '=', owner.type)
-      .where('owner_id', '=', owner.id)
-      .orderBy('provider')
+  listKeys(owner: Owner): Promise<ProviderKeyRow[]> {
+    return keysOf(this.db, owner).selectAll().orderBy('provider').execute();
+  }
+
+  getKey(owner: Owner, provider: ProviderName): Promise<ProviderKeyRow | undefined> {
+    return keysOf(this.db, owner).selectAll().where('provider', '=', provider).executeTakeFirst();
+  }
+
+  /**
+   * Mode and keys in ONE statement, so both come from one snapshot on every dialect (two
+   * statements on two pool connections can straddle a commit and show `byok` with no
+   * key, a state the write path never commits). A one-row derived table keeps the mode
+   * when the owner has no key, and `neo` when it has no settings row.
+   */
+  async snapshot(owner: Owner): Promise<OwnerSnapshot> {
+    const rows = await this.db
+      .selectFrom(sql<{ one: number }>`(select 1 as one)`.as('o'))
+      .leftJoin('byok_settings as s', (j) => j.on('s.owner_type', '=', owner.type).on('s.owner_id', '=', owner.id))
+      .leftJoin('provider_keys as k', (j) => j.on('k.owner_type', '=', owner.type).on('k.owner_id', '=', owner.id))
+      .select(['s.mode', 'k.id', 'k.provider', 'k.location', 'k.ciphertext', 'k.models', 'k.updated_at'])
+      .orderBy('k.provider')
       .execute();
+    const keys: OwnerSnapshot['keys'] = [];
+    for (const r of rows) {
+      if (r.id === null || r.provider === null || r.ciphertext === null || r.updated_at === null) continue;
+      keys.push({ id: r.id, provider: r.provider, location: r.location, ciphertext: r.ciphertext, models: r.models, updated_at: r.updated_at });
+    }
+    return { mode: asMode(rows[0]?.mode), keys };
   }
 
-  getKey(owner: Owner, provider: ProviderName, trx: Db | Trx = this.db): Promise<ProviderKeyRow | undefined> {
-    return trx
-      .selectFrom('provider_keys')
-      .selectAll()
-      .where('owner_type', '=', owner.type)
-      .where('owner_id', '=', owner.id)
-      .where('provider', '=', provider)
-      .executeTakeFirst();
+  /** Mode and key count in one statement (one snapshot). */
+  async modeAndCount(owner: Owner): Promise<{ mode: ModelUseMode; keys: number }> {
+    const row = await this.db
+      .selectNoFrom((eb) => [
+        eb.selectFrom('byok_settings').select('mode').where('owner_type', '=', owner.type).where('owner_id', '=', owner.id).as('mode'),
+        keysOf(eb, owner).select((e) => e.fn.countAll<string | number>().as('n')).as('n'),
+      ])
+      .executeTakeFirstOrThrow();
+    return { mode: asMode(row.mode), keys: Number(row.n ?? 0) };
   }
 
-  async countKeys(owner: Owner, trx: Db | Trx = this.db): Promise<number> {
-    const row = await trx
-      .selectFrom('provider_keys')
+  /** The owner's audit trail, newest first, and its length. */
+  async listAudit(owner: Owner, limit: number, offset: number): Promise<{ rows: AuditEventRow[]; total: number }> {
+    const audit = () => this.db.selectFrom('audit_events').where('owner_type', '=', owner.type).where('owner_id', '=', owner.id);
+    const [rows, count] = await Promise.all([
+      audit().selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).offset(offset).execute(),
+      audit()
+        .select((eb) => eb.fn.countAll<string | number>().as('n'))
+        .executeTakeFirstOrThrow(),
+    ]);
+    return { rows, total: Number(count.n) };
+  }
+
+  /**
+   * Locks the owner's BYOK settings row for the rest of the transaction (creating it
+   * first if missing) and returns the only handle that can write the owner's keys, mode
+   * and audit trail. Every write that can change "mode = byok ⇒ at least one key" goes
+   * through it, so such writes on one owner are serialized on every dialect: PostgreSQL
+   * by `SELECT … FOR UPDATE`, SQLite by its single writer (BEGIN IMMEDIATE).
+   */
+  async lockOwner(owner: Owner, now: string): Promise<LockedOwner> {
+    if (!this.db.isTransaction) throw new Error('lockOwner needs a transaction: open one in the service');
+    const trx = this.db as Trx;
+    await trx
+      .insertInto('byok_settings')
+      .values({ owner_type: owner.type, owner_id: owner.id, mode: 'neo', updated_at: now })
+      .onConflict((oc) => oc.columns(['owner_type', 'owner_id']).doNothing())
+      .execute();
+    let q = trx.selectFrom('byok_settings').select('mode').where('owner_type', '=', owner.type).where('owner_id', '=', owner.id);
+    if (this.dialect === 'postgres') q = q.forUpdate();
+    const row = await q.executeTakeFirstOrThrow();
+    return new LockedOwner(trx, { type: owner.type, id: owner.id }, asMode(row.mode));
+  }
+}
+
+/**
+ * An owner whose settings row this transaction has locked, and the writes allowed under
+ * that lock. Not exported as a value: only `ByokRepo.lockOwner` makes one, and the
+ * private field makes the type nominal (an object literal is not a LockedOwner).
+ */
+class LockedOwner {
+  readonly #trx: Trx;
+
+  constructor(
+    trx: Trx,
+    readonly owner: Owner,
+    /** The stored mode when the lock was taken. */
+    readonly mode: ModelUseMode,
+  ) {
+    this.#trx = trx;
+  }
+
+  getKey(provider: ProviderName): Promise<ProviderKeyRow | undefined> {
+    return keysOf(this.#trx, this.owner).selectAll().where('provider', '=', provider).executeTakeFirst();
+  }
+
+  async countKeys(): Promise<number> {
+    const row = await keysOf(this.#trx, this.owner)
       .select((eb) => eb.fn.countAll<string | number>().as('n'))
-      .where('owner_type', '=', owner.type)
-      .where('owner_id', '=', owner.id)
       .executeTakeFirstOrThrow();
     return Number(row.n);
   }
 
-  /** The stored mode; `neo` when the owner has no settings row. */
-  async getMode(owner: Owner, trx: Db | Trx = this.db): Promise<ModelUseMode> {
-    const row = await trx
-      .selectFrom('byok_settings')
-      .select('mode')
-      .where('owner_type', '=', owner.type)
-      .where('owner_id', '=', owner.id)
-      .executeTakeFirst();
-    return row?.mode === 'byok' ? 'byok' : 'neo';
-  }
-
-  /** Mode and key count in one round trip per table (GET /byok/mode, the resolver). */
-  async getModeAndCount(owner: Owner): Promise<{ mode: ModelUseMode; keys: number }> {
-    const [mode, keys] = await Promise.all([this.getMode(owner), this.countKeys(owner)]);
-    return { mode, keys };
-  }
-
-  async setMode(trx: Trx, owner: Owner, mode: ModelUseMode, now: string): Promise<void> {
-    await trx
+  async setMode(mode: ModelUseMode, now: string): Promise<void> {
+    await this.#trx
       .updateTable('byok_settings')
       .set({ mode, updated_at: now })
-      .where('owner_type', '=', owner.type)
-      .where('owner_id', '=', owner.id)
+      .where('owner_type', '=', this.owner.type)
+      .where('owner_id', '=', this.owner.id)
       .execute();
   }
 
-  async insertKey(trx: Trx, owner: Owner, k: KeyWrite): Promise<void> {
-    await trx
+  async insertKey(k: KeyWrite): Promise<void> {
+    await this.#trx
       .insertInto('provider_keys')
-      .values({
-        id: k.id,
-        owner_type: owner.type,
-        owner_id: owner.id,
-        provider: k.provider,
-        ...secretColumns(k),
-        created_at: k.now,
-      })
+      .values({ id: k.id, owner_type: this.owner.type, owner_id: this.owner.id, provider: k.provider, ...secretColumns(k), created_at: k.now })
       .execute();
   }
 
   /** Replaces the secret and its metadata; keeps id and created_at. */
-  async updateKey(trx: Trx, owner: Owner, k: KeyWrite): Promise<void> {
-    await trx
+  async updateKey(k: KeyWrite): Promise<void> {
+    await this.#trx
       .updateTable('provider_keys')
       .set(secretColumns(k))
-      .where('owner_type', '=', owner.type)
-      .where('owner_id', '=', owner.id)
+      .where('owner_type', '=', this.owner.type)
+      .where('owner_id', '=', this.owner.id)
       .where('provider', '=', k.provider)
       .execute();
   }
 
   /** Deletes the owner's key for a provider; false when there was none. */
-  async deleteKey(trx: Trx, owner: Owner, provider: ProviderName): Promise<boolean> {
-    const r = await trx
+  async deleteKey(provider: ProviderName): Promise<boolean> {
+    const r = await this.#trx
       .deleteFrom('provider_keys')
-      .where('owner_type', '=', owner.type)
-      .where('owner_id', '=', owner.id)
+      .where('owner_type', '=', this.owner.type)
+      .where('owner_id', '=', this.owner.id)
       .where('provider', '=', provider)
       .executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
   }
 
-  async insertAudit(trx: Trx, owner: Owner, e: AuditInput): Promise<void> {
-    await trx
+  async insertAudit(e: AuditInput): Promise<void> {
+    await this.#trx
       .insertInto('audit_events')
       .values({
         id: e.id,
-        owner_type: owner.type,
-        owner_id: owner.id,
+        owner_type: this.owner.type,
+        owner_id: this.owner.id,
         action: e.action,
         actor_id: e.actorId,
         actor_email: e.actorEmail,
@@ -152,29 +220,13 @@ export class ByokRepo {
       })
       .execute();
   }
+}
 
-  /** The owner's audit trail, newest first. */
-  async listAudit(owner: Owner, limit: number, offset: number): Promise<{ rows: AuditEventRow[]; total: number }> {
-    const [rows, count] = await Promise.all([
-      this.db
-        .selectFrom('audit_events')
-        .selectAll()
-        .where('owner_type', '=', owner.type)
-        .where('owner_id', '=', owner.id)
-        .orderBy('created_at', 'desc')
-        .orderBy('id', 'desc')
-        .limit(limit)
-        .offset(offset)
-        .execute(),
-      this.db
-        .selectFrom('audit_events')
-        .select((eb) => eb.fn.countAll<string | number>().as('n'))
-        .where('owner_type', '=', owner.type)
-        .where('owner_id', '=', owner.id)
-        .executeTakeFirstOrThrow(),
-    ]);
-    return { rows, total: Number(count.n) };
-  }
+export type { LockedOwner };
+
+/** The owner's provider_keys rows, as a query to finish. */
+function keysOf(db: Pick<Executor, 'selectFrom'>, owner: Owner) {
+  return db.selectFrom('provider_keys').where('owner_type', '=', owner.type).where('owner_id', '=', owner.id);
 }
 
 /** The columns a save writes on insert and on replace alike (id and created_at aside). */

@@ -3,15 +3,18 @@
  * mode, the provider check before a save, envelope encryption, the audit trail and the
  * invariant "mode byok ⇒ at least one key".
  *
- * Every transaction that can change that invariant starts with lockOwner(), so writes
- * on one owner are serialized on every dialect. Provider checks run before the
- * transaction: a lock is never held across an HTTP call.
+ * Every write runs in one transaction that first takes the owner lock (the repository's
+ * writes are reachable only through it), so writes on one owner are serialized on every
+ * dialect, then re-checks under that lock the authority the request was admitted with
+ * (membership, team role, the `byok` flag, as committed): a check done before a provider
+ * call of many seconds, or on another instance's stale cache, never authorizes a write.
+ * Provider checks run before the transaction: a lock is never held across an HTTP call.
  */
 import type { Db, Dialect, Trx } from '../../db/index.ts';
-import { lockOwner, nowIso, withTransaction } from '../../db/index.ts';
+import { nowIso, withTransaction } from '../../db/index.ts';
 import { uuidv7 } from '../../db/ids.ts';
 import type { AuditEventRow, ModelUseMode, ProviderKeyRow } from '../../db/schema.ts';
-import { AppError, invalid, notFound } from '../../errors/index.ts';
+import { AppError, forbidden, invalid, notFound } from '../../errors/index.ts';
 import type { CacheBus } from '../../lib/bus.ts';
 import type { Metrics } from '../../lib/metrics.ts';
 import { DecryptionError, type KeyVault } from '../../crypto/vault.ts';
@@ -20,7 +23,8 @@ import type { CheckContext, CheckOutcome, CheckResult, PreparedCredential, Provi
 import type { Principal } from '../auth/auth.service.ts';
 import { ownerKey, ownerOf, requireOwnerManager, type Owner } from '../auth/owner.ts';
 import type { FeaturesService } from '../features/features.service.ts';
-import { ByokRepo, type AuditAction, type KeyWrite } from './byok.repo.ts';
+import { TeamsRepo } from '../teams/teams.repo.ts';
+import { ByokRepo, type AuditAction, type KeyWrite, type LockedOwner } from './byok.repo.ts';
 
 export interface Actor {
   id: string;
@@ -185,12 +189,13 @@ export function byokNotEnabled(owner: Owner): string {
 const VALIDATED = new Set(['accepted', 'restricted', 'billing']);
 
 export class ByokService {
-  readonly repo: ByokRepo;
+  /** Reads outside a transaction; writes go through `locked()`. */
+  private readonly repo: ByokRepo;
   private readonly clock: () => number;
   private lastIdMs = 0;
 
   constructor(private readonly deps: ByokServiceDeps) {
-    this.repo = new ByokRepo(deps.db);
+    this.repo = new ByokRepo(deps.db, deps.dialect);
     this.clock = deps.clock ?? Date.now;
   }
 
@@ -209,7 +214,7 @@ export class ByokService {
     const owner = ownerOf(p);
     const stored = this.deps.ownerState
       ? this.deps.ownerState(owner).then((st) => ({ mode: st.storedMode, keys: st.keys.length }))
-      : this.repo.getModeAndCount(owner);
+      : this.repo.modeAndCount(owner);
     const [enabled, { mode, keys }] = await Promise.all([this.deps.features.isEnabled(owner, 'byok'), stored]);
     return {
       mode: enabled ? mode : 'neo',
@@ -222,14 +227,13 @@ export class ByokService {
 
   /** PATCH /byok/mode: byok needs at least one key; the current mode again is a no-op 200. */
   async setMode(owner: Owner, actor: Actor, mode: ModelUseMode): Promise<{ mode: ModelUseMode; resource_type: Owner['type']; resource_id: string }> {
-    const changed = await this.tx(async (trx, now) => {
-      const current = await lockOwner(trx, this.deps.dialect, owner, now);
-      if (mode === 'byok' && (await this.repo.countKeys(owner, trx)) === 0) {
+    const changed = await this.locked(owner, actor, async (lock, now) => {
+      if (mode === 'byok' && (await lock.countKeys()) === 0) {
         throw new AppError('byok_no_provider_keys', 'add at least one provider key before switching to byok');
       }
-      if (current.mode === mode) return false;
-      await this.repo.setMode(trx, owner, mode, now);
-      await this.audit(trx, owner, actor, now, 'mode.changed', null, current.mode, mode);
+      if (lock.mode === mode) return false;
+      await lock.setMode(mode, now);
+      await this.audit(lock, actor, now, 'mode.changed', null, lock.mode, mode);
       return true;
     });
     if (changed) this.deps.bus.publish('owner', ownerKey(owner));
@@ -282,23 +286,24 @@ export class ByokService {
     // Checked before the provider call: a bad name must not spend one (and a NUL byte
     // would otherwise fail only at the PostgreSQL insert, as a 500).
     const submittedName = input.display_name !== undefined ? cleanDisplayName(input.display_name) : undefined;
-    const existing = await this.repo.getKey(owner, provider);
-    const location = input.location !== undefined ? input.location : (existing?.location ?? null);
+    // The stored location is the default the key is checked against; the pair (key,
+    // location) that passed the check is what gets saved, even if another save changed
+    // the location meanwhile (a location is only ever saved with a checked key).
+    const location = input.location !== undefined ? input.location : ((await this.repo.getKey(owner, provider))?.location ?? null);
     const { prepared, result } = await this.checkCredential(provider, input.api_key, location);
     if (result.outcome === 'rejected') throw new AppError('provider_key_invalid', result.message);
 
     const validated = VALIDATED.has(result.outcome);
-    const displayName = submittedName !== undefined ? submittedName : (existing?.display_name ?? null);
     const models = result.models ? [...new Set(result.models)].filter((m) => m.length > 0 && m.length <= 256).slice(0, MAX_MODELS) : null;
 
-    const row = await this.tx(async (trx, now) => {
-      await lockOwner(trx, this.deps.dialect, owner, now);
-      const current = await this.repo.getKey(owner, provider, trx);
+    const row = await this.locked(owner, actor, async (lock, now, trx) => {
+      // Defaults come from the row as it is under the lock: a concurrent save's name is kept.
+      const current = await lock.getKey(provider);
       const { ciphertext, dataKeyId } = await this.deps.vault.encryptFor(trx, owner, provider, prepared.apiKey);
       const write: KeyWrite = {
         id: current?.id ?? this.newId(),
         provider,
-        displayName,
+        displayName: submittedName !== undefined ? submittedName : (current?.display_name ?? null),
         location: prepared.location,
         keyHint: prepared.keyHint,
         ciphertext,
@@ -309,10 +314,10 @@ export class ByokService {
         modelsDiscoveredAt: models ? now : null,
         now,
       };
-      if (current) await this.repo.updateKey(trx, owner, write);
-      else await this.repo.insertKey(trx, owner, write);
-      await this.audit(trx, owner, actor, now, current ? 'provider_key.updated' : 'provider_key.created', provider, null, null);
-      const saved = await this.repo.getKey(owner, provider, trx);
+      if (current) await lock.updateKey(write);
+      else await lock.insertKey(write);
+      await this.audit(lock, actor, now, current ? 'provider_key.updated' : 'provider_key.created', provider, null, null);
+      const saved = await lock.getKey(provider);
       if (!saved) throw new Error('provider key vanished inside its transaction');
       return saved;
     });
@@ -331,17 +336,16 @@ export class ByokService {
    * switches the mode to neo in the same transaction (audited as mode.auto_switched).
    */
   async deleteKey(owner: Owner, actor: Actor, provider: ProviderName): Promise<{ deleted: true; provider: ProviderName; remaining_keys: number; auto_switched: boolean }> {
-    const out = await this.tx(async (trx, now) => {
-      const { mode } = await lockOwner(trx, this.deps.dialect, owner, now);
-      if (!(await this.repo.deleteKey(trx, owner, provider))) {
+    const out = await this.locked(owner, actor, async (lock, now) => {
+      if (!(await lock.deleteKey(provider))) {
         throw notFound(`no ${provider} key is configured`);
       }
-      await this.audit(trx, owner, actor, now, 'provider_key.deleted', provider, null, null);
-      const remaining = await this.repo.countKeys(owner, trx);
+      await this.audit(lock, actor, now, 'provider_key.deleted', provider, null, null);
+      const remaining = await lock.countKeys();
       let autoSwitched = false;
-      if (remaining === 0 && mode === 'byok') {
-        await this.repo.setMode(trx, owner, 'neo', now);
-        await this.audit(trx, owner, actor, now, 'mode.auto_switched', provider, 'byok', 'neo');
+      if (remaining === 0 && lock.mode === 'byok') {
+        await lock.setMode('neo', now);
+        await this.audit(lock, actor, now, 'mode.auto_switched', provider, 'byok', 'neo');
         autoSwitched = true;
       }
       return { remaining, autoSwitched };
@@ -400,8 +404,39 @@ export class ByokService {
     };
   }
 
-  private tx<T>(fn: (trx: Trx, now: string) => Promise<T>): Promise<T> {
-    return withTransaction(this.deps.db, (trx) => fn(trx, nowIso(this.clock)));
+  /**
+   * Runs a write: one transaction that takes the owner lock, then re-checks the actor's
+   * authority as committed (see `recheckAuthority`), then runs `fn` with the lock's writes.
+   */
+  private locked<T>(owner: Owner, actor: Actor, fn: (lock: LockedOwner, now: string, trx: Trx) => Promise<T>): Promise<T> {
+    return withTransaction(this.deps.db, async (trx) => {
+      const now = nowIso(this.clock);
+      const lock = await new ByokRepo(trx, this.deps.dialect).lockOwner(owner, now);
+      await this.recheckAuthority(trx, owner, actor);
+      return fn(lock, now, trx);
+    });
+  }
+
+  /**
+   * The access rule of BYOK writes, re-checked inside the write transaction from the
+   * committed rows (no cache): the actor still owns these settings (solo user, or an
+   * active member of the owning team), is still a team admin, and the owner's `byok`
+   * flag is still on. The membership and flag rows stay share-locked until the commit
+   * on PostgreSQL, so a removal, demotion or flag change waits for this write or wins
+   * before it, never in between. Otherwise 403 and nothing is written.
+   */
+  private async recheckAuthority(trx: Trx, owner: Owner, actor: Actor): Promise<void> {
+    const m = await new TeamsRepo(trx, this.deps.dialect).activeMembershipForWrite(actor.id);
+    const owns = m ? owner.type === 'team' && owner.id === m.team_id : owner.type === 'user' && owner.id === actor.id;
+    if (!owns) {
+      throw forbidden(
+        owner.type === 'team'
+          ? 'you are no longer a member of this team; nothing was saved'
+          : 'you joined a team while this request was running, so your own BYOK settings are no longer the ones in effect; nothing was saved',
+      );
+    }
+    if (m && m.role !== 'admin') throw forbidden(`only team admins manage BYOK settings; your team role is now ${m.role}; nothing was saved`);
+    if (!(await this.deps.features.isEnabledForWrite(trx, owner, 'byok'))) throw new AppError('byok_not_enabled', byokNotEnabled(owner));
   }
 
   /** UUIDv7 ids strictly increasing within this process, so same-millisecond audit events keep their order. */
@@ -412,8 +447,7 @@ export class ByokService {
   }
 
   private async audit(
-    trx: Trx,
-    owner: Owner,
+    lock: LockedOwner,
     actor: Actor,
     now: string,
     action: AuditAction,
@@ -421,7 +455,7 @@ export class ByokService {
     fromMode: ModelUseMode | null,
     toMode: ModelUseMode | null,
   ): Promise<void> {
-    await this.repo.insertAudit(trx, owner, {
+    await lock.insertAudit({
       id: this.newId(),
       action,
       actorId: actor.id,

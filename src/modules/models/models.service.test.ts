@@ -69,7 +69,7 @@ describe('ModelsService cache', () => {
     database = await openDatabase(':memory:');
     bus = new LocalBus();
     const features = new FeaturesService({ db: database.db, dialect: database.dialect, bus, defaults: { byok: true } });
-    svc = new ModelsService({ db: database.db, bus, features });
+    svc = new ModelsService({ db: database.db, dialect: database.dialect, bus, features });
   });
   after(async () => database.close());
 

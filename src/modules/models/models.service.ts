@@ -10,8 +10,8 @@
  * next call on this instance sees the change. A load that raced an invalidation is
  * returned to its caller but not cached. A warm lookup reads nothing from the database.
  */
-import type { Db } from '../../db/index.ts';
-import type { ModelUseMode, OwnerType, ProviderKeyRow } from '../../db/schema.ts';
+import type { Db, Dialect } from '../../db/index.ts';
+import type { ModelUseMode, OwnerType } from '../../db/schema.ts';
 import { EVERYTHING, type CacheBus } from '../../lib/bus.ts';
 import { LruCache } from '../../lib/lru.ts';
 import {
@@ -25,7 +25,7 @@ import {
 } from '../../models/catalogue.ts';
 import { chooseProviderModelId, mapListing, mapProviderModel } from '../../models/mapping.ts';
 import { isProviderName, type ProviderName } from '../../providers/types.ts';
-import { ByokRepo } from '../byok/byok.repo.ts';
+import { ByokRepo, type OwnerSnapshot } from '../byok/byok.repo.ts';
 import { ownerKey, type Owner } from '../auth/owner.ts';
 import type { FeaturesService } from '../features/features.service.ts';
 
@@ -91,6 +91,7 @@ export interface Effective {
 
 export interface ModelsServiceDeps {
   db: Db;
+  dialect: Dialect;
   bus: CacheBus;
   features: FeaturesService;
   clock?: () => number;
@@ -180,7 +181,7 @@ export class ModelsService {
   private readonly inflight = new Map<string, { stale: boolean; promise: Promise<OwnerState> }>();
 
   constructor(private readonly deps: ModelsServiceDeps) {
-    this.repo = new ByokRepo(deps.db);
+    this.repo = new ByokRepo(deps.db, deps.dialect);
     this.cache = new LruCache(deps.cacheSize ?? 50_000, deps.cacheTtlMs ?? 60_000, deps.clock);
     deps.bus.subscribe('owner', (key) => this.invalidate(key));
   }
@@ -294,14 +295,15 @@ export class ModelsService {
     return { ...v, id: AUTO_MODEL_ID, name: AUTO_NAME, family: 'auto', resolves_to: picked.id };
   }
 
+  /** Mode and keys from one snapshot: a state the write path committed, never a mix of two. */
   private async load(owner: Owner): Promise<OwnerState> {
-    const [storedMode, rows] = await Promise.all([this.repo.getMode(owner), this.repo.listKeys(owner)]);
+    const { mode: storedMode, keys: rows } = await this.repo.snapshot(owner);
     const keys = rows.filter((r) => isProviderName(r.provider)).map(toOwnerKey);
     return { storedMode, keys, serving: computeServing(keys), byokModels: computeByokModels(keys) };
   }
 }
 
-function toOwnerKey(r: ProviderKeyRow): OwnerKey {
+function toOwnerKey(r: OwnerSnapshot['keys'][number]): OwnerKey {
   return {
     id: r.id,
     provider: r.provider as ProviderName,
