@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isAbsolute, join, resolve } from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -52,6 +53,24 @@ export interface RateLimitConfig {
   authFailuresPerMinute: number;
 }
 
+/**
+ * Load shedding (@fastify/under-pressure, docs/configuration.md): while a threshold is
+ * exceeded, requests get 503 `unavailable` with Retry-After instead of queueing. 0 turns
+ * a threshold off.
+ */
+export interface OverloadConfig {
+  /** Mean event-loop delay (ms) over a sample interval above which requests are refused. */
+  maxEventLoopDelayMs: number;
+  /** V8 heap in use (MB) above which requests are refused. */
+  maxHeapUsedMb: number;
+  /** Resident memory (MB) above which requests are refused. */
+  maxRssMb: number;
+  /** How often the figures are sampled (ms); the shortest time a refusal lasts. */
+  sampleIntervalMs: number;
+  /** Retry-After (s) on the 503. */
+  retryAfterS: number;
+}
+
 export interface Config {
   port: number;
   host: string;
@@ -75,6 +94,7 @@ export interface Config {
   redisUrl?: string;
   corsOrigins: string[];
   rateLimit: RateLimitConfig;
+  overload: OverloadConfig;
   /**
    * Fastify's `trustProxy`: false (use the socket address), true (trust every proxy:
    * the client picks its own IP), a hop count, or trusted proxy addresses/CIDRs.
@@ -285,6 +305,14 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     authFailuresPerMinute: intVar(env, 'NEO_RATE_LIMIT_AUTH_FAILURES', 30, 1, 1_000_000, problems),
   };
   const trustProxy = trustProxyVar(env, 'NEO_TRUST_PROXY', problems);
+  const overload: OverloadConfig = {
+    maxEventLoopDelayMs: intVar(env, 'NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS', 200, 0, 60_000, problems),
+    // Default: 90 % of V8's heap limit, where the process is close to dying of it.
+    maxHeapUsedMb: intVar(env, 'NEO_OVERLOAD_MAX_HEAP_USED_MB', Math.floor((getHeapStatistics().heap_size_limit / 2 ** 20) * 0.9), 0, 1_000_000, problems),
+    maxRssMb: intVar(env, 'NEO_OVERLOAD_MAX_RSS_MB', 0, 0, 1_000_000, problems),
+    sampleIntervalMs: intVar(env, 'NEO_OVERLOAD_SAMPLE_INTERVAL_MS', 250, 10, 10_000, problems),
+    retryAfterS: intVar(env, 'NEO_OVERLOAD_RETRY_AFTER_S', 2, 1, 3600, problems),
+  };
 
   if (problems.length) throw new ConfigError(problems);
 
@@ -363,6 +391,7 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     ...(redisUrl ? { redisUrl } : {}),
     corsOrigins,
     rateLimit,
+    overload,
     trustProxy,
     generatedSecrets,
   };

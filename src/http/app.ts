@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
+import underPressure from '@fastify/under-pressure';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
@@ -210,6 +211,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.decorate('services', services);
   // Headers, CORS and rate limits first: the per-IP limit on failed authentication hooks into auth.
   const authHooks = await installSecurity(app, { config });
+  await installOverload(app, config);
   installAuth(app, auth, config.internalToken, authHooks);
   metrics.instrument(app);
 
@@ -231,4 +233,32 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     await bus.close();
   });
   return app;
+}
+
+/** Routes that answer under pressure: liveness and the figures that explain the pressure. */
+const ANSWERS_UNDER_PRESSURE = new Set(['/healthz', '/metrics']);
+
+/**
+ * Load shedding (@fastify/under-pressure): while the event loop's mean delay, the heap or
+ * the RSS is over its threshold (config.overload, sampled every sampleIntervalMs), a
+ * request gets 503 `unavailable` with Retry-After at once, before authentication or any
+ * other work, instead of queueing behind the backlog. `/healthz` (liveness: restarting a
+ * busy process helps nobody) and `/metrics` still answer; `/readyz` answers 503, so a
+ * load balancer sends new traffic elsewhere until the instance recovers.
+ * Registered after the security headers (the 503 carries them) and before authentication.
+ */
+async function installOverload(app: FastifyInstance, config: Config): Promise<void> {
+  const o = config.overload;
+  const mb = (n: number) => n * 2 ** 20;
+  await app.register(underPressure, {
+    maxEventLoopDelay: o.maxEventLoopDelayMs,
+    maxHeapUsedBytes: mb(o.maxHeapUsedMb),
+    maxRssBytes: mb(o.maxRssMb),
+    sampleInterval: o.sampleIntervalMs,
+    // A rejected promise goes through the error handler: the contract's ErrorResponse.
+    pressureHandler: async (request) => {
+      if (ANSWERS_UNDER_PRESSURE.has(request.routeOptions.url ?? '')) return;
+      throw new AppError('unavailable', 'the server is overloaded; retry the request', { retryAfter: o.retryAfterS });
+    },
+  });
 }

@@ -23,6 +23,8 @@ export interface TestContextOptions {
   /** Capture logs into `ctx.logs` (default true). */
   captureLogs?: boolean;
   deps?: Partial<AppDeps>;
+  /** Adds test-only routes or hooks to the app before it is ready. */
+  beforeReady?: (app: App) => void;
 }
 
 export interface TestContext {
@@ -64,6 +66,9 @@ export async function createTestContext(options: TestContextOptions = {}): Promi
     NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
     NEO_LOG_LEVEL: 'info',
     NEO_RATE_LIMIT: 'off',
+    // No load shedding on event-loop delay: a loaded test machine stalls processes for
+    // hundreds of ms (test/overload.test.ts turns it on).
+    NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     ...options.env,
   });
   const database = await openDatabase(config.databaseUrl, { poolSize: 5 });
@@ -80,6 +85,7 @@ export async function createTestContext(options: TestContextOptions = {}): Promi
     ...(options.captureLogs === false ? { quiet: true } : { logStream }),
     ...options.deps,
   });
+  options.beforeReady?.(app);
   await app.ready();
   return {
     app,

@@ -19,6 +19,7 @@ export function baseServerEnv(overrides: Record<string, string> = {}): Record<st
     NEO_MASTER_KEY: TEST_MASTER_KEY,
     NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
     NEO_RATE_LIMIT: 'off',
+    NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     NEO_LOG_LEVEL: 'info',
     NEO_DATABASE_POOL_SIZE: '4',
     HOST: '127.0.0.1',
