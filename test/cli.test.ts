@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,8 +18,10 @@ import { buildApp, type App } from '../src/http/app.ts';
 import { principal } from '../src/http/auth.ts';
 import { commands } from '../src/cli/commands.ts';
 import { main } from '../src/cli/main.ts';
+import { serverUrls, welcomeText } from '../src/cli/serve.ts';
 import { TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, testDialects } from './helpers/context.ts';
 import { openTestDatabase, type TestDatabase } from './helpers/databases.ts';
+import { startServerProcess } from './helpers/processes.ts';
 
 const BIN = new URL('../bin/neo-byok', import.meta.url).pathname;
 
@@ -89,6 +91,14 @@ describe('neo-byok: help and usage errors', () => {
       assert.equal(r.code, 0);
       assert.match(r.stdout, /^Usage: neo-byok <command>/);
       for (const c of COMMANDS) assert.ok(r.stdout.includes(`  ${c} `), `${flag} lists "${c}"`);
+    }
+  });
+
+  it('--version and -v print the version of package.json and exit 0, touching nothing', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const [flag, run] of [['--version', runCli], ['-v', runMain]] as const) {
+      const r = await run([flag], env);
+      assert.deepEqual({ code: r.code, stdout: r.stdout, stderr: r.stderr }, { code: 0, stdout: `neo-byok ${version}\n`, stderr: '' }, flag);
     }
   });
 
@@ -425,3 +435,33 @@ for (const dialect of testDialects()) {
     });
   });
 }
+
+describe('neo-byok serve: the first log line', () => {
+  it('says where the API, its docs and the settings page are, before the warnings of a first start', async () => {
+    // Empty secrets: generated on this first start, which warns about it.
+    const server = await startServerProcess({ NEO_JWT_SECRET: '', NEO_MASTER_KEY: '', NEO_INTERNAL_TOKEN: '' });
+    try {
+      const entries = server.logs.map((l) => JSON.parse(l) as { level: number; msg: string; api?: string; docs?: string; settings?: string });
+      const base = server.url;
+      assert.match(base, /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.deepEqual(
+        { level: entries[0]?.level, msg: entries[0]?.msg },
+        { level: 30, msg: `neo-byok is running: API ${base}/api/v1 · API docs ${base}/docs · settings page ${base}/` },
+      );
+      assert.ok(entries.slice(1).some((e) => e.level === 40 && e.msg.startsWith('generated missing secrets')), 'the warning still comes');
+      const listening = entries.find((e) => e.msg === 'neo-byok listening');
+      assert.deepEqual({ api: listening?.api, docs: listening?.docs, settings: listening?.settings }, { api: `${base}/api/v1`, docs: `${base}/docs`, settings: `${base}/` });
+      const docs = await fetch(`${base}/docs`, { redirect: 'manual' });
+      assert.ok(docs.status === 200 || docs.status === 302, `the docs URL answers (${docs.status})`);
+      assert.equal((await fetch(`${base}/`)).status, 200, 'the settings page URL answers');
+    } finally {
+      assert.equal(await server.stop(), 0);
+    }
+  });
+
+  it('a wildcard listening address is shown as localhost (a browser can open it)', () => {
+    assert.equal(welcomeText('http://0.0.0.0:8080'), 'neo-byok is running: API http://localhost:8080/api/v1 · API docs http://localhost:8080/docs · settings page http://localhost:8080/');
+    assert.equal(serverUrls('http://[::]:9090').docs, 'http://localhost:9090/docs');
+    assert.equal(serverUrls('http://[::1]:9090').docs, 'http://[::1]:9090/docs');
+  });
+});

@@ -3,6 +3,7 @@
  * `--help` on every command. Commands read the same configuration and data dir as
  * `serve`, so they work beside a running server.
  */
+import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/index.ts';
 import { commands, type Command } from './commands.ts';
 import { CliError, type CliIo, defaultIo } from './io.ts';
@@ -28,7 +29,13 @@ function findCommand(argv: string[]): { cmd: Command | undefined; rest: string[]
 
 export function usage(): string {
   const lines = commands.map((c) => `  ${c.path.join(' ').padEnd(28)} ${c.summary}`);
-  return `${TOP_HELP}${lines.join('\n')}\n\nRun \`neo-byok <command> --help\` for a command's options.\n`;
+  return `${TOP_HELP}${lines.join('\n')}\n\nRun \`neo-byok <command> --help\` for a command's options, \`neo-byok --version\` for the version.\n`;
+}
+
+/** The version in package.json (read when asked: the CLI has no build step to stamp it). */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
 /** Runs the CLI; returns the process exit code. */
@@ -39,6 +46,10 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
   }
   if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     io.stdout(usage());
+    return 0;
+  }
+  if (argv[0] === '--version' || argv[0] === '-v') {
+    io.stdout(`neo-byok ${version()}\n`);
     return 0;
   }
   const { cmd, rest } = findCommand(argv);

@@ -38,33 +38,56 @@ export async function startServer(env: Record<string, string | undefined>): Prom
     throw err;
   }
   bus.setLogger?.(app.log);
-  if (config.generatedSecrets.length) {
-    app.log.warn(
-      { generated: config.generatedSecrets, file: `${config.dataDir}/secrets.json` },
-      'generated missing secrets into the data dir (mode 0600); set them in the environment for production',
-    );
-  }
-  if (looseMode) {
-    // Not changed behind the operator's back (a group may be meant to read it); reported.
-    app.log.warn(
-      { event: 'data_dir_permissions', data_dir: config.dataDir, mode: `0${looseMode.toString(8)}` },
-      'the data directory can be read by other local users (it holds the database and may hold secrets.json); chmod 700 it',
-    );
-  }
-  if (config.jwt.jwksUrl && !config.jwt.audience) {
-    // Without an audience any token the identity provider signed is accepted, also one
-    // it issued to another application (docs/configuration.md).
-    app.log.warn(
-      { issuer_set: Boolean(config.jwt.issuer) },
-      'NEO_JWT_JWKS_URL is set without NEO_JWT_AUDIENCE: tokens the identity provider issued for other applications are accepted; set NEO_JWT_AUDIENCE (and NEO_JWT_ISSUER)',
-    );
-  }
+  const startupWarnings = () => {
+    if (config.generatedSecrets.length) {
+      app.log.warn(
+        { generated: config.generatedSecrets, file: `${config.dataDir}/secrets.json` },
+        'generated missing secrets into the data dir (mode 0600); set them in the environment for production',
+      );
+    }
+    if (looseMode) {
+      // Not changed behind the operator's back (a group may be meant to read it); reported.
+      app.log.warn(
+        { event: 'data_dir_permissions', data_dir: config.dataDir, mode: `0${looseMode.toString(8)}` },
+        'the data directory can be read by other local users (it holds the database and may hold secrets.json); chmod 700 it',
+      );
+    }
+    if (config.jwt.jwksUrl && !config.jwt.audience) {
+      // Without an audience any token the identity provider signed is accepted, also one
+      // it issued to another application (docs/configuration.md).
+      app.log.warn(
+        { issuer_set: Boolean(config.jwt.issuer) },
+        'NEO_JWT_JWKS_URL is set without NEO_JWT_AUDIENCE: tokens the identity provider issued for other applications are accepted; set NEO_JWT_AUDIENCE (and NEO_JWT_ISSUER)',
+      );
+    }
+  };
   app.addHook('onClose', async () => {
     await database.close();
   });
-  const address = await app.listen({ port: config.port, host: config.host });
-  app.log.info({ address, database: redactDatabaseUrl(config.databaseUrl) }, 'neo-byok listening');
+  let address: string;
+  try {
+    // Fastify's own "listening" line, the first line a newcomer reads, says where to go.
+    address = await app.listen({ port: config.port, host: config.host, listenTextResolver: welcomeText });
+  } catch (err) {
+    startupWarnings();
+    throw err;
+  }
+  startupWarnings();
+  const urls = serverUrls(address);
+  app.log.info({ address, ...urls, database: redactDatabaseUrl(config.databaseUrl) }, 'neo-byok listening');
   return { app, config, url: address, stop: () => app.close() };
+}
+
+/** The API, docs and settings page URLs of a listening address (a wildcard host shown as localhost). */
+export function serverUrls(address: string): { api: string; docs: string; settings: string } {
+  const base = address.replace(/^(https?:\/\/)(0\.0\.0\.0|\[::\])(?=:\d+$)/, '$1localhost');
+  return { api: `${base}/api/v1`, docs: `${base}/docs`, settings: `${base}/` };
+}
+
+/** The first log line: where the API, its docs and the settings page are. */
+export function welcomeText(address: string): string {
+  const { api, docs, settings } = serverUrls(address);
+  return `neo-byok is running: API ${api} · API docs ${docs} · settings page ${settings}`;
 }
 
 export async function serveCommand(io: CliIo): Promise<number> {
