@@ -32,10 +32,20 @@ export function usage(): string {
   return `${TOP_HELP}${lines.join('\n')}\n\nRun \`neo-byok <command> --help\` for a command's options, \`neo-byok --version\` for the version.\n`;
 }
 
-/** The version in package.json (read when asked: the CLI has no build step to stamp it). */
+/**
+ * The version in package.json, read when asked: the nearest package.json above this file,
+ * which is src/cli/ when run from the sources and dist/ when run from the build.
+ */
 export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  for (let dir = new URL('.', import.meta.url); ; dir = new URL('..', dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'neo-byok' && pkg.version) return pkg.version;
+    } catch {
+      /* none here: look one level up */
+    }
+    if (dir.pathname === '/') return 'unknown';
+  }
 }
 
 /** Runs the CLI; returns the process exit code. */
