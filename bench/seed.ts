@@ -297,7 +297,7 @@ export async function seedDatabase(opts: SeedOptions): Promise<SeedResult> {
         const locked = await new ByokRepo(trx, database.dialect).lockOwner(owner, now);
         for (const provider of ['anthropic', 'openai'] as const satisfies readonly ProviderName[]) {
           const secret = `sk-bench-${provider}-${randomBytes(24).toString('hex')}`;
-          const { ciphertext, dataKeyId } = await vault.encryptFor(trx, owner, provider, secret);
+          const { ciphertext, dataKeyId } = await vault.encryptFor(trx, owner, provider, secret, null);
           await locked.insertKey({
             id: uuidv7(),
             provider,

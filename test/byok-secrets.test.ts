@@ -45,7 +45,7 @@ describe('no provider secret in the database file, the logs or a response', () =
     assert.equal((await call('GET', '/api/v1/byok/audit')).statusCode, 200);
     // Decrypting (as the resolver will) works, and is the only way back to the secret.
     const row = await ctx.database.db.selectFrom('provider_keys').selectAll().where('owner_id', '=', user.id).where('provider', '=', 'openai').executeTakeFirstOrThrow();
-    assert.equal(await ctx.app.services.vault.decrypt(user.owner, 'openai', row.ciphertext), PLANTED.openai);
+    assert.equal(await ctx.app.services.vault.decrypt(user.owner, 'openai', row.ciphertext, row.location), PLANTED.openai);
   });
   after(async () => {
     await ctx.close();

@@ -175,14 +175,14 @@ for (const dialect of testDialects()) {
           const owner = { type: mode.resource_type, id: mode.resource_id };
           const rows = await database.db
             .selectFrom('provider_keys')
-            .select(['provider', 'ciphertext'])
+            .select(['provider', 'ciphertext', 'location'])
             .where('owner_type', '=', owner.type)
             .where('owner_id', '=', owner.id)
             .execute();
           const actual: State = { keys: new Map(), mode: mode.mode };
           for (const r of rows) {
             // Every stored key decrypts to a whole secret (no half-written row).
-            actual.keys.set(r.provider as ProviderName, await vault.decrypt(owner, r.provider as ProviderName, r.ciphertext));
+            actual.keys.set(r.provider as ProviderName, await vault.decrypt(owner, r.provider as ProviderName, r.ciphertext, r.location));
           }
           const options = [w.acked, ...(w.pending ? [apply(w.acked, w.pending, null)] : [])];
           assert.ok(

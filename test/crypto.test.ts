@@ -32,17 +32,17 @@ for (const dialect of testDialects()) {
     const encrypt = (owner: Owner, provider: ProviderName, plaintext: string) =>
       withTransaction(ctx.database.db, async (trx) => {
         await lockOwner(trx, ctx.database.dialect, owner, nowIso());
-        return vault.encryptFor(trx, owner, provider, plaintext);
+        return vault.encryptFor(trx, owner, provider, plaintext, null);
       });
 
     it('round trip; one data key per owner, wrapped by the master key, its id in every ciphertext', async () => {
       const a = await encrypt(alice, 'openai', 'sk-alice-openai');
       const b = await encrypt(alice, 'anthropic', 'sk-alice-anthropic');
       assert.equal(a.dataKeyId, b.dataKeyId);
-      assert.ok(a.ciphertext.startsWith(`v1.${a.dataKeyId}.`));
-      assert.equal(await vault.decrypt(alice, 'openai', a.ciphertext), 'sk-alice-openai');
+      assert.ok(a.ciphertext.startsWith(`v2.${a.dataKeyId}.`));
+      assert.equal(await vault.decrypt(alice, 'openai', a.ciphertext, null), 'sk-alice-openai');
       vault.clearCache();
-      assert.equal(await vault.decrypt(alice, 'anthropic', b.ciphertext), 'sk-alice-anthropic');
+      assert.equal(await vault.decrypt(alice, 'anthropic', b.ciphertext, null), 'sk-alice-anthropic');
       const rows = await ctx.database.db.selectFrom('data_keys').selectAll().where('owner_id', '=', alice.id).where('owner_type', '=', 'user').execute();
       assert.equal(rows.length, 1);
       assert.equal(rows[0]!.version, 1);
@@ -57,35 +57,35 @@ for (const dialect of testDialects()) {
       const [v, id, body] = ciphertext.split('.') as [string, string, string];
       const raw = Buffer.from(body, 'base64url');
       raw[raw.length - 5] = raw[raw.length - 5]! ^ 0x80;
-      await assert.rejects(vault.decrypt(alice, 'openai', `${v}.${id}.${raw.toString('base64url')}`), DecryptionError);
-      await assert.rejects(vault.decrypt(alice, 'openai', 'v1.nope.AAAA'), DecryptionError);
+      await assert.rejects(vault.decrypt(alice, 'openai', `${v}.${id}.${raw.toString('base64url')}`, null), DecryptionError);
+      await assert.rejects(vault.decrypt(alice, 'openai', 'v2.nope.AAAA', null), DecryptionError);
     });
 
     it('a ciphertext moved to another owner or provider fails to decrypt (AAD + scoped data keys)', async () => {
       const { ciphertext } = await encrypt(alice, 'openai', 'sk-alice-only');
-      await assert.rejects(vault.decrypt(alice, 'anthropic', ciphertext), DecryptionError);
-      await assert.rejects(vault.decrypt(bob, 'openai', ciphertext), DecryptionError);
+      await assert.rejects(vault.decrypt(alice, 'anthropic', ciphertext, null), DecryptionError);
+      await assert.rejects(vault.decrypt(bob, 'openai', ciphertext, null), DecryptionError);
       // Same id, other owner type: a team that happens to share the id.
-      await assert.rejects(vault.decrypt(team, 'openai', ciphertext), DecryptionError);
+      await assert.rejects(vault.decrypt(team, 'openai', ciphertext, null), DecryptionError);
       vault.clearCache();
-      await assert.rejects(vault.decrypt(bob, 'openai', ciphertext), DecryptionError);
+      await assert.rejects(vault.decrypt(bob, 'openai', ciphertext, null), DecryptionError);
       // Even with bob's data key row rewritten to alice's wrapped key, the wrapping AAD refuses it.
       const bobCt = (await encrypt(bob, 'openai', 'sk-bob-2')).ciphertext;
       const aliceKey = await ctx.database.db.selectFrom('data_keys').select('wrapped_key').where('owner_id', '=', alice.id).where('owner_type', '=', 'user').executeTakeFirstOrThrow();
       await ctx.database.db.updateTable('data_keys').set({ wrapped_key: aliceKey.wrapped_key }).where('owner_id', '=', bob.id).execute();
       vault.clearCache();
-      await assert.rejects(vault.decrypt(bob, 'openai', bobCt), DecryptionError);
+      await assert.rejects(vault.decrypt(bob, 'openai', bobCt, null), DecryptionError);
     });
 
     it("drops cached data keys on the bus 'datakey' topic", async () => {
       const owner: Owner = { type: 'user', id: '0199aaaa-0000-7000-8000-0000000000c1' };
       const { ciphertext, dataKeyId } = await encrypt(owner, 'xai', 'sk-cached');
-      assert.equal(await vault.decrypt(owner, 'xai', ciphertext), 'sk-cached');
+      assert.equal(await vault.decrypt(owner, 'xai', ciphertext, null), 'sk-cached');
       // Corrupt the stored wrapping: the cached key still decrypts until the bus drops it.
       await ctx.database.db.updateTable('data_keys').set({ wrapped_key: randomBytes(60).toString('base64') }).where('id', '=', dataKeyId).execute();
-      assert.equal(await vault.decrypt(owner, 'xai', ciphertext), 'sk-cached');
+      assert.equal(await vault.decrypt(owner, 'xai', ciphertext, null), 'sk-cached');
       ctx.app.services.bus.publish('datakey', `${owner.type}:${owner.id}`);
-      await assert.rejects(vault.decrypt(owner, 'xai', ciphertext), DecryptionError);
+      await assert.rejects(vault.decrypt(owner, 'xai', ciphertext, null), DecryptionError);
     });
 
     it('verifyMasterKey: the right key passes, a wrong one is a clear error, the previous one counts as a pending rotation', async () => {
@@ -102,9 +102,9 @@ for (const dialect of testDialects()) {
       // A vault given both keys still opens data keys wrapped by the previous one.
       const rotating = new KeyVault({ db: ctx.database.db, masterKey: wrong, masterKeyPrevious: right, bus: new LocalBus() });
       const { ciphertext } = await encrypt(alice, 'google', 'sk-during-rotation');
-      assert.equal(await rotating.decrypt(alice, 'google', ciphertext), 'sk-during-rotation');
+      assert.equal(await rotating.decrypt(alice, 'google', ciphertext, null), 'sk-during-rotation');
       const stranger = new KeyVault({ db: ctx.database.db, masterKey: wrong, bus: new LocalBus() });
-      await assert.rejects(stranger.decrypt(alice, 'google', ciphertext), DecryptionError);
+      await assert.rejects(stranger.decrypt(alice, 'google', ciphertext, null), DecryptionError);
     });
   });
 }
@@ -136,7 +136,7 @@ describe('master key check at server start', () => {
       const owner: Owner = { type: 'user', id: '0199aaaa-0000-7000-8000-0000000000d1' };
       await withTransaction(ctx.database.db, async (trx) => {
         await lockOwner(trx, ctx.database.dialect, owner, nowIso());
-        await ctx.app.services.vault.encryptFor(trx, owner, 'openai', 'sk-x');
+        await ctx.app.services.vault.encryptFor(trx, owner, 'openai', 'sk-x', null);
       });
       await ctx.database.db.deleteFrom('meta').where('key', '=', 'crypto.master_key_check').execute();
       await assert.rejects(KeyVault.verifyMasterKey(ctx.database.db, randomBytes(32)), MasterKeyMismatchError);

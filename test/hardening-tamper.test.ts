@@ -7,12 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { seal, unwrapDataKey } from '../src/crypto/envelope.ts';
+import { rotateMasterKey } from '../src/crypto/rotate.ts';
 import type { ProviderName } from '../src/providers/types.ts';
-import { createTestContext, TEST_INTERNAL_TOKEN, testDialects, type TestContext } from './helpers/context.ts';
+import { createTestContext, TEST_INTERNAL_TOKEN, TEST_MASTER_KEY, testDialects, type TestContext } from './helpers/context.ts';
 import { createUser, setByok, uniqueEmail, type TestUser } from './helpers/fixtures.ts';
 import { acceptedCredential, saveKey, setMode, startProviderFakes, type ProviderFakes } from './helpers/model-fixtures.ts';
 
-const MODEL_OF: Partial<Record<ProviderName, string>> = { openai: 'gpt-5', anthropic: 'claude-sonnet-4-5' };
+const MODEL_OF: Partial<Record<ProviderName, string>> = { openai: 'gpt-5', anthropic: 'claude-sonnet-4-5', 'azure-foundry': 'gpt-4-1', 'amazon-bedrock': 'claude-sonnet-4-5' };
 
 interface Owned {
   user: TestUser;
@@ -192,6 +194,107 @@ for (const dialect of testDialects()) {
       forget(a);
       await assertUnreadable(b, 'openai');
       await assertUnreadable(a, 'openai');
+    });
+
+    const setLocation = async (o: Owned, provider: ProviderName, location: string | null) => {
+      await ctx.database.db
+        .updateTable('provider_keys')
+        .set({ location })
+        .where('owner_type', '=', o.user.owner.type)
+        .where('owner_id', '=', o.user.owner.id)
+        .where('provider', '=', provider)
+        .execute();
+      forget(o);
+    };
+
+    it("the Azure endpoint is sealed with the key: an SQL UPDATE of location never sends the key to the attacker's endpoint", async () => {
+      const o = await ownerWith(['azure-foundry']);
+      const res = await resolve(o.user, 'gpt-4-1');
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(res.json().credential.location, fakes.azure.url);
+      // A valid Azure host form (passes the host rules: only the binding catches it), and
+      // an endpoint that the host rules refuse.
+      for (const attacker of ['https://attacker.openai.azure.com', 'https://attacker.example.com', 'http://127.0.0.1:1']) {
+        await setLocation(o, 'azure-foundry', attacker);
+        const r = await resolve(o.user, 'gpt-4-1');
+        assert.ok(!r.body.includes(o.secrets.get('azure-foundry')!), `the key was returned with ${attacker}`);
+        await assertUnreadable(o, 'azure-foundry');
+      }
+      // Putting the original endpoint back makes it readable again (nothing else changed).
+      await setLocation(o, 'azure-foundry', fakes.azure.url);
+      assert.equal((await resolve(o.user, 'gpt-4-1')).json().credential.api_key, o.secrets.get('azure-foundry'));
+    });
+
+    it('a region changed in the database (Bedrock) is unreadable too', async () => {
+      const o = await ownerWith(['amazon-bedrock']);
+      assert.equal((await resolve(o.user, 'claude-sonnet-4-5')).statusCode, 200);
+      const row = await ctx.database.db.selectFrom('provider_keys').select('location').where('owner_id', '=', o.user.owner.id).executeTakeFirstOrThrow();
+      await setLocation(o, 'amazon-bedrock', row.location === 'eu-west-1' ? 'us-east-1' : 'eu-west-1');
+      await assertUnreadable(o, 'amazon-bedrock');
+    });
+
+    /** Rewrites the owner's row as the previous format (v1: location not bound), as older servers wrote it. */
+    async function downgradeToV1(o: Owned, provider: ProviderName): Promise<void> {
+      const row = await ctx.database.db
+        .selectFrom('provider_keys')
+        .innerJoin('data_keys', 'data_keys.id', 'provider_keys.data_key_id')
+        .select(['data_keys.id as dkid', 'data_keys.wrapped_key'])
+        .where('provider_keys.owner_id', '=', o.user.owner.id)
+        .where('provider_keys.provider', '=', provider)
+        .executeTakeFirstOrThrow();
+      const { type, id } = o.user.owner;
+      const dataKey = unwrapDataKey(Buffer.from(TEST_MASTER_KEY, 'base64'), row.wrapped_key, { ownerType: type, ownerId: id, dataKeyId: row.dkid });
+      const aad = Buffer.from(['neo-byok/provider-key/v1', type, id, provider, row.dkid].join('\0'), 'utf8');
+      const sealed = seal(dataKey, Buffer.from(o.secrets.get(provider)!, 'utf8'), aad);
+      await setCiphertext(o, provider, `v1.${row.dkid}.${sealed.toString('base64url')}`);
+    }
+
+    it('old-format rows (location not bound) stay readable, and are rewritten on their next save and by the rotation rewrap', async () => {
+      const o = await ownerWith(['azure-foundry']);
+      await downgradeToV1(o, 'azure-foundry');
+      assert.match(await ciphertextOf(o, 'azure-foundry'), /^v1\./);
+      const r = await resolve(o.user, 'gpt-4-1');
+      assert.equal(r.statusCode, 200, r.body);
+      assert.equal(r.json().credential.api_key, o.secrets.get('azure-foundry'));
+      assert.equal((await listing(o)).get('azure-foundry')?.status, undefined);
+      // The next save rewrites it in the current format.
+      const fresh = acceptedCredential(fakes, 'azure-foundry');
+      allSecrets.push(fresh.api_key);
+      await saveKey(ctx, o.user, 'azure-foundry', fresh);
+      o.secrets.set('azure-foundry', fresh.api_key);
+      assert.match(await ciphertextOf(o, 'azure-foundry'), /^v2\./);
+      // The rotation command's rewrap pass upgrades the rest (here with the same master key).
+      await downgradeToV1(o, 'azure-foundry');
+      const other = await ownerWith(['openai']);
+      await downgradeToV1(other, 'openai');
+      const key = Buffer.from(TEST_MASTER_KEY, 'base64');
+      const result = await rotateMasterKey({ db: ctx.database.db, newKey: key, oldKeys: [key], azureAllowedHosts: ctx.config.azureAllowedHosts });
+      assert.deepEqual(result.ciphertexts_failed, []);
+      assert.equal(result.complete, true, JSON.stringify(result));
+      assert.ok(result.ciphertexts_upgraded >= 2, JSON.stringify(result));
+      assert.match(await ciphertextOf(o, 'azure-foundry'), /^v2\./);
+      assert.match(await ciphertextOf(other, 'openai'), /^v2\./);
+      forget(o);
+      forget(other);
+      assert.equal((await resolve(o.user, 'gpt-4-1')).json().credential.api_key, fresh.api_key);
+      assert.equal((await resolve(other.user, 'gpt-5')).json().credential.api_key, other.secrets.get('openai'));
+      // Once upgraded, the location is bound.
+      await setLocation(o, 'azure-foundry', 'https://attacker.openai.azure.com');
+      await assertUnreadable(o, 'azure-foundry');
+    });
+
+    it('the rotation rewrap refuses an old-format Azure row whose endpoint fails the host rules (it stays unreadable at resolve)', async () => {
+      const o = await ownerWith(['azure-foundry']);
+      await downgradeToV1(o, 'azure-foundry');
+      await setLocation(o, 'azure-foundry', 'https://attacker.example.com');
+      await assertUnreadable(o, 'azure-foundry');
+      const key = Buffer.from(TEST_MASTER_KEY, 'base64');
+      const result = await rotateMasterKey({ db: ctx.database.db, newKey: key, oldKeys: [key], azureAllowedHosts: ctx.config.azureAllowedHosts });
+      assert.equal(result.ciphertexts_failed.length, 1, JSON.stringify(result));
+      assert.equal(result.ciphertexts_failed[0]!.owner_id, o.user.owner.id);
+      assert.match(result.ciphertexts_failed[0]!.reason, /Azure host rules/);
+      assert.match(await ciphertextOf(o, 'azure-foundry'), /^v1\./, 'left as it is');
+      await assertUnreadable(o, 'azure-foundry');
     });
 
     it('no log line ever contains a secret', () => {

@@ -153,12 +153,12 @@ describe('SQLite → PostgreSQL move with admin export / import', () => {
       });
 
       it('every provider key still decrypts to what the user pasted', async () => {
-        const rows = await database.db.selectFrom('provider_keys').select(['owner_type', 'owner_id', 'provider', 'ciphertext']).execute();
+        const rows = await database.db.selectFrom('provider_keys').select(['owner_type', 'owner_id', 'provider', 'ciphertext', 'location']).execute();
         assert.equal(rows.length, PROVIDERS.length + 3);
         for (const r of rows) {
           const cred = pasted.get(`${r.owner_type}:${r.owner_id}`)?.get(r.provider as ProviderName);
           assert.ok(cred, `unexpected key ${r.owner_type}/${r.provider}`);
-          const plain = await app.services.vault.decrypt({ type: r.owner_type, id: r.owner_id }, r.provider as ProviderName, r.ciphertext);
+          const plain = await app.services.vault.decrypt({ type: r.owner_type, id: r.owner_id }, r.provider as ProviderName, r.ciphertext, r.location);
           assert.equal(plain, cred.api_key, `${r.owner_type} ${r.provider}`);
         }
       });

@@ -69,7 +69,7 @@ async function seed(db: Db, owners = OWNERS): Promise<Seeded[]> {
         display_name: null,
         location: null,
         key_hint: '…xx',
-        ciphertext: encryptSecret(dk, dkId, secret, { ownerType, ownerId, provider }),
+        ciphertext: encryptSecret(dk, dkId, secret, { ownerType, ownerId, provider, location: null }),
         data_key_id: dkId,
         is_validated: 1,
         validated_at: now,
@@ -92,14 +92,14 @@ async function openAll(db: Db, keys: Buffer[]): Promise<Map<string, string>> {
   const rows = await db
     .selectFrom('provider_keys as p')
     .innerJoin('data_keys as d', 'd.id', 'p.data_key_id')
-    .select(['p.owner_type', 'p.owner_id', 'p.provider', 'p.ciphertext', 'd.id as dk_id', 'd.wrapped_key', 'd.master_key_id'])
+    .select(['p.owner_type', 'p.owner_id', 'p.provider', 'p.ciphertext', 'p.location', 'd.id as dk_id', 'd.wrapped_key', 'd.master_key_id'])
     .execute();
   const out = new Map<string, string>();
   for (const r of rows) {
     const mk = byId.get(r.master_key_id);
     assert.ok(mk, `data key ${r.dk_id} is wrapped by ${r.master_key_id}, not by a configured key`);
     const dk = unwrapDataKey(mk, r.wrapped_key, { ownerType: r.owner_type, ownerId: r.owner_id, dataKeyId: r.dk_id });
-    out.set(`${r.owner_type}:${r.owner_id}`, decryptSecret(dk, r.ciphertext, { ownerType: r.owner_type, ownerId: r.owner_id, provider: r.provider }));
+    out.set(`${r.owner_type}:${r.owner_id}`, decryptSecret(dk, r.ciphertext, { ownerType: r.owner_type, ownerId: r.owner_id, provider: r.provider, location: r.location }));
   }
   return out;
 }
@@ -177,11 +177,11 @@ async function readsThroughVault(app: App, db: Db, seeded: Seeded[], sample: num
     const s = seeded[i]!;
     const row = await db
       .selectFrom('provider_keys')
-      .select('ciphertext')
+      .select(['ciphertext', 'location'])
       .where('owner_type', '=', s.ownerType)
       .where('owner_id', '=', s.ownerId)
       .executeTakeFirstOrThrow();
-    assert.equal(await app.services.vault.decrypt({ type: s.ownerType, id: s.ownerId }, s.provider, row.ciphertext), s.secret);
+    assert.equal(await app.services.vault.decrypt({ type: s.ownerType, id: s.ownerId }, s.provider, row.ciphertext, row.location), s.secret);
   }
 }
 

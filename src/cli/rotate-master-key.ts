@@ -36,10 +36,14 @@ on every server and here), or pass --force. The keys that wrapped existing data 
 are taken from NEO_MASTER_KEY and NEO_MASTER_KEY_PREVIOUS. Interrupting is safe: every batch commits on its own, rows
 already under the new key are skipped, and a rerun continues. When every data key is
 under the new key, the master key check value is replaced, so servers then start
-with the new key alone. Prints {"master_key_id", "total", "already_rotated",
-"rewrapped", "failed", "remaining", "complete", "check_updated"}; a progress bar on a
+with the new key alone. Then every provider key still in an older ciphertext format
+(v1: its location was not sealed with it) is rewritten in the current one; running the
+command with the current key as --new-key does only that. Prints {"master_key_id",
+"total", "already_rotated", "rewrapped", "failed", "remaining", "complete",
+"check_updated", "ciphertexts_upgraded", "ciphertexts_failed"}; a progress bar on a
 terminal (stderr), a plain progress line per batch otherwise. Exit 0 when complete or
-stopped by --max-batches, 1 when a data key could not be rewrapped (tampered row).`;
+stopped by --max-batches, 1 when a data key or an older provider key could not be
+rewritten (tampered row).`;
 
 function parseCount(value: string | boolean | undefined, name: string, def: number | undefined, max: number): number | undefined {
   if (value === undefined) return def;
@@ -113,7 +117,7 @@ export async function rotateMasterKeyCommand(argv: string[], io: CliIo): Promise
   const batchSize = parseCount(flags['batch-size'], 'batch-size', DEFAULT_BATCH_SIZE, 10_000)!;
   const maxBatches = parseCount(flags['max-batches'], 'max-batches', undefined, 1_000_000);
   // Checked before the database is opened: a refused run changes nothing.
-  const { masterKey, masterKeyPrevious } = loadConfig(io.env);
+  const { masterKey, masterKeyPrevious, azureAllowedHosts } = loadConfig(io.env);
   if (!newKey.equals(masterKey)) {
     if (flags.force !== true) throw new CliError(stepTwoMissing(newKey, masterKey, masterKeyPrevious), 1);
     io.stderr(
@@ -132,6 +136,7 @@ export async function rotateMasterKeyCommand(argv: string[], io: CliIo): Promise
         batchSize,
         ...(maxBatches !== undefined ? { maxBatches } : {}),
         onProgress: (p) => printer.update(p),
+        azureAllowedHosts,
       });
     } catch (err) {
       if (err instanceof RotationError) throw new CliError(err.message, 1);
@@ -143,6 +148,12 @@ export async function rotateMasterKeyCommand(argv: string[], io: CliIo): Promise
     if (result.failed.length) {
       io.stderr(
         `rotate-master-key: ${result.failed.length} data keys could not be rewrapped (tampered or moved rows); their provider keys show as unreadable and must be replaced\n`,
+      );
+      return 1;
+    }
+    if (result.ciphertexts_failed.length) {
+      io.stderr(
+        `rotate-master-key: ${result.ciphertexts_failed.length} provider keys of the older format could not be rewritten (tampered rows, or an Azure endpoint that fails the host rules); they are left as they are and must be replaced\n`,
       );
       return 1;
     }

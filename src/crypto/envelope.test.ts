@@ -6,15 +6,17 @@ import {
   decryptSecret,
   encryptSecret,
   generateDataKey,
+  isOutdatedCiphertext,
   makeMasterKeyCheck,
   masterKeyId,
   rewrapDataKey,
+  seal,
   unwrapDataKey,
   verifyMasterKeyCheck,
   wrapDataKey,
 } from './envelope.ts';
 
-const ctx = { ownerType: 'user', ownerId: 'u-1', provider: 'openai' };
+const ctx = { ownerType: 'user', ownerId: 'u-1', provider: 'openai', location: null };
 const dk = { ownerType: 'user', ownerId: 'u-1', dataKeyId: 'dk-1' };
 
 describe('envelope primitives', () => {
@@ -23,7 +25,7 @@ describe('envelope primitives', () => {
     const a = encryptSecret(key, 'dk-1', 'sk-secret-value', ctx);
     const b = encryptSecret(key, 'dk-1', 'sk-secret-value', ctx);
     assert.notEqual(a, b);
-    assert.match(a, /^v1\.dk-1\.[A-Za-z0-9_-]+$/);
+    assert.match(a, /^v2\.dk-1\.[A-Za-z0-9_-]+$/);
     assert.ok(!a.includes('sk-secret'));
     assert.equal(decryptSecret(key, a, ctx), 'sk-secret-value');
     assert.equal(decryptSecret(key, b, ctx), 'sk-secret-value');
@@ -40,13 +42,38 @@ describe('envelope primitives', () => {
       assert.throws(() => decryptSecret(key, `${v}.${id}.${t.toString('base64url')}`, ctx), DecryptionError);
     }
     assert.throws(() => decryptSecret(key, `${v}.${id}.${raw.subarray(0, 20).toString('base64url')}`, ctx), DecryptionError);
-    assert.throws(() => decryptSecret(key, `v2.${id}.${body}`, ctx), DecryptionError);
+    assert.throws(() => decryptSecret(key, `v1.${id}.${body}`, ctx), DecryptionError, 'the version is bound');
+    assert.throws(() => decryptSecret(key, `v3.${id}.${body}`, ctx), DecryptionError);
     assert.throws(() => decryptSecret(key, `${v}.dk-2.${body}`, ctx), DecryptionError, 'data key id is bound');
     assert.throws(() => decryptSecret(key, 'garbage', ctx), DecryptionError);
     assert.throws(() => decryptSecret(generateDataKey(), c, ctx), DecryptionError);
     assert.throws(() => decryptSecret(key, c, { ...ctx, ownerId: 'u-2' }), DecryptionError);
     assert.throws(() => decryptSecret(key, c, { ...ctx, ownerType: 'team' }), DecryptionError);
     assert.throws(() => decryptSecret(key, c, { ...ctx, provider: 'anthropic' }), DecryptionError);
+  });
+
+  it('binds the location (region, Azure endpoint): any other value, or null for a string, does not decrypt', () => {
+    const key = generateDataKey();
+    const az = { ownerType: 'team', ownerId: 't-1', provider: 'azure-foundry', location: 'https://res.openai.azure.com' };
+    const c = encryptSecret(key, 'dk-1', 'azure-key', az);
+    assert.equal(decryptSecret(key, c, az), 'azure-key');
+    for (const location of ['https://attacker.openai.azure.com', 'https://res.openai.azure.com/', 'HTTPS://RES.OPENAI.AZURE.COM', '', '-', null]) {
+      assert.throws(() => decryptSecret(key, c, { ...az, location }), DecryptionError, JSON.stringify(location));
+    }
+    const none = encryptSecret(key, 'dk-1', 'k', ctx);
+    assert.throws(() => decryptSecret(key, none, { ...ctx, location: '' }), DecryptionError, 'null differs from the empty string');
+    assert.throws(() => decryptSecret(key, none, { ...ctx, location: '-' }), DecryptionError);
+  });
+
+  it('still reads the v1 format (location not bound) and reports it as outdated', () => {
+    const key = generateDataKey();
+    const aad = Buffer.from(['neo-byok/provider-key/v1', 'user', 'u-1', 'openai', 'dk-1'].join('\0'), 'utf8');
+    const v1 = `v1.dk-1.${seal(key, Buffer.from('sk-old', 'utf8'), aad).toString('base64url')}`;
+    assert.equal(decryptSecret(key, v1, ctx), 'sk-old');
+    assert.equal(decryptSecret(key, v1, { ...ctx, location: 'anything' }), 'sk-old', 'v1 never bound a location');
+    assert.throws(() => decryptSecret(key, v1, { ...ctx, ownerId: 'u-2' }), DecryptionError);
+    assert.equal(isOutdatedCiphertext(v1), true);
+    assert.equal(isOutdatedCiphertext(encryptSecret(key, 'dk-1', 'sk-new', ctx)), false);
   });
 
   it('wraps data keys bound to their row; rewraps to a new master key', () => {

@@ -11,8 +11,13 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 export const KEY_BYTES = 32;
 
-/** Prefix of every provider-key ciphertext; bump it when the format changes. */
-export const CIPHERTEXT_VERSION = 'v1';
+/**
+ * Prefix of every provider-key ciphertext written now; bump it when the format changes.
+ * v2 binds the key's location (region or endpoint) into the AAD; v1 (owner, provider and
+ * data key only) is still read, and rewritten as v2 by the next save or a rotation.
+ */
+export const CIPHERTEXT_VERSION = 'v2';
+const READABLE_VERSIONS = new Set(['v1', 'v2']);
 
 /** Thrown for any ciphertext that does not authenticate: never a wrong plaintext. */
 export class DecryptionError extends Error {
@@ -91,37 +96,51 @@ export function rewrapDataKey(wrapped: string, ctx: DataKeyContext, from: Buffer
   }
 }
 
-/** Where a provider secret belongs; bound into its associated data (owner type, owner id, provider). */
+/**
+ * Where a provider secret belongs; bound into its associated data: owner type, owner id,
+ * provider and (v2) the stored location, i.e. the region or, for Azure, the endpoint
+ * the runtime sends the key to. A location changed in the database does not decrypt.
+ */
 export interface SecretContext {
   ownerType: string;
   ownerId: string;
   provider: string;
+  /** The stored (normalized) `provider_keys.location`, null for key-only providers. */
+  location: string | null;
 }
 
-function secretAad(c: SecretContext, dataKeyId: string): Buffer {
-  return Buffer.from(['neo-byok/provider-key/v1', c.ownerType, c.ownerId, c.provider, dataKeyId].join('\0'), 'utf8');
+function secretAad(version: string, c: SecretContext, dataKeyId: string): Buffer {
+  if (version === 'v1') return Buffer.from(['neo-byok/provider-key/v1', c.ownerType, c.ownerId, c.provider, dataKeyId].join('\0'), 'utf8');
+  // The location is the last field (no earlier field contains NUL), and null differs from any string.
+  const location = c.location === null ? '-' : `=${c.location}`;
+  return Buffer.from(['neo-byok/provider-key/v2', c.ownerType, c.ownerId, c.provider, dataKeyId, location].join('\0'), 'utf8');
 }
 
-/** Encrypts a provider secret: `v1.<data key id>.<base64url(iv ‖ ciphertext ‖ tag)>`. */
+/** Encrypts a provider secret: `v2.<data key id>.<base64url(iv ‖ ciphertext ‖ tag)>`. */
 export function encryptSecret(dataKey: Buffer, dataKeyId: string, plaintext: string, ctx: SecretContext): string {
-  const sealed = seal(dataKey, Buffer.from(plaintext, 'utf8'), secretAad(ctx, dataKeyId));
+  const sealed = seal(dataKey, Buffer.from(plaintext, 'utf8'), secretAad(CIPHERTEXT_VERSION, ctx, dataKeyId));
   return `${CIPHERTEXT_VERSION}.${dataKeyId}.${sealed.toString('base64url')}`;
 }
 
-/** Splits a ciphertext into its data key id and sealed bytes; DecryptionError when malformed. */
-export function parseCiphertext(ciphertext: string): { dataKeyId: string; sealed: Buffer } {
+/** Splits a ciphertext into its version, data key id and sealed bytes; DecryptionError when malformed. */
+export function parseCiphertext(ciphertext: string): { version: string; dataKeyId: string; sealed: Buffer } {
   const parts = ciphertext.split('.');
-  if (parts.length !== 3 || parts[0] !== CIPHERTEXT_VERSION || !parts[1] || !parts[2]) {
+  if (parts.length !== 3 || !READABLE_VERSIONS.has(parts[0]!) || !parts[1] || !parts[2]) {
     throw new DecryptionError('the ciphertext format is not recognized');
   }
   if (!/^[A-Za-z0-9_-]+$/.test(parts[2])) throw new DecryptionError('the ciphertext format is not recognized');
-  return { dataKeyId: parts[1], sealed: Buffer.from(parts[2], 'base64url') };
+  return { version: parts[0]!, dataKeyId: parts[1], sealed: Buffer.from(parts[2], 'base64url') };
 }
 
-/** Decrypts a provider secret; throws DecryptionError on any tampering or AAD mismatch. */
+/** True when a stored ciphertext is of an older format (rewrite it as the current one). */
+export function isOutdatedCiphertext(ciphertext: string): boolean {
+  return !ciphertext.startsWith(`${CIPHERTEXT_VERSION}.`);
+}
+
+/** Decrypts a provider secret (any readable version); throws DecryptionError on any tampering or AAD mismatch. */
 export function decryptSecret(dataKey: Buffer, ciphertext: string, ctx: SecretContext): string {
-  const { dataKeyId, sealed } = parseCiphertext(ciphertext);
-  return open(dataKey, sealed, secretAad(ctx, dataKeyId)).toString('utf8');
+  const { version, dataKeyId, sealed } = parseCiphertext(ciphertext);
+  return open(dataKey, sealed, secretAad(version, ctx, dataKeyId)).toString('utf8');
 }
 
 const CHECK_PLAINTEXT = Buffer.from('neo-byok master key check v1', 'utf8');

@@ -14,7 +14,17 @@
  */
 import { withTransaction, type Db } from '../db/index.ts';
 import { nowIso } from '../db/index.ts';
-import { DecryptionError, masterKeyId, rewrapDataKey, verifyMasterKeyCheck } from './envelope.ts';
+import { isStoredEndpoint } from '../providers/azure-foundry/index.ts';
+import {
+  CIPHERTEXT_VERSION,
+  DecryptionError,
+  decryptSecret,
+  encryptSecret,
+  masterKeyId,
+  rewrapDataKey,
+  unwrapDataKey,
+  verifyMasterKeyCheck,
+} from './envelope.ts';
 import { KeyVault, MASTER_KEY_CHECK_META } from './vault.ts';
 
 export const DEFAULT_BATCH_SIZE = 500;
@@ -47,6 +57,8 @@ export interface RotateOptions {
   maxBatches?: number;
   onProgress?: (p: RotateProgress) => void;
   clock?: () => number;
+  /** NEO_AZURE_ALLOWED_HOSTS (tests only): Azure endpoints the rewrap pass accepts beside Azure's own. */
+  azureAllowedHosts?: readonly string[];
 }
 
 export interface RotationFailure {
@@ -68,6 +80,18 @@ export interface RotateResult {
   /** Every data key is under the new key and the check value was replaced. */
   complete: boolean;
   check_updated: boolean;
+  /** Provider-key ciphertexts of an older format rewritten in the current one (location bound). */
+  ciphertexts_upgraded: number;
+  /** Older-format ciphertexts that could not be rewritten (tampered rows); they stay as they are. */
+  ciphertexts_failed: CiphertextFailure[];
+}
+
+export interface CiphertextFailure {
+  provider_key_id: string;
+  owner_type: string;
+  owner_id: string;
+  provider: string;
+  reason: string;
 }
 
 async function countNotUnder(db: Db, id: string): Promise<number> {
@@ -192,6 +216,8 @@ export async function rotateMasterKey(opts: RotateOptions): Promise<RotateResult
     if (stoppedEarly || changedThisPass === 0) break;
   }
 
+  const upgrade = stoppedEarly ? { upgraded: 0, failed: [] } : await upgradeCiphertexts(db, keys, batchSize, opts.azureAllowedHosts ?? []);
+
   const remaining = await countNotUnder(db, newId);
   const finalTotal = await db
     .selectFrom('data_keys')
@@ -220,5 +246,84 @@ export async function rotateMasterKey(opts: RotateOptions): Promise<RotateResult
     remaining,
     complete: remaining === 0 && failed.length === 0,
     check_updated: checkUpdated,
+    ciphertexts_upgraded: upgrade.upgraded,
+    ciphertexts_failed: upgrade.failed,
   };
+}
+
+/**
+ * The rewrap pass over provider keys: every ciphertext of an older format (v1: the
+ * location was not bound) is decrypted and sealed again in the current format, binding
+ * the stored location. A v1 row cannot prove its location was not changed, so an Azure
+ * endpoint must still pass the Azure host rules here (else the row is reported, not
+ * rewritten). A row saved meanwhile is left to the save (the update names the old value).
+ */
+async function upgradeCiphertexts(
+  db: Db,
+  keys: Map<string, Buffer>,
+  batchSize: number,
+  azureAllowedHosts: readonly string[],
+): Promise<{ upgraded: number; failed: CiphertextFailure[] }> {
+  let upgraded = 0;
+  const failed: CiphertextFailure[] = [];
+  let cursor = '';
+  for (;;) {
+    const rows = await db
+      .selectFrom('provider_keys')
+      .innerJoin('data_keys', (j) =>
+        j
+          .onRef('data_keys.id', '=', 'provider_keys.data_key_id')
+          .onRef('data_keys.owner_type', '=', 'provider_keys.owner_type')
+          .onRef('data_keys.owner_id', '=', 'provider_keys.owner_id'),
+      )
+      .select([
+        'provider_keys.id as id',
+        'provider_keys.owner_type as owner_type',
+        'provider_keys.owner_id as owner_id',
+        'provider_keys.provider as provider',
+        'provider_keys.location as location',
+        'provider_keys.ciphertext as ciphertext',
+        'data_keys.id as data_key_id',
+        'data_keys.wrapped_key as wrapped_key',
+        'data_keys.master_key_id as master_key_id',
+      ])
+      .where('provider_keys.ciphertext', 'not like', `${CIPHERTEXT_VERSION}.%`)
+      .where('provider_keys.id', '>', cursor)
+      .orderBy('provider_keys.id')
+      .limit(batchSize)
+      .execute();
+    if (rows.length === 0) break;
+    cursor = rows[rows.length - 1]!.id;
+    const updates: { id: string; from: string; to: string }[] = [];
+    for (const row of rows) {
+      const ctx = { ownerType: row.owner_type, ownerId: row.owner_id, provider: row.provider, location: row.location };
+      const fail = (reason: string) =>
+        failed.push({ provider_key_id: row.id, owner_type: row.owner_type, owner_id: row.owner_id, provider: row.provider, reason });
+      if (row.provider === 'azure-foundry' && !isStoredEndpoint(row.location, azureAllowedHosts)) {
+        fail('the stored Azure endpoint fails the Azure host rules (altered row?); replace the key');
+        continue;
+      }
+      const master = keys.get(row.master_key_id);
+      let dataKey: Buffer | undefined;
+      try {
+        if (!master) throw new DecryptionError();
+        dataKey = unwrapDataKey(master, row.wrapped_key, { ownerType: row.owner_type, ownerId: row.owner_id, dataKeyId: row.data_key_id });
+        const plaintext = decryptSecret(dataKey, row.ciphertext, ctx);
+        updates.push({ id: row.id, from: row.ciphertext, to: encryptSecret(dataKey, row.data_key_id, plaintext, ctx) });
+      } catch (err) {
+        fail(err instanceof DecryptionError ? 'the ciphertext does not authenticate (tampered or moved row); replace the key' : 'rewrite failed');
+      } finally {
+        dataKey?.fill(0);
+      }
+    }
+    upgraded += await withTransaction(db, async (trx) => {
+      let n = 0;
+      for (const u of updates) {
+        const r = await trx.updateTable('provider_keys').set({ ciphertext: u.to }).where('id', '=', u.id).where('ciphertext', '=', u.from).executeTakeFirst();
+        n += Number(r.numUpdatedRows);
+      }
+      return n;
+    });
+  }
+  return { upgraded, failed };
 }

@@ -71,6 +71,12 @@ export interface KeyVaultDeps {
   bus: CacheBus;
   clock?: () => number;
   cacheSize?: number;
+  /**
+   * The provider's rules for a stored location (the Azure host rules), applied before a
+   * secret is decrypted for it: a location they refuse makes the key unreadable, also in
+   * the older ciphertext format that did not seal the location.
+   */
+  acceptsLocation?: (provider: ProviderName, location: string | null) => boolean;
 }
 
 interface CachedDataKey {
@@ -103,18 +109,31 @@ export class KeyVault {
    * Encrypts a provider secret for an owner, inside the caller's transaction (which
    * should hold the owner lock): gets the owner's data key, creating it on first use.
    */
-  async encryptFor(trx: Trx, owner: Owner, provider: ProviderName, plaintext: string): Promise<{ ciphertext: string; dataKeyId: string }> {
+  async encryptFor(
+    trx: Trx,
+    owner: Owner,
+    provider: ProviderName,
+    plaintext: string,
+    location: string | null,
+  ): Promise<{ ciphertext: string; dataKeyId: string }> {
     const { id, key } = await this.dataKeyFor(trx, owner);
-    const ciphertext = encryptSecret(key, id, plaintext, { ownerType: owner.type, ownerId: owner.id, provider });
+    // The location (region, Azure endpoint) is sealed with the key: store exactly this value.
+    const ciphertext = encryptSecret(key, id, plaintext, { ownerType: owner.type, ownerId: owner.id, provider, location });
     return { ciphertext, dataKeyId: id };
   }
 
-  /** Decrypts a provider secret of this owner and provider; DecryptionError on any mismatch. */
-  async decrypt(owner: Owner, provider: ProviderName, ciphertext: string): Promise<string> {
+  /**
+   * Decrypts a provider secret of this owner and provider stored with this location;
+   * UnreadableKeyError on any mismatch (a location changed in the database included).
+   */
+  async decrypt(owner: Owner, provider: ProviderName, ciphertext: string, location: string | null): Promise<string> {
     try {
+      if (this.deps.acceptsLocation && !this.deps.acceptsLocation(provider, location)) {
+        throw new DecryptionError('the stored location fails the provider rules');
+      }
       const { dataKeyId } = parseCiphertext(ciphertext);
       const key = await this.loadDataKey(this.deps.db, owner, dataKeyId);
-      return decryptSecret(key, ciphertext, { ownerType: owner.type, ownerId: owner.id, provider });
+      return decryptSecret(key, ciphertext, { ownerType: owner.type, ownerId: owner.id, provider, location });
     } catch (err) {
       // Carries owner and provider so the failure can be logged and shown (never the secret).
       if (err instanceof DecryptionError) throw new UnreadableKeyError(owner, provider);

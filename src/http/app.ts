@@ -24,6 +24,7 @@ import { TeamsService } from '../modules/teams/teams.service.ts';
 import { KeyVault } from '../crypto/vault.ts';
 import { byokRoutes } from '../modules/byok/byok.routes.ts';
 import { ByokService } from '../modules/byok/byok.service.ts';
+import { isStoredEndpoint } from '../providers/azure-foundry/index.ts';
 import { createProviderRegistry, type ProviderRegistry } from '../providers/registry.ts';
 import { ModelsService } from '../modules/models/models.service.ts';
 import { modelsRoutes } from '../modules/models/models.routes.ts';
@@ -183,7 +184,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const features = new FeaturesService({ db: database.db, dialect: database.dialect, bus, defaults: { byok: config.byokDefault }, ...(deps.clock ? { clock: deps.clock } : {}) });
   // The master key must be the one this database was encrypted with: a clear startup error otherwise.
   await KeyVault.verifyMasterKey(database.db, config.masterKey, config.masterKeyPrevious);
-  const vault = new KeyVault({ db: database.db, masterKey: config.masterKey, ...(config.masterKeyPrevious ? { masterKeyPrevious: config.masterKeyPrevious } : {}), bus, ...(deps.clock ? { clock: deps.clock } : {}) });
+  const vault = new KeyVault({
+    db: database.db,
+    masterKey: config.masterKey,
+    ...(config.masterKeyPrevious ? { masterKeyPrevious: config.masterKeyPrevious } : {}),
+    bus,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+    // A key is handed out only for an Azure endpoint that passes the host rules again.
+    acceptsLocation: (provider, location) => provider !== 'azure-foundry' || isStoredEndpoint(location, config.azureAllowedHosts),
+  });
   const providers = createProviderRegistry({ azureAllowedHosts: config.azureAllowedHosts });
   const byok = new ByokService({
     db: database.db,

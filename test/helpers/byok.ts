@@ -21,7 +21,7 @@ export async function insertKey(
   const now = nowIso();
   await withTransaction(ctx.database.db, async (trx) => {
     await lockOwner(trx, ctx.database.dialect, owner, now);
-    const { ciphertext, dataKeyId } = await ctx.app.services.vault.encryptFor(trx, owner, provider, secret);
+    const { ciphertext, dataKeyId } = await ctx.app.services.vault.encryptFor(trx, owner, provider, secret, opts.location ?? null);
     await trx
       .insertInto('provider_keys')
       .values({

@@ -247,7 +247,7 @@ export class ByokService {
       const view = presentKey(row);
       // Each key is opened (and the plaintext dropped) so an admin sees which ones to replace.
       try {
-        await this.deps.vault.decrypt(owner, view.provider, row.ciphertext);
+        await this.deps.vault.decrypt(owner, view.provider, row.ciphertext, row.location);
       } catch (err) {
         if (!(err instanceof DecryptionError)) throw err;
         view.status = 'unreadable';
@@ -299,7 +299,7 @@ export class ByokService {
     const row = await this.locked(owner, actor, async (lock, now, trx) => {
       // Defaults come from the row as it is under the lock: a concurrent save's name is kept.
       const current = await lock.getKey(provider);
-      const { ciphertext, dataKeyId } = await this.deps.vault.encryptFor(trx, owner, provider, prepared.apiKey);
+      const { ciphertext, dataKeyId } = await this.deps.vault.encryptFor(trx, owner, provider, prepared.apiKey, prepared.location);
       const write: KeyWrite = {
         id: current?.id ?? this.newId(),
         provider,

@@ -81,7 +81,9 @@ export class ResolveService {
     }
     let apiKey: string;
     try {
-      apiKey = await this.deps.vault.decrypt(owner, serving.provider, serving.key.ciphertext);
+      // The location (for Azure the endpoint the runtime sends the key to) is sealed with
+      // the key and held to the provider's rules by the vault: a changed one is unreadable.
+      apiKey = await this.deps.vault.decrypt(owner, serving.provider, serving.key.ciphertext, serving.key.location);
     } catch (err) {
       this.count(owner, serving.provider, 'byok', 'error');
       throw err;

@@ -66,6 +66,18 @@ function checkKey(apiKey: string): string {
   return key;
 }
 
+/**
+ * True when `location` is exactly what `normalizeEndpoint` stores for a valid endpoint:
+ * the check of a stored endpoint before a key is handed out for it (resolve, rewrap).
+ */
+export function isStoredEndpoint(location: string | null, allowedHosts: readonly string[] = []): boolean {
+  try {
+    return location !== null && normalizeEndpoint(location, allowedHosts) === location;
+  } catch {
+    return false;
+  }
+}
+
 export function createAdapter(options: AzureAdapterOptions = {}): ProviderAdapter {
   const allowedHosts = (options.allowedHosts ?? []).map((h) => h.toLowerCase());
   return {
