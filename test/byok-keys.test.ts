@@ -58,7 +58,25 @@ for (const dialect of testDialects()) {
       const keys = list.json().provider_keys;
       assert.deepEqual(keys.map((k: { provider: string }) => k.provider), ['anthropic', 'openai']);
       for (const k of keys) {
-        assert.deepEqual(Object.keys(k).sort(), ['created_at', 'display_name', 'id', 'is_validated', 'key_hint', 'location', 'models_count', 'provider', 'updated_at', 'validated_at']);
+        assert.deepEqual(Object.keys(k).sort(), [
+          'created_at',
+          'credential_version',
+          'display_name',
+          'expires_at',
+          'id',
+          'is_validated',
+          'key_hint',
+          'last_check_message',
+          'last_check_outcome',
+          'last_checked_at',
+          'last_used_at',
+          'location',
+          'models_count',
+          'provider',
+          'status',
+          'updated_at',
+          'validated_at',
+        ]);
       }
       assert.ok(!list.body.includes('second-key'));
       assert.ok(!list.body.includes('zzzzzzzz'));
@@ -167,7 +185,7 @@ for (const dialect of testDialects()) {
         { provider: 'openai', payload: { api_key: 'sk-ok-key-123456789', display_name: 'del\u007f' }, field: /display_name/ },
         { provider: 'openai', payload: { api_key: 'sk-ok-key-123456789', location: 5 }, field: /location/ },
         { provider: 'openai', payload: { api_key: 'sk-ok-key-123456789', location: ['us'] }, field: /location/ },
-        { provider: 'openai', payload: { api_key: 'sk-ok-key-123456789', surprise: true }, field: /does not accept; accepted fields: api_key, (display_name, )?location$/ },
+        { provider: 'openai', payload: { api_key: 'sk-ok-key-123456789', surprise: true }, field: /does not accept; accepted fields: api_key, (display_name, location, expires_at|location)$/ },
         { provider: 'google-vertex', payload: { api_key: '{"type": "service_account", "client_email": ' }, field: /api_key/ },
         { provider: 'google-vertex', payload: { api_key: JSON.stringify({ type: 'authorized_user', client_email: 'a@b.iam.gserviceaccount.com' }) }, field: /api_key/ },
         { provider: 'azure-foundry', payload: { api_key: 'a'.repeat(32), location: 'https://evil.example.com' }, field: /location/ },
@@ -218,7 +236,19 @@ for (const dialect of testDialects()) {
         assert.ok(op.responses['401'] && op.responses['200']);
       }
       const pk = doc.components.schemas.ProviderKey;
-      assert.deepEqual([...pk.required].sort(), ['created_at', 'id', 'is_validated', 'key_hint', 'provider', 'updated_at']);
+      assert.deepEqual([...pk.required].sort(), [
+        'created_at',
+        'expires_at',
+        'id',
+        'is_validated',
+        'key_hint',
+        'last_check_outcome',
+        'last_checked_at',
+        'last_used_at',
+        'provider',
+        'status',
+        'updated_at',
+      ]);
       assert.equal(pk.properties.provider.enum.length, 9);
       assert.deepEqual(doc.components.schemas.ValidationResult.required, ['valid']);
       assert.ok(doc.paths['/api/v1/byok/providers/{provider}'].delete.responses['404']);

@@ -3,7 +3,7 @@
  * another owner or to another provider, or a data key altered, never yields a wrong
  * plaintext. Resolution answers a generic 500 ErrorResponse whose error_id matches a
  * log event naming owner and provider (never the secret); the listing marks the key
- * `status: "unreadable"` so an admin can replace it, after which it works again.
+ * `status: "unreadable"` (instead of its health status) so an admin can replace it, after which it works again.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -114,12 +114,12 @@ for (const dialect of testDialects()) {
       assert.equal(list.get(provider)?.status, 'unreadable');
     }
 
-    it('baseline: an untouched key resolves to its own secret and lists without a status', async () => {
+    it('baseline: an untouched key resolves to its own secret and lists as active (not unreadable)', async () => {
       const o = await ownerWith(['openai']);
       const res = await resolve(o.user, 'gpt-5');
       assert.equal(res.statusCode, 200, res.body);
       assert.equal(res.json().credential.api_key, o.secrets.get('openai'));
-      assert.equal((await listing(o)).get('openai')?.status, undefined);
+      assert.equal((await listing(o)).get('openai')?.status, 'active');
     });
 
     it('a ciphertext with one altered byte → 500 + unreadable, never a wrong plaintext; replacing the key heals it', async () => {
@@ -131,13 +131,13 @@ for (const dialect of testDialects()) {
       await setCiphertext(o, 'openai', `${parts[0]}.${parts[1]}.${sealed.toString('base64url')}`);
       await assertUnreadable(o, 'openai');
       // The other key of the owner is unaffected.
-      assert.equal((await listing(o)).get('anthropic')?.status, undefined);
+      assert.equal((await listing(o)).get('anthropic')?.status, 'active');
       assert.equal((await resolve(o.user, 'claude-sonnet-4-5')).json().credential.api_key, o.secrets.get('anthropic'));
       // The admin replaces it.
       const fresh = acceptedCredential(fakes, 'openai');
       allSecrets.push(fresh.api_key);
       await saveKey(ctx, o.user, 'openai', fresh);
-      assert.equal((await listing(o)).get('openai')?.status, undefined);
+      assert.equal((await listing(o)).get('openai')?.status, 'active');
       assert.equal((await resolve(o.user, 'gpt-5')).json().credential.api_key, fresh.api_key);
     });
 

@@ -31,6 +31,8 @@ interface Resolved {
   provider: string;
   provider_model_id: string;
   credential: { api_key: string; location: string | null } | null;
+  credential_id: string | null;
+  credential_version: number | null;
 }
 
 for (const dialect of testDialects()) {
@@ -86,6 +88,8 @@ for (const dialect of testDialects()) {
           provider: 'anthropic',
           provider_model_id: 'claude-sonnet-4-5-20250929',
           credential: null,
+          credential_id: null,
+          credential_version: null,
         });
         const g = await resolveOk(user, 'gemini-2-5-pro');
         assert.equal(g.provider, 'google');
@@ -124,6 +128,10 @@ for (const dialect of testDialects()) {
     describe('byok mode', () => {
       it("answers the owner's decrypted key, the provider and the provider model id", async () => {
         const { user, creds } = await soloWith(['anthropic', 'openai']);
+        const listed = (await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/providers', headers: user.headers })).json<{
+          provider_keys: { id: string; provider: string; credential_version: number }[];
+        }>().provider_keys;
+        const anthropicKey = listed.find((k) => k.provider === 'anthropic')!;
         const r = await resolveOk(user, 'claude-sonnet-4-5');
         assert.deepEqual(r, {
           mode: 'byok',
@@ -133,7 +141,10 @@ for (const dialect of testDialects()) {
           provider: 'anthropic',
           provider_model_id: 'claude-sonnet-4-5-20250929',
           credential: { api_key: creds.get('anthropic')!.api_key, location: null },
+          credential_id: anthropicKey.id,
+          credential_version: anthropicKey.credential_version,
         });
+        assert.equal(anthropicKey.credential_version, 1);
         const g = await resolveOk(user, 'gpt-4-1');
         assert.equal(g.provider, 'openai');
         assert.equal(g.provider_model_id, 'gpt-4.1');

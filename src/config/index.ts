@@ -100,11 +100,24 @@ export interface Config {
    * the client picks its own IP), a hop count, or trusted proxy addresses/CIDRs.
    */
   trustProxy: TrustProxy;
+  keyHealth: KeyHealthConfig;
   /** Which secrets were generated into the data dir on this start (names only). */
   generatedSecrets: string[];
 }
 
 export type TrustProxy = boolean | number | string[];
+
+/** Key health (docs/key-health.md). */
+export interface KeyHealthConfig {
+  /** NEO_KEY_INVALID_AFTER: how far apart two rejections must be before a key is invalid. */
+  invalidAfterMs: number;
+  /** NEO_KEY_RECHECK_INTERVAL: time between two scheduled re-checks of a key (±10 % jitter). */
+  recheckIntervalMs: number;
+  /** NEO_KEY_RECHECK_CONCURRENCY: provider checks one instance runs at once. */
+  recheckConcurrency: number;
+  /** NEO_KEY_RECHECK: whether this instance runs the re-check scheduler (default on). */
+  scheduler: boolean;
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -143,6 +156,22 @@ function intVar(env: Env, name: string, def: number, min: number, max: number, p
   const n = Number(raw);
   if (n < min || n > max) problems.push(`${name} must be between ${min} and ${max} (got ${n})`);
   return n;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration like `30s`, `500ms`, `5m`, `24h` or `7d`, in milliseconds, between min and max. */
+function durationVar(env: Env, name: string, def: number, min: number, max: number, problems: string[]): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const m = /^(\d{1,9})(ms|s|m|h|d)$/.exec(raw.trim());
+  if (!m) {
+    problems.push(`${name} must be a duration such as 30s, 5m or 24h (got "${raw.slice(0, 40)}")`);
+    return def;
+  }
+  const ms = Number(m[1]) * DURATION_UNITS[m[2]!]!;
+  if (ms < min || ms > max) problems.push(`${name} must be between ${min} ms and ${max} ms (got ${ms} ms)`);
+  return ms;
 }
 
 function boolVar(env: Env, name: string, def: boolean, problems: string[]): boolean {
@@ -313,6 +342,12 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     sampleIntervalMs: intVar(env, 'NEO_OVERLOAD_SAMPLE_INTERVAL_MS', 250, 10, 10_000, problems),
     retryAfterS: intVar(env, 'NEO_OVERLOAD_RETRY_AFTER_S', 2, 1, 3600, problems),
   };
+  const keyHealth: KeyHealthConfig = {
+    invalidAfterMs: durationVar(env, 'NEO_KEY_INVALID_AFTER', 30_000, 0, 86_400_000, problems),
+    recheckIntervalMs: durationVar(env, 'NEO_KEY_RECHECK_INTERVAL', 86_400_000, 1000, 30 * 86_400_000, problems),
+    recheckConcurrency: intVar(env, 'NEO_KEY_RECHECK_CONCURRENCY', 4, 1, 64, problems),
+    scheduler: boolVar(env, 'NEO_KEY_RECHECK', true, problems),
+  };
 
   if (problems.length) throw new ConfigError(problems);
 
@@ -393,6 +428,7 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     rateLimit,
     overload,
     trustProxy,
+    keyHealth,
     generatedSecrets,
   };
 }

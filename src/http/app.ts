@@ -32,6 +32,10 @@ import { UsersService } from '../modules/users/users.service.ts';
 import { usersRoutes } from '../modules/users/users.routes.ts';
 import { ResolveService } from '../modules/internal/resolve.service.ts';
 import { resolveRoutes } from '../modules/internal/resolve.routes.ts';
+import { keyHealthRoutes } from '../modules/keyhealth/keyhealth.routes.ts';
+import { KeyHealthScheduler } from '../modules/keyhealth/keyhealth.scheduler.ts';
+import { KeyHealthService } from '../modules/keyhealth/keyhealth.service.ts';
+import { UsageRecorder } from '../modules/keyhealth/usage.ts';
 import { webRoutes } from '../web/web.routes.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandling, sendError, toAppError } from './errors.ts';
@@ -67,6 +71,9 @@ export interface Services {
   models: ModelsService;
   users: UsersService;
   resolver: ResolveService;
+  keyHealth: KeyHealthService;
+  keyHealthScheduler: KeyHealthScheduler;
+  usage: UsageRecorder;
 }
 
 export type App = FastifyInstance;
@@ -206,6 +213,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     providerTimeoutMs: config.providerTimeoutMs,
     metrics,
     log: app.log,
+    recheckIntervalMs: config.keyHealth.recheckIntervalMs,
     ...(deps.clock ? { clock: deps.clock } : {}),
     // Cached mode and keys for GET /byok/mode (`models` is built below; called per request).
     ownerState: (owner) => models.ownerState(owner),
@@ -214,8 +222,27 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const teams = new TeamsService({ db: database.db, dialect: database.dialect, invalidateUser: (id) => auth.invalidateUser(id), ...(deps.clock ? { clock: deps.clock } : {}) });
   const models = new ModelsService({ db: database.db, dialect: database.dialect, bus, features, ...(deps.clock ? { clock: deps.clock } : {}) });
   const users = new UsersService({ db: database.db, dialect: database.dialect, features, models });
-  const resolver = new ResolveService({ auth, models, vault, metrics });
-  const services: Services = { auth, features, metrics, bus, vault, providers, byok, apiKeys, teams, models, users, resolver };
+  const keyHealth = new KeyHealthService({
+    db: database.db,
+    dialect: database.dialect,
+    bus,
+    config: config.keyHealth,
+    decrypt: (owner, provider, ciphertext) => vault.decrypt(owner, provider, ciphertext),
+    check: (provider, apiKey, location) => byok.checkCredential(provider, apiKey, location),
+    providerCallsPerMinute: config.rateLimit.providerCallsPerMinute,
+    metrics,
+    log: app.log,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  });
+  const keyHealthScheduler = new KeyHealthScheduler(keyHealth, { log: app.log });
+  metrics.keyStatusSource = () => keyHealth.repo.countByStatus();
+  // last_used_at: noted in memory by resolve, written in one batch by a timer (never on the request path).
+  const usage = new UsageRecorder(keyHealth.repo, {
+    ...(deps.clock ? { clock: deps.clock } : {}),
+    onError: (err) => app.log.warn({ event: 'key_health.last_used_write_failed', err: (err as Error)?.name }, 'last_used_at write failed'),
+  });
+  const resolver = new ResolveService({ auth, models, vault, metrics, usage });
+  const services: Services = { auth, features, metrics, bus, vault, providers, byok, apiKeys, teams, models, users, resolver, keyHealth, keyHealthScheduler, usage };
   // @services-end
   app.decorate('services', services);
   // Headers, CORS and rate limits first: the per-IP limit on failed authentication hooks into auth.
@@ -235,9 +262,18 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(modelsRoutes, { models });
   await app.register(usersRoutes, { users });
   await app.register(resolveRoutes, { resolver });
+  await app.register(keyHealthRoutes, { health: keyHealth });
   await app.register(webRoutes);
   // @routes-end
 
+  app.addHook('onReady', async () => {
+    usage.start();
+    if (config.keyHealth.scheduler) keyHealthScheduler.start();
+  });
+  app.addHook('preClose', async () => {
+    await keyHealthScheduler.stop();
+    await usage.stop();
+  });
   app.addHook('onClose', async () => {
     await bus.close();
   });

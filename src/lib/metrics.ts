@@ -13,6 +13,12 @@ export class Metrics {
    */
   readonly resolves: Counter<'owner_type' | 'provider' | 'mode' | 'outcome'>;
   readonly providerChecks: Counter<'provider' | 'outcome'>;
+  /** Key health (docs/key-health.md): runtime reports, re-checks asked for and run. */
+  readonly keyReports: Counter<'outcome'>;
+  readonly keyRechecksRequested: Counter;
+  readonly keyRechecks: Counter<'provider' | 'outcome'>;
+  /** Source of the keys-by-status gauge (set by the app once the database is known). */
+  keyStatusSource?: () => Promise<{ provider: string; status: string; n: number }[]>;
   /**
    * Event-loop delay sampled every 1 ms (prom-client's own nodejs_eventloop_lag_* sample
    * every 10 ms, which adds ~10 ms to every figure). Each sample is the time between two
@@ -71,6 +77,38 @@ export class Metrics {
       labelNames: ['provider', 'outcome'],
       registers: [this.registry],
     });
+    [this.keyReports, this.keyRechecksRequested, this.keyRechecks] = this.keyHealthMetrics();
+  }
+
+  /** Key-health series: reports, re-checks, and keys by provider and status (read at scrape time). */
+  private keyHealthMetrics(): [Counter<'outcome'>, Counter, Counter<'provider' | 'outcome'>] {
+    const source = () => this.keyStatusSource;
+    new Gauge({
+      name: 'neo_provider_keys',
+      help: 'Stored provider keys by provider and status (no owner label)',
+      labelNames: ['provider', 'status'],
+      registers: [this.registry],
+      async collect() {
+        const read = source();
+        if (!read) return;
+        this.reset();
+        try {
+          for (const r of await read()) this.set({ provider: r.provider, status: r.status }, r.n);
+        } catch {
+          // The database is unreachable: the series are absent in this scrape.
+        }
+      },
+    });
+    return [
+      new Counter({ name: 'neo_key_reports_total', help: 'Runtime reports about provider keys by outcome', labelNames: ['outcome'], registers: [this.registry] }),
+      new Counter({ name: 'neo_key_rechecks_requested_total', help: 'Re-checks made due by runtime reports', registers: [this.registry] }),
+      new Counter({
+        name: 'neo_key_rechecks_total',
+        help: 'Provider key re-checks (reported and scheduled) by provider and outcome',
+        labelNames: ['provider', 'outcome'],
+        registers: [this.registry],
+      }),
+    ];
   }
 
   /** Counts and times every request by its route pattern (never the raw URL). */

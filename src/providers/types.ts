@@ -46,6 +46,11 @@ export interface CheckResult {
   message: string;
   /** Provider model ids the key can reach, when the listing succeeded. */
   models?: string[];
+  /**
+   * With `rejected`: the credential has expired for good (temporary AWS credentials whose
+   * session token expired), so a re-check marks it invalid at once (docs/key-health.md).
+   */
+  expired?: boolean;
 }
 
 export interface CheckContext {

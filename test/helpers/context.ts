@@ -69,6 +69,8 @@ export async function createTestContext(options: TestContextOptions = {}): Promi
     // No load shedding on event-loop delay: a loaded test machine stalls processes for
     // hundreds of ms (test/overload.test.ts turns it on).
     NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+    // Tests run key-health rounds themselves (services.keyHealthScheduler.round()).
+    NEO_KEY_RECHECK: 'off',
     ...options.env,
   });
   const database = await openDatabase(config.databaseUrl, { poolSize: 5 });

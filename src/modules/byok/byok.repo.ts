@@ -11,10 +11,19 @@
 import { sql, type Kysely } from 'kysely';
 import type { Dialect, Trx } from '../../db/index.ts';
 import type { AuditEventRow, Database, ModelUseMode, ProviderKeyRow } from '../../db/schema.ts';
+import type { HealthColumns } from '../keyhealth/keyhealth.rules.ts';
 import type { ProviderName } from '../../providers/types.ts';
 import type { Owner } from '../auth/owner.ts';
 
-export type AuditAction = 'provider_key.created' | 'provider_key.updated' | 'provider_key.deleted' | 'mode.changed' | 'mode.auto_switched';
+export type AuditAction =
+  | 'provider_key.created'
+  | 'provider_key.updated'
+  | 'provider_key.deleted'
+  | 'mode.changed'
+  | 'mode.auto_switched'
+  | 'provider_key.status_changed'
+  | 'provider_key.expiring'
+  | 'provider_key.expired';
 
 export interface AuditInput {
   id: string;
@@ -42,12 +51,17 @@ export interface KeyWrite {
   models: string[] | null;
   modelsDiscoveredAt: string | null;
   now: string;
+  /** Key-health columns of the save (status from the check, next re-check, expiry). */
+  health?: HealthColumns;
 }
 
 /** The stored mode and the key rows of one owner, read from one snapshot. */
 export interface OwnerSnapshot {
   mode: ModelUseMode;
-  keys: Pick<ProviderKeyRow, 'id' | 'provider' | 'location' | 'ciphertext' | 'models' | 'updated_at'>[];
+  keys: Pick<
+    ProviderKeyRow,
+    'id' | 'provider' | 'location' | 'ciphertext' | 'models' | 'updated_at' | 'status' | 'credential_version' | 'first_rejected_at' | 'last_checked_at'
+  >[];
 }
 
 type Executor = Kysely<Database>;
@@ -80,13 +94,24 @@ export class ByokRepo {
       .selectFrom(sql<{ one: number }>`(select 1 as one)`.as('o'))
       .leftJoin('byok_settings as s', (j) => j.on('s.owner_type', '=', owner.type).on('s.owner_id', '=', owner.id))
       .leftJoin('provider_keys as k', (j) => j.on('k.owner_type', '=', owner.type).on('k.owner_id', '=', owner.id))
-      .select(['s.mode', 'k.id', 'k.provider', 'k.location', 'k.ciphertext', 'k.models', 'k.updated_at'])
+      .select(['s.mode', 'k.id', 'k.provider', 'k.location', 'k.ciphertext', 'k.models', 'k.updated_at', 'k.status', 'k.credential_version', 'k.first_rejected_at', 'k.last_checked_at'])
       .orderBy('k.provider')
       .execute();
     const keys: OwnerSnapshot['keys'] = [];
     for (const r of rows) {
       if (r.id === null || r.provider === null || r.ciphertext === null || r.updated_at === null) continue;
-      keys.push({ id: r.id, provider: r.provider, location: r.location, ciphertext: r.ciphertext, models: r.models, updated_at: r.updated_at });
+      keys.push({
+        id: r.id,
+        provider: r.provider,
+        location: r.location,
+        ciphertext: r.ciphertext,
+        models: r.models,
+        updated_at: r.updated_at,
+        status: r.status ?? 'unverified',
+        credential_version: Number(r.credential_version ?? 1),
+        first_rejected_at: r.first_rejected_at,
+        last_checked_at: r.last_checked_at,
+      });
     }
     return { mode: asMode(rows[0]?.mode), keys };
   }
@@ -180,11 +205,11 @@ class LockedOwner {
       .execute();
   }
 
-  /** Replaces the secret and its metadata; keeps id and created_at. */
+  /** Replaces the secret and its metadata; keeps id and created_at; a new credential_version. */
   async updateKey(k: KeyWrite): Promise<void> {
     await this.#trx
       .updateTable('provider_keys')
-      .set(secretColumns(k))
+      .set((eb) => ({ ...secretColumns(k), credential_version: eb('credential_version', '+', 1) }))
       .where('owner_type', '=', this.owner.type)
       .where('owner_id', '=', this.owner.id)
       .where('provider', '=', k.provider)
@@ -242,5 +267,6 @@ function secretColumns(k: KeyWrite) {
     models: k.models ? JSON.stringify(k.models) : null,
     models_discovered_at: k.modelsDiscoveredAt,
     updated_at: k.now,
+    ...k.health,
   };
 }

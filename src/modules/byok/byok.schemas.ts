@@ -5,6 +5,7 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { DateTime, Nullable, Uuid } from '../../http/schemas.ts';
+import { KEY_STATUSES, type KeyStatus } from '../../db/schema.ts';
 import { CHECK_OUTCOMES, PROVIDERS, type CheckOutcome, type ProviderName } from '../../providers/types.ts';
 
 export const MAX_API_KEY_LENGTH = 16384;
@@ -76,13 +77,22 @@ export const ProviderKey = Type.Object(
     ),
     created_at: DateTime,
     updated_at: DateTime,
-    status: Type.Optional(
-      Type.Unsafe<'unreadable'>({
-        type: 'string',
-        enum: ['unreadable'],
-        description:
-          'Present (`unreadable`) only when the stored secret no longer decrypts: it was altered or moved in the database, or its master key is not configured. Resolution fails for it; replace it with PATCH. Absent when the key is readable.',
-      }),
+    status: Type.Unsafe<KeyStatus>({
+      type: 'string',
+      enum: [...KEY_STATUSES],
+      description:
+        'Key health (docs/key-health.md): `active` (the provider accepted it at the last check); `unverified` (never conclusively checked); `invalid` (the provider rejects it: two rejections at least NEO_KEY_INVALID_AFTER apart, expired temporary AWS credentials, or past `expires_at`; resolve does not hand it out); `restricted` (authenticates, lacks a permission, region or model) and `billing` (authenticates, the account cannot pay), both still handed out; `unreadable` (the stored secret no longer decrypts: altered or moved in the database, or its master key is not configured; replace it with PATCH).',
+    }),
+    last_checked_at: Nullable(DateTime, { description: 'When the provider last checked the key (save, re-check); null if never' }),
+    last_check_outcome: Nullable(
+      Type.Unsafe<CheckOutcome>({ type: 'string', enum: [...CHECK_OUTCOMES] }),
+      { description: "The last check's outcome (see ValidationResult.outcome); null if never checked" },
+    ),
+    last_check_message: Type.Optional(Nullable(Type.String(), { description: 'Why the last check came out as it did, in plain words' })),
+    last_used_at: Nullable(DateTime, { description: 'When resolve last handed the key out (updated at most once a minute); null if never' }),
+    expires_at: Nullable(DateTime, { description: 'The expiry date the owner set when saving; reminders 7 days and 1 day before; `invalid` from then on' }),
+    credential_version: Type.Optional(
+      Type.Integer({ minimum: 1, description: "Changes whenever the secret is replaced; resolve's `credential_version`" }),
     ),
   },
   { $id: 'ProviderKey', additionalProperties: false },
@@ -116,6 +126,12 @@ export const UpsertProviderKeyRequest = Type.Object(
     location: Type.Optional(
       Nullable(Type.String({ maxLength: MAX_LOCATION_LENGTH }), {
         description: 'GCP/AWS region, or the Azure endpoint URL (required for azure-foundry); ignored for key-only providers',
+      }),
+    ),
+    expires_at: Type.Optional(
+      Nullable(Type.String({ maxLength: 64 }), {
+        description:
+          'When the key stops working, if known (RFC 3339, in the future; e.g. `2027-01-31T00:00:00Z`). Reminder events 7 days and 1 day before; the key is `invalid` from then on. Omitted keeps the stored date; null clears it.',
       }),
     ),
   },
@@ -152,8 +168,18 @@ export const DeleteProviderKeyResponse = Type.Object(
 
 const AuditAction = Type.Unsafe<string>({
   type: 'string',
-  enum: ['provider_key.created', 'provider_key.updated', 'provider_key.deleted', 'mode.changed', 'mode.auto_switched'],
+  enum: [
+    'provider_key.created',
+    'provider_key.updated',
+    'provider_key.deleted',
+    'mode.changed',
+    'mode.auto_switched',
+    'provider_key.status_changed',
+    'provider_key.expiring',
+    'provider_key.expired',
+  ],
 });
+const StatusOrNull = Type.Unsafe<KeyStatus | null>({ type: ['string', 'null'], enum: [...KEY_STATUSES, null] });
 const ModeOrNull = Type.Unsafe<'neo' | 'byok' | null>({ type: ['string', 'null'], enum: ['neo', 'byok', null] });
 
 export const AuditEvent = Type.Object(
@@ -168,6 +194,14 @@ export const AuditEvent = Type.Object(
     to_mode: ModeOrNull,
     created_at: DateTime,
     request_id: Nullable(Type.String()),
+    from_status: Type.Optional(StatusOrNull),
+    to_status: Type.Optional(StatusOrNull),
+    outcome: Type.Optional(
+      Nullable(Type.String(), {
+        description: 'Key-health events: the check outcome that changed the status (`rejected`, `accepted`, …), `expired`, or `expires_in_7d`/`expires_in_1d`',
+      }),
+    ),
+    key_id: Type.Optional(Nullable(Uuid)),
   },
   { $id: 'AuditEvent', additionalProperties: false },
 );

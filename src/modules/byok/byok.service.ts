@@ -13,7 +13,7 @@
 import type { Db, Dialect, Trx } from '../../db/index.ts';
 import { nowIso, withTransaction } from '../../db/index.ts';
 import { uuidv7 } from '../../db/ids.ts';
-import type { AuditEventRow, ModelUseMode, ProviderKeyRow } from '../../db/schema.ts';
+import type { AuditEventRow, KeyStatus, ModelUseMode, ProviderKeyRow } from '../../db/schema.ts';
 import { AppError, forbidden, invalid, notFound } from '../../errors/index.ts';
 import type { CacheBus } from '../../lib/bus.ts';
 import type { Metrics } from '../../lib/metrics.ts';
@@ -23,6 +23,7 @@ import type { CheckContext, CheckOutcome, CheckResult, PreparedCredential, Provi
 import type { Principal } from '../auth/auth.service.ts';
 import { ownerKey, ownerOf, requireOwnerManager, type Owner } from '../auth/owner.ts';
 import type { FeaturesService } from '../features/features.service.ts';
+import { healthOnSave } from '../keyhealth/keyhealth.rules.ts';
 import { TeamsRepo } from '../teams/teams.repo.ts';
 import { ByokRepo, type AuditAction, type KeyWrite, type LockedOwner } from './byok.repo.ts';
 
@@ -45,8 +46,16 @@ export interface ProviderKeyView {
   models_count: number | null;
   created_at: string;
   updated_at: string;
-  /** Only on a key whose secret no longer decrypts (tamper, moved row, missing master key). */
-  status?: 'unreadable';
+  /** Key health (docs/key-health.md); `unreadable` also when the secret no longer decrypts now. */
+  status: KeyStatus;
+  last_checked_at: string | null;
+  last_check_outcome: CheckOutcome | null;
+  /** Why the last check came out as it did (plain words; never the secret). */
+  last_check_message: string | null;
+  last_used_at: string | null;
+  expires_at: string | null;
+  /** Changes whenever the secret is replaced (resolve's credential_version). */
+  credential_version: number;
 }
 
 export interface ValidationResult {
@@ -74,12 +83,19 @@ export interface AuditEventView {
   to_mode: ModelUseMode | null;
   created_at: string;
   request_id: string | null;
+  /** Key-health events only (actor null: the system). */
+  from_status?: KeyStatus | null;
+  to_status?: KeyStatus | null;
+  outcome?: string | null;
+  key_id?: string | null;
 }
 
 export interface KeyInput {
   api_key: string;
   display_name?: string | null;
   location?: string | null;
+  /** RFC 3339, in the future; null clears it; omitted keeps the stored one. */
+  expires_at?: string | null;
 }
 
 export interface Logger {
@@ -101,6 +117,8 @@ export interface ByokServiceDeps {
   clock?: () => number;
   metrics?: Metrics;
   log?: Logger;
+  /** NEO_KEY_RECHECK_INTERVAL: a saved key's first scheduled re-check (default 24 h). */
+  recheckIntervalMs?: number;
   /**
    * The owner's cached mode and keys (ModelsService.ownerState, dropped on the `owner`
    * topic after every committed change): GET /byok/mode then reads nothing from the
@@ -125,7 +143,25 @@ export function presentKey(row: ProviderKeyRow): ProviderKeyView {
     models_count: modelsCount(row.models),
     created_at: row.created_at,
     updated_at: row.updated_at,
+    status: row.status,
+    last_checked_at: row.last_checked_at,
+    last_check_outcome: (row.last_check_outcome as CheckOutcome | null) ?? null,
+    last_check_message: row.last_check_message,
+    last_used_at: row.last_used_at,
+    expires_at: row.expires_at,
+    credential_version: Number(row.credential_version),
   };
+}
+
+/** A submitted expires_at: a valid RFC 3339 time in the future (400 naming the field otherwise). */
+export function cleanExpiresAt(raw: string | null, nowMs: number): string | null {
+  if (raw === null) return null;
+  const t = Date.parse(raw);
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i.test(raw) || Number.isNaN(t)) {
+    throw invalid('expires_at must be an RFC 3339 date-time such as 2027-01-31T00:00:00Z');
+  }
+  if (t <= nowMs) throw invalid('expires_at must be in the future');
+  return new Date(t).toISOString();
 }
 
 /** The length of a stored `provider_keys.models` JSON array; null when absent or unreadable. */
@@ -286,6 +322,7 @@ export class ByokService {
     // Checked before the provider call: a bad name must not spend one (and a NUL byte
     // would otherwise fail only at the PostgreSQL insert, as a 500).
     const submittedName = input.display_name !== undefined ? cleanDisplayName(input.display_name) : undefined;
+    const submittedExpiry = input.expires_at !== undefined ? cleanExpiresAt(input.expires_at, this.clock()) : undefined;
     // The stored location is the default the key is checked against; the pair (key,
     // location) that passed the check is what gets saved, even if another save changed
     // the location meanwhile (a location is only ever saved with a checked key).
@@ -313,6 +350,13 @@ export class ByokService {
         models,
         modelsDiscoveredAt: models ? now : null,
         now,
+        health: {
+          ...healthOnSave(result, Date.parse(now), this.deps.recheckIntervalMs ?? 86_400_000),
+          // A new expiry date starts its reminders afresh.
+          ...(submittedExpiry !== undefined && submittedExpiry !== (current?.expires_at ?? null)
+            ? { expires_at: submittedExpiry, expiry_notice: null }
+            : {}),
+        },
       };
       if (current) await lock.updateKey(write);
       else await lock.insertKey(write);
@@ -479,5 +523,8 @@ function presentAudit(r: AuditEventRow): AuditEventView {
     to_mode: r.to_mode,
     created_at: r.created_at,
     request_id: r.request_id,
+    ...(r.to_status !== null || r.from_status !== null || r.outcome !== null
+      ? { from_status: r.from_status as KeyStatus | null, to_status: r.to_status as KeyStatus | null, outcome: r.outcome, key_id: r.key_id }
+      : {}),
   };
 }

@@ -41,10 +41,18 @@ export const ResolveCredentialsResponse = Type.Object(
     credential: Nullable(ref(ResolvedCredential), {
       description: "byok mode: the owner's decrypted credential; neo mode: null (the platform's own key applies)",
     }),
+
+    credential_id: Nullable(Uuid, {
+      description:
+        "byok mode: the id of the owner's provider key that served (the `id` of its ProviderKey), for attributing usage and for POST /internal/v1/credentials/report; null in neo mode",
+    }),
+    credential_version: Nullable(Type.Integer({ minimum: 1 }), {
+      description: 'byok mode: the version of that key\'s secret (changes whenever the secret is replaced); send it back in reports; null in neo mode',
+    }),
   },
   {
     $id: 'ResolveCredentialsResponse',
-    required: ['mode', 'resource_type', 'resource_id', 'neo_model_id', 'provider', 'provider_model_id', 'credential'],
+    required: ['mode', 'resource_type', 'resource_id', 'neo_model_id', 'provider', 'provider_model_id', 'credential', 'credential_id', 'credential_version'],
     additionalProperties: false,
   },
 );

@@ -28,6 +28,9 @@ export interface ResolveResult {
   provider: ProviderName;
   provider_model_id: string;
   credential: { api_key: string; location: string | null } | null;
+  /** The serving key's id and version (byok mode); null in neo mode. */
+  credential_id: string | null;
+  credential_version: number | null;
 }
 
 export interface ResolveServiceDeps {
@@ -35,6 +38,8 @@ export interface ResolveServiceDeps {
   models: ModelsService;
   vault: Pick<KeyVault, 'decrypt'>;
   metrics: Metrics;
+  /** Notes the key handed out (`last_used_at`, written off the request path). */
+  usage?: { touch(keyId: string): void };
 }
 
 /** Told the owner a call resolves for, once known (the route puts it into the request's log line). */
@@ -66,17 +71,29 @@ export class ResolveService {
       if (!model) throw new Error('the catalogue is empty');
       const provider = model.vendor;
       this.count(owner, provider, 'neo', 'resolved');
-      return { ...base, neo_model_id: model.id, provider, provider_model_id: preferredId(model, provider), credential: null };
+      return {
+        ...base,
+        neo_model_id: model.id,
+        provider,
+        provider_model_id: preferredId(model, provider),
+        credential: null,
+        credential_id: null,
+        credential_version: null,
+      };
     }
 
     // byok: no silent fallback to the platform's key.
     const model = requested ?? this.deps.models.autoModel(e);
-    const serving = model ? e.state?.serving.get(model.id)?.[0] : undefined;
+    // A key the provider rejects is skipped for another of the owner's own keys (docs/key-health.md).
+    const servings = model ? (e.state?.serving.get(model.id) ?? []) : [];
+    const serving = servings.find((s) => s.key.status !== 'invalid');
     if (!model || !serving) {
       this.count(owner, '', 'byok', 'model_unavailable');
-      const detail = model
-        ? this.deps.models.unavailableReason(e, model)
-        : `BYOK mode: none of the provider keys serves a catalogue model, so "auto" has nothing to pick`;
+      const detail = !model
+        ? `BYOK mode: none of the provider keys serves a catalogue model, so "auto" has nothing to pick`
+        : servings.length > 0
+          ? invalidKeyReason(model.id, servings[0]!.key)
+          : this.deps.models.unavailableReason(e, model);
       throw new AppError('byok_model_unavailable', detail);
     }
     let apiKey: string;
@@ -89,12 +106,15 @@ export class ResolveService {
       throw err;
     }
     this.count(owner, serving.provider, 'byok', 'resolved');
+    this.deps.usage?.touch(serving.key.id);
     return {
       ...base,
       neo_model_id: model.id,
       provider: serving.provider,
       provider_model_id: serving.providerModelId,
       credential: { api_key: apiKey, location: serving.key.location },
+      credential_id: serving.key.id,
+      credential_version: serving.key.version,
     };
   }
 
@@ -102,6 +122,12 @@ export class ResolveService {
   private count(owner: Owner | null, provider: string, mode: ModelUseMode, outcome: Outcome): void {
     this.deps.metrics.resolves.inc({ owner_type: owner?.type ?? 'unknown', provider, mode, outcome });
   }
+}
+
+/** The 409 detail when every key that serves the model is invalid: which provider, since when, what to do. */
+function invalidKeyReason(modelId: string, key: { provider: ProviderName; rejectedAt: string | null }): string {
+  const when = key.rejectedAt ? ` at ${key.rejectedAt}` : '';
+  return `BYOK mode: the ${key.provider} key that serves ${modelId} was rejected by the provider${when} and is invalid; replace it with PATCH /api/v1/byok/providers/${key.provider} (or on the BYOK settings page)`;
 }
 
 function preferredId(model: CatalogueModel, provider: ProviderName): string {

@@ -8,7 +8,7 @@ import { FeaturesService } from '../features/features.service.ts';
 import { computeByokModels, computeServing, ModelsService, type OwnerKey } from './models.service.ts';
 
 function key(provider: OwnerKey['provider'], models: string[] | null, location: string | null = null): OwnerKey {
-  return { id: uuidv7(), provider, location, ciphertext: 'x', models, updatedAt: nowIso() };
+  return { id: uuidv7(), provider, location, ciphertext: 'x', models, updatedAt: nowIso(), status: 'active', version: 1, rejectedAt: null };
 }
 
 describe('what keys serve', () => {

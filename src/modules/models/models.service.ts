@@ -11,7 +11,7 @@
  * returned to its caller but not cached. A warm lookup reads nothing from the database.
  */
 import type { Db, Dialect } from '../../db/index.ts';
-import type { ModelUseMode, OwnerType } from '../../db/schema.ts';
+import type { KeyStatus, ModelUseMode, OwnerType } from '../../db/schema.ts';
 import { EVERYTHING, type CacheBus } from '../../lib/bus.ts';
 import { LruCache } from '../../lib/lru.ts';
 import {
@@ -39,6 +39,12 @@ export interface OwnerKey {
   /** Provider model ids from the last accepted listing; null when never listed. */
   models: string[] | null;
   updatedAt: string;
+  /** Key health: resolve skips an `invalid` key (docs/key-health.md). */
+  status: KeyStatus;
+  /** Changes whenever the secret is replaced (resolve's credential_version). */
+  version: number;
+  /** When the provider started rejecting it (the streak's first rejection), else the last check. */
+  rejectedAt: string | null;
 }
 
 /** A provider key that serves a model, and the id to send to that provider. */
@@ -252,7 +258,8 @@ export class ModelsService {
   /** The model `auto` picks for this owner now (first of AUTO_PREFERENCE available), or null. */
   autoModel(e: Effective): CatalogueModel | null {
     for (const id of AUTO_PREFERENCE) {
-      if (e.mode === 'neo' || e.state?.serving.has(id)) return findModel(id) ?? null;
+      // A model whose only keys are invalid is skipped (resolve would answer 409 for it).
+      if (e.mode === 'neo' || e.state?.serving.get(id)?.some((s) => s.key.status !== 'invalid')) return findModel(id) ?? null;
     }
     return null;
   }
@@ -311,5 +318,8 @@ function toOwnerKey(r: OwnerSnapshot['keys'][number]): OwnerKey {
     ciphertext: r.ciphertext,
     models: parseModels(r.models),
     updatedAt: r.updated_at,
+    status: r.status,
+    version: Number(r.credential_version),
+    rejectedAt: r.first_rejected_at ?? r.last_checked_at,
   };
 }

@@ -236,7 +236,8 @@ function awsOutcome(res: SentResponse, cred: BedrockCredential, region: string, 
         ? 'AWS does not recognize this access_key_id and session_token pair'
         : 'AWS does not recognize this access_key_id (deleted, inactive, or temporary keys without their session_token)';
     else message = `AWS rejected these credentials (${code || `HTTP ${res.status}`})`;
-    return { outcome: 'rejected', message };
+    const expired = !bearer && (code === 'ExpiredToken' || code === 'ExpiredTokenException');
+    return { outcome: 'rejected', message, ...(expired ? { expired: true } : {}) };
   }
   if (RATE_CODES.has(code) || res.status === 429) {
     return { outcome: 'rate_limited', message: `AWS is throttling requests in ${region}; try again later` };

@@ -1,0 +1,234 @@
+/**
+ * SQL of key health: the re-check schedule and its lease, health columns, the batched
+ * `last_used_at` write, and events (audit row + outbox row, in the caller's
+ * transaction). Keys are addressed by id here because the callers (the runtime's
+ * reports, the scheduler) are system-side; every write that follows a report also
+ * matches the stored credential_version, so a report about a replaced secret changes
+ * nothing.
+ */
+import { sql } from 'kysely';
+import { withTransaction, type Db, type Dialect, type Trx } from '../../db/index.ts';
+import type { KeyStatus, OwnerType, ProviderKeyRow } from '../../db/schema.ts';
+import type { Owner } from '../auth/owner.ts';
+import type { HealthColumns } from './keyhealth.rules.ts';
+
+/** The columns the report path and the scheduler read (never the ciphertext). */
+export interface KeyHealthRow {
+  id: string;
+  owner_type: OwnerType;
+  owner_id: string;
+  provider: string;
+  key_hint: string;
+  credential_version: number;
+  status: KeyStatus;
+  last_checked_at: string | null;
+  check_requested_at: string | null;
+  expires_at: string | null;
+  expiry_notice: ProviderKeyRow['expiry_notice'];
+}
+
+export type HealthEventType = 'provider_key.status_changed' | 'provider_key.expiring' | 'provider_key.expired';
+
+export interface HealthEvent {
+  id: string;
+  owner: Owner;
+  /** The audit action; also the outbox event type, except `provider_key.expired` (see docs/key-health.md). */
+  action: HealthEventType;
+  provider: string;
+  keyId: string;
+  fromStatus: KeyStatus | null;
+  toStatus: KeyStatus | null;
+  outcome: string | null;
+  createdAt: string;
+  /** The outbox payload's `data` (never a secret). */
+  data: Record<string, unknown>;
+}
+
+const HEALTH_COLUMNS = [
+  'id',
+  'owner_type',
+  'owner_id',
+  'provider',
+  'key_hint',
+  'credential_version',
+  'status',
+  'last_checked_at',
+  'check_requested_at',
+  'expires_at',
+  'expiry_notice',
+] as const;
+
+export class KeyHealthRepo {
+  constructor(
+    private readonly db: Db,
+    private readonly dialect: Dialect,
+  ) {}
+
+  /** The keys among `ids` (one read; unknown ids are simply absent). */
+  async findKeys(ids: readonly string[]): Promise<KeyHealthRow[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db.selectFrom('provider_keys').select(HEALTH_COLUMNS).where('id', 'in', ids).execute();
+    return rows.map(normalize);
+  }
+
+  /** Makes these keys due for a re-check now (one write). */
+  async requestChecks(ids: readonly string[], now: string): Promise<number> {
+    if (ids.length === 0) return 0;
+    const r = await this.db.updateTable('provider_keys').set({ check_requested_at: now, next_check_at: now }).where('id', 'in', ids).executeTakeFirst();
+    return Number(r.numUpdatedRows);
+  }
+
+  /** Every key of an owner, or of every owner, made due now (admin `keys recheck`). */
+  async requestAll(owner: Owner | null, now: string): Promise<string[]> {
+    let q = this.db.updateTable('provider_keys').set({ check_requested_at: now, next_check_at: now });
+    if (owner) q = q.where('owner_type', '=', owner.type).where('owner_id', '=', owner.id);
+    const rows = await q.returning('id').execute();
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * Claims up to `limit` due keys for this instance: next_check_at reached and no live
+   * lease. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so two instances claiming at once take
+   * disjoint keys; SQLite: the single writer (BEGIN IMMEDIATE) serializes claims. The
+   * lease expires on its own when the instance dies before applying a result.
+   */
+  async claimDue(now: string, leaseUntil: string, instance: string, limit: number): Promise<(KeyHealthRow & { ciphertext: string; location: string | null })[]> {
+    return withTransaction(this.db, async (trx) => {
+      let due = trx
+        .selectFrom('provider_keys')
+        .select('id')
+        .where('next_check_at', 'is not', null)
+        .where('next_check_at', '<=', now)
+        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
+        .orderBy('next_check_at')
+        .limit(limit);
+      if (this.dialect === 'postgres') due = due.forUpdate().skipLocked();
+      const ids = (await due.execute()).map((r) => r.id);
+      if (ids.length === 0) return [];
+      const rows = await trx
+        .updateTable('provider_keys')
+        .set({ lease_owner: instance, lease_until: leaseUntil })
+        .where('id', 'in', ids)
+        .returning([...HEALTH_COLUMNS, 'ciphertext', 'location'])
+        .execute();
+      return rows.map((r) => ({ ...normalize(r), ciphertext: r.ciphertext, location: r.location }));
+    });
+  }
+
+  /** The key's health state, locked for the rest of the transaction on PostgreSQL. */
+  async lockKey(trx: Trx, id: string): Promise<(KeyHealthRow & { first_rejected_at: string | null; rejection_count: number; lease_owner: string | null }) | undefined> {
+    let q = trx.selectFrom('provider_keys').select([...HEALTH_COLUMNS, 'first_rejected_at', 'rejection_count', 'lease_owner']).where('id', '=', id);
+    if (this.dialect === 'postgres') q = q.forUpdate();
+    const r = await q.executeTakeFirst();
+    return r ? { ...normalize(r), first_rejected_at: r.first_rejected_at, rejection_count: Number(r.rejection_count) } : undefined;
+  }
+
+  /** Writes health columns of one key version; false when the secret was replaced meanwhile. */
+  async applyHealth(trx: Trx | Db, id: string, version: number, columns: HealthColumns): Promise<boolean> {
+    const r = await trx.updateTable('provider_keys').set(columns).where('id', '=', id).where('credential_version', '=', version).executeTakeFirst();
+    return Number(r.numUpdatedRows) > 0;
+  }
+
+  /** Releases this instance's lease on a key and sets its next check time. */
+  async release(id: string, instance: string, nextCheckAt: string): Promise<void> {
+    await this.db
+      .updateTable('provider_keys')
+      .set({ lease_owner: null, lease_until: null, next_check_at: nextCheckAt })
+      .where('id', '=', id)
+      .where('lease_owner', '=', instance)
+      .execute();
+  }
+
+  /** Keys with an expiry date on or before `until` whose reminders are not all written. */
+  async expiryCandidates(until: string, limit: number): Promise<KeyHealthRow[]> {
+    const rows = await this.db
+      .selectFrom('provider_keys')
+      .select(HEALTH_COLUMNS)
+      .where('expires_at', 'is not', null)
+      .where('expires_at', '<=', until)
+      .where((eb) => eb.or([eb('expiry_notice', 'is', null), eb('expiry_notice', '!=', 'expired')]))
+      .orderBy('expires_at')
+      .limit(limit)
+      .execute();
+    return rows.map(normalize);
+  }
+
+  /**
+   * Writes `last_used_at` of many keys in ONE statement (a CASE over the ids); a later
+   * time never goes backwards.
+   */
+  async touchUsed(entries: readonly { id: string; at: string }[]): Promise<void> {
+    if (entries.length === 0) return;
+    const cases = sql.join(entries.map((e) => sql`when ${e.id} then ${e.at}`), sql` `);
+    await this.db
+      .updateTable('provider_keys')
+      .set({ last_used_at: sql<string>`case id ${cases} end` })
+      .where(
+        'id',
+        'in',
+        entries.map((e) => e.id),
+      )
+      .execute();
+  }
+
+  /** Key counts by provider and status (the metrics gauge; no owner). */
+  async countByStatus(): Promise<{ provider: string; status: string; n: number }[]> {
+    const rows = await this.db
+      .selectFrom('provider_keys')
+      .select(['provider', 'status', (eb) => eb.fn.countAll<string | number>().as('n')])
+      .groupBy(['provider', 'status'])
+      .execute();
+    return rows.map((r) => ({ provider: r.provider, status: r.status, n: Number(r.n) }));
+  }
+
+  /** One event: the audit row and the outbox row, in the caller's transaction. */
+  async insertEvent(trx: Trx, e: HealthEvent): Promise<void> {
+    await trx
+      .insertInto('audit_events')
+      .values({
+        id: e.id,
+        owner_type: e.owner.type,
+        owner_id: e.owner.id,
+        action: e.action,
+        actor_id: null,
+        actor_email: null,
+        provider: e.provider,
+        from_mode: null,
+        to_mode: null,
+        request_id: null,
+        created_at: e.createdAt,
+        from_status: e.fromStatus,
+        to_status: e.toStatus,
+        outcome: e.outcome,
+        key_id: e.keyId,
+      })
+      .execute();
+    const type = e.action === 'provider_key.expired' ? 'provider_key.status_changed' : e.action;
+    await trx
+      .insertInto('outbox')
+      .values({
+        id: e.id,
+        owner_type: e.owner.type,
+        owner_id: e.owner.id,
+        event_type: type,
+        payload: JSON.stringify({
+          id: e.id,
+          type,
+          timestamp: e.createdAt,
+          resource_type: e.owner.type,
+          resource_id: e.owner.id,
+          data: e.data,
+        }),
+        created_at: e.createdAt,
+        dispatched_at: null,
+        next_attempt_at: e.createdAt,
+        lease_owner: null,
+        lease_until: null,
+      })
+      .execute();
+  }
+}
+
+function normalize<T extends { credential_version: number | string; status: string }>(r: T): T & { credential_version: number; status: KeyStatus } {
+  return { ...r, credential_version: Number(r.credential_version), status: r.status as KeyStatus };
+}
