@@ -227,7 +227,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     dialect: database.dialect,
     bus,
     config: config.keyHealth,
-    decrypt: (owner, provider, ciphertext) => vault.decrypt(owner, provider, ciphertext),
+    decrypt: (owner, provider, ciphertext, location) => vault.decrypt(owner, provider, ciphertext, location),
     check: (provider, apiKey, location) => byok.checkCredential(provider, apiKey, location),
     providerCallsPerMinute: config.rateLimit.providerCallsPerMinute,
     metrics,

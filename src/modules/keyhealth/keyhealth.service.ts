@@ -55,7 +55,7 @@ export interface KeyHealthServiceDeps {
   bus: CacheBus;
   config: KeyHealthConfig;
   /** Decrypts a stored secret (the vault). */
-  decrypt(owner: Owner, provider: ProviderName, ciphertext: string): Promise<string>;
+  decrypt(owner: Owner, provider: ProviderName, ciphertext: string, location: string | null): Promise<string>;
   /** Shape check and live check of a credential (ByokService.checkCredential). */
   check(provider: ProviderName, apiKey: string, location: string | null): Promise<{ result: CheckResult }>;
   /** Provider checks per owner per minute (the provider-call rate limit). */
@@ -211,7 +211,7 @@ export class KeyHealthService {
     let result: CheckResult;
     let unreadable = false;
     try {
-      const apiKey = await this.deps.decrypt(owner, provider, k.ciphertext);
+      const apiKey = await this.deps.decrypt(owner, provider, k.ciphertext, k.location);
       result = (await this.deps.check(provider, apiKey, k.location)).result;
     } catch (err) {
       if (!(err instanceof DecryptionError)) throw err;
