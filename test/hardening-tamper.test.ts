@@ -256,7 +256,7 @@ for (const dialect of testDialects()) {
       const r = await resolve(o.user, 'gpt-4-1');
       assert.equal(r.statusCode, 200, r.body);
       assert.equal(r.json().credential.api_key, o.secrets.get('azure-foundry'));
-      assert.equal((await listing(o)).get('azure-foundry')?.status, undefined);
+      assert.equal((await listing(o)).get('azure-foundry')?.status, 'active');
       // The next save rewrites it in the current format.
       const fresh = acceptedCredential(fakes, 'azure-foundry');
       allSecrets.push(fresh.api_key);
