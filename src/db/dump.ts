@@ -13,6 +13,8 @@
  *   {"end":true,"counts":{"<table>": n, …}}       a dump without it is truncated
  */
 import { sql, type Kysely } from 'kysely';
+import { checkName } from './checks.ts';
+import { CHECKS } from './migrations/20261201T0900_enum_checks.ts';
 import { migrations } from './migrations/index.ts';
 import type { Db, Dialect } from './index.ts';
 
@@ -159,13 +161,16 @@ export async function importDatabase(db: Db, lines: AsyncIterable<string>): Prom
     let trailer: { counts: Record<string, number> } | undefined;
     let position = -1;
     let batch: Row[] = [];
+    let batchLines: number[] = [];
     let batchTable = '';
     let lineNo = 0;
 
     const flush = async () => {
       if (!batch.length) return;
       const rows = batch;
+      const lines = batchLines;
       batch = [];
+      batchLines = [];
       if (REPLACEABLE.has(batchTable)) {
         const key = DUMP_TABLES[order.get(batchTable)!]!.key;
         await adb
@@ -177,7 +182,11 @@ export async function importDatabase(db: Db, lines: AsyncIterable<string>): Prom
       const cols = Math.max(1, Object.keys(rows[0]!).length);
       const size = Math.max(1, Math.min(500, Math.floor(20_000 / cols)));
       for (let i = 0; i < rows.length; i += size) {
-        await adb.insertInto(batchTable).values(rows.slice(i, i + size)).execute();
+        try {
+          await adb.insertInto(batchTable).values(rows.slice(i, i + size)).execute();
+        } catch (err) {
+          throw checkViolation(err, batchTable, rows, lines) ?? err;
+        }
       }
     };
 
@@ -223,6 +232,7 @@ export async function importDatabase(db: Db, lines: AsyncIterable<string>): Prom
         position = p;
       }
       batch.push(row as Row);
+      batchLines.push(lineNo);
       counts[table] = (counts[table] ?? 0) + 1;
     }
     if (!header) throw new DumpError('the dump is empty');
@@ -235,4 +245,24 @@ export async function importDatabase(db: Db, lines: AsyncIterable<string>): Prom
     }
     return counts;
   });
+}
+
+/**
+ * A row refused by a CHECK constraint (a value the schema does not allow, e.g. a mode
+ * other than neo/byok) as a DumpError naming the line, the column and the allowed
+ * values; undefined for any other error.
+ */
+function checkViolation(err: unknown, table: string, rows: Row[], lines: number[]): DumpError | undefined {
+  const e = err as { code?: unknown; constraint?: unknown; message?: unknown } | null;
+  const sqlite = e?.code === 'SQLITE_CONSTRAINT_CHECK' ? /CHECK constraint failed: (\S+)/.exec(typeof e.message === 'string' ? e.message : '')?.[1] : undefined;
+  const name = e?.code === '23514' && typeof e.constraint === 'string' ? e.constraint : sqlite;
+  if (!name) return undefined;
+  const check = CHECKS.find((c) => checkName(c) === name);
+  if (!check) return new DumpError(`table ${table}: a row breaks the constraint ${name}; nothing was imported`);
+  const at = rows.findIndex((r) => r[check.column] !== null && r[check.column] !== undefined && !check.values.includes(r[check.column] as string | number));
+  const where = at >= 0 ? `line ${lines[at]}: ` : '';
+  const value = at >= 0 ? ` (the dump has ${JSON.stringify(rows[at]![check.column])})` : '';
+  return new DumpError(
+    `${where}${table}.${check.column} must be one of ${check.values.map((v) => JSON.stringify(v)).join(', ')}${value}; nothing was imported`,
+  );
 }
