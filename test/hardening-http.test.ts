@@ -127,7 +127,8 @@ for (const dialect of testDialects()) {
     it('the server has bounded request, header and idle timeouts', () => {
       const server = ctx.app.server;
       assert.equal(server.requestTimeout, 30_000);
-      assert.equal(server.headersTimeout, 10_000);
+      assert.equal(server.headersTimeout, 5_000);
+      assert.equal(server.maxConnections, 512, 'the default NEO_MAX_CONNECTIONS');
       assert.equal(server.timeout, 30_000);
       assert.equal(server.keepAliveTimeout, 72_000);
     });

@@ -103,6 +103,8 @@ export interface Config {
   keyHealth: KeyHealthConfig;
   /** Which secrets were generated into the data dir on this start (names only). */
   generatedSecrets: string[];
+  /** Open HTTP connections accepted at once (server.maxConnections); more are refused. */
+  maxConnections: number;
 }
 
 export type TrustProxy = boolean | number | string[];
@@ -334,6 +336,7 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     authFailuresPerMinute: intVar(env, 'NEO_RATE_LIMIT_AUTH_FAILURES', 30, 1, 1_000_000, problems),
   };
   const trustProxy = trustProxyVar(env, 'NEO_TRUST_PROXY', problems);
+  const maxConnections = intVar(env, 'NEO_MAX_CONNECTIONS', 512, 1, 1_000_000, problems);
   const overload: OverloadConfig = {
     maxEventLoopDelayMs: intVar(env, 'NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS', 200, 0, 60_000, problems),
     // Default: 90 % of V8's heap limit, where the process is close to dying of it.
@@ -430,6 +433,7 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     trustProxy,
     keyHealth,
     generatedSecrets,
+    maxConnections,
   };
 }
 

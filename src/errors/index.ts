@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   byok_model_unavailable: { status: 409, kind: 'conflict', title: 'Model unavailable in BYOK mode' },
   payload_too_large: { status: 413, kind: 'invalid request', title: 'Payload too large' },
   unsupported_media_type: { status: 415, kind: 'invalid request', title: 'Unsupported media type' },
+  request_timeout: { status: 408, kind: 'invalid request', title: 'Request timeout' },
+  request_headers_too_large: { status: 431, kind: 'invalid request', title: 'Request headers too large' },
   rate_limited: { status: 429, kind: 'rate limited', title: 'Too many requests' },
   internal: { status: 500, kind: 'internal error', title: 'Internal server error' },
   unavailable: { status: 503, kind: 'service unavailable', title: 'Service unavailable' },

@@ -40,7 +40,14 @@ import { webRoutes } from '../web/web.routes.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandling, sendError, toAppError } from './errors.ts';
 import { openapiOptions } from './openapi.ts';
-import { DOCS_CSP, installSecurity, trustProxyOption } from './security.ts';
+import {
+  CONNECTIONS_CHECKING_INTERVAL_MS,
+  DOCS_CSP,
+  HEADERS_TIMEOUT_MS,
+  installSecurity,
+  transportErrorHandler,
+  trustProxyOption,
+} from './security.ts';
 import { addFrameworkErrorResponses, ErrorResponse } from './schemas.ts';
 import { buildStrictValidator } from './validation.ts';
 
@@ -156,6 +163,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 72_000,
+    // Timeouts enforced every second, not every 30 s; headers within 5 s (src/http/security.ts).
+    http: { connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS, headersTimeout: HEADERS_TIMEOUT_MS },
+    // Errors of Node's HTTP parser (431, 400, 408) answer the contract's ErrorResponse.
+    clientErrorHandler: transportErrorHandler,
     routerOptions: { maxParamLength: 200, ignoreTrailingSlash: true },
     ajv: { customOptions: { strict: false } },
     // Strict body validation in every plugin context (see src/http/validation.ts).

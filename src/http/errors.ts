@@ -21,13 +21,13 @@ const BY_STATUS: Record<number, () => AppError> = {
   404: () => new AppError('not_exists', 'the resource does not exist'),
   405: () => new AppError('invalid_request', 'method not allowed'),
   406: () => new AppError('invalid_request', 'not acceptable'),
-  408: () => new AppError('invalid_request', 'request timeout'),
+  408: () => new AppError('request_timeout', 'request timeout'),
   411: () => new AppError('invalid_request', 'length required'),
   413: () => new AppError('payload_too_large', 'the request body is too large'),
   414: () => new AppError('invalid_request', 'the URL is too long'),
   415: () => new AppError('unsupported_media_type', 'the request body must be application/json'),
   429: () => new AppError('rate_limited', 'too many requests', { retryAfter: 60 }),
-  431: () => new AppError('invalid_request', 'request headers too large'),
+  431: () => new AppError('request_headers_too_large', 'request headers too large'),
 };
 
 /** Maps any thrown value to an AppError; unknown faults become a generic 500. */

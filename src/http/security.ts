@@ -10,10 +10,15 @@
  *   failed authentications per client IP. Every 429 is the contract's ErrorResponse
  *   with code `rate_limited` and `Retry-After`.
  *
+ * - transport errors (431, 400, 408 answered by Node's parser) as ErrorResponses, the
+ *   headers timeout (5 s, enforced every second) and a cap on open connections.
+ *
  * Body limit, request timeouts and the X-Request-Id format are set in `buildApp`.
  */
 import cors from '@fastify/cors';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import helmet from 'helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -21,7 +26,7 @@ import type { Redis } from 'ioredis';
 import type { Config, TrustProxy } from '../config/index.ts';
 import { UnreadableKeyError } from '../crypto/vault.ts';
 import { createRedis } from '../db/notify.ts';
-import { AppError } from '../errors/index.ts';
+import { AppError, errorBody } from '../errors/index.ts';
 import { LruCache } from '../lib/lru.ts';
 import type { AuthHooks } from './auth.ts';
 
@@ -50,7 +55,22 @@ export const DOCS_CSP =
 export const PERMISSIONS_POLICY = 'camera=(), microphone=(), geolocation=(), payment=(), usb=()';
 
 const WINDOW_MS = 60_000;
-const HEADERS_TIMEOUT_MS = 10_000;
+/**
+ * A connection's request headers must be complete within 5 s of its first byte (of the
+ * connection, for a new one): a silent or header-trickling socket is closed with a 408.
+ */
+export const HEADERS_TIMEOUT_MS = 5_000;
+/**
+ * How often Node enforces headersTimeout and requestTimeout. Its default (30 s) let a
+ * silent socket live ~15 s and a trickling one ~28 s although the timeout said 10 s.
+ */
+export const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
+const TRANSPORT_ERRORS: Record<string, () => AppError> = {
+  HPE_HEADER_OVERFLOW: () => new AppError('request_headers_too_large', 'the request headers are larger than 16 KiB'),
+  ERR_HTTP_REQUEST_TIMEOUT: () =>
+    new AppError('request_timeout', `the request did not arrive in time (headers within ${HEADERS_TIMEOUT_MS / 1000} s, the whole request within 30 s)`),
+};
+const malformed = () => new AppError('invalid_request', 'the request is malformed (request line, headers or message framing)');
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 /** Operations that make a live provider call: key saves and validations. */
 const PROVIDER_CALL_ROUTE = /^\/api\/v1\/byok\/providers\/[^/]+(\/validate)?$/;
@@ -77,6 +97,29 @@ export function trustProxyOption(tp: TrustProxy): boolean | string[] | ((address
 
 function limited(detail: string, ttlMs: number): AppError {
   return new AppError('rate_limited', detail, { retryAfter: Math.max(1, Math.ceil(ttlMs / 1000)) });
+}
+
+/**
+ * Fastify's `clientErrorHandler`: the errors Node's HTTP parser meets before any route
+ * (headers too large, a malformed request line or header, a duplicate Content-Length,
+ * a request timeout) answer the contract's ErrorResponse (431 `request_headers_too_large`,
+ * 408 `request_timeout`, 400 `invalid_request`) with an error_id sent as X-Request-Id,
+ * then the connection closes. `this` is the Fastify instance (for its logger).
+ */
+export function transportErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
+  // A reset connection has nobody left to answer.
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const appErr = ((err.code && TRANSPORT_ERRORS[err.code]) || malformed)();
+  const id = randomUUID();
+  const body = JSON.stringify(errorBody(appErr, id));
+  this.log.debug({ error_id: id, status: appErr.status, err: { code: err.code } }, 'transport error');
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${appErr.status} ${STATUS_CODES[appErr.status] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Request-Id: ${id}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 /** The headers helmet sets with these options (helmet's own code decides them, once). */
@@ -137,9 +180,22 @@ export async function installSecurity(app: FastifyInstance, deps: SecurityDeps):
   // JSON only: without Fastify's text/plain parser every other body is a 415 (and no
   // "simple" cross-site form/text request can reach a handler with a body).
   app.removeContentTypeParser('text/plain');
-  // Slow clients: the headers must arrive within 10 s (the whole request within the
-  // requestTimeout set in buildApp).
+  // Slow clients: the headers must arrive within 5 s (the whole request within the
+  // requestTimeout set in buildApp), checked every second (connectionsCheckingInterval).
   app.server.headersTimeout = Math.min(HEADERS_TIMEOUT_MS, app.server.requestTimeout || HEADERS_TIMEOUT_MS);
+  // A cap on open connections (each holds a file descriptor): past it Node closes new
+  // connections at once, so one client cannot take every descriptor; per-address limits
+  // belong to a proxy in front (docs/deployment.md).
+  app.server.maxConnections = config.maxConnections;
+  let lastDropWarning = 0;
+  app.server.on('drop', (data?: { remoteAddress?: string }) => {
+    if (Date.now() - lastDropWarning < 10_000) return;
+    lastDropWarning = Date.now();
+    app.log.warn(
+      { event: 'connection_limit', max_connections: config.maxConnections, remote_address: data?.remoteAddress },
+      'connection refused: NEO_MAX_CONNECTIONS open connections reached (one warning per 10 s)',
+    );
+  });
 
   // A stored key that no longer decrypts answers a generic 500; this event (same
   // error_id) tells the operator whose key and which provider, never the secret.
