@@ -222,6 +222,24 @@ for (const dialect of testDialects()) {
         }
       });
 
+      it('emails are trimmed as docs/teams.md and the CLI say: invite, role change and removal accept surrounding spaces', async () => {
+        const { admin } = await teamWith([]);
+        const invitee = await createUser(ctx);
+        const padded = `  ${invitee.email.toUpperCase()}\t`;
+        const inv = await invite(admin, padded, 'viewer');
+        assert.equal(inv.member.email, invitee.email.toLowerCase(), 'stored trimmed and lower-cased');
+        assert.equal((await accept(invitee, inv.invite_token)).statusCode, 200);
+        const role = await api(admin, 'PATCH', '/api/v1/teams/members/role', { email: ` ${invitee.email} `, role: 'member' });
+        assert.equal(role.statusCode, 200, role.body);
+        assert.equal(role.json<{ member: MemberBody }>().member.role, 'member');
+        const removed = await api(admin, 'DELETE', '/api/v1/teams/members', { email: `${invitee.email}  ` });
+        assert.equal(removed.statusCode, 200, removed.body);
+        // Spaces inside an address are still malformed.
+        for (const email of ['a b@corp.test', '   ', ' @corp.test ']) {
+          assertErrorResponse(await api(admin, 'POST', '/api/v1/teams/members/invite', { email }), 400, 'invalid_request', JSON.stringify(email));
+        }
+      });
+
       it('the invited user accepts (200): active member of the team, membership effective at once', async () => {
         const admin = await createUser(ctx);
         const team = await newTeam(admin);

@@ -1,6 +1,7 @@
 /** TypeBox schemas of the Teams endpoints (CONTRACT.md section 7). */
 import { Type, type Static } from '@sinclair/typebox';
 import { DateTime, Nullable, Uuid } from '../../http/schemas.ts';
+import { EMAIL_RE } from '../users/users.repo.ts';
 
 export const TeamRoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('member'), Type.Literal('viewer')], {
   description: 'Team role: admins manage the team and its BYOK settings; members and viewers use them.',
@@ -13,7 +14,14 @@ const TeamName = Type.String({
   examples: ['Security Research'],
 });
 
-const Email = Type.String({ format: 'email', minLength: 3, maxLength: 254, description: 'Compared case-insensitively.' });
+// The address rule of the service (ASCII only, see normalizeEmail), with the surrounding
+// whitespace the service trims, as the CLI does: a pasted " bob@corp.test " is accepted.
+const Email = Type.String({
+  minLength: 3,
+  maxLength: 320,
+  pattern: `^\\s*${EMAIL_RE.source.slice(1, -1)}\\s*$`,
+  description: 'Compared case-insensitively; surrounding whitespace is trimmed. At most 254 characters after trimming.',
+});
 
 export const Team = Type.Object(
   {
