@@ -2,6 +2,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isDatabaseUnavailable } from '../db/index.ts';
 import { AppError, errorBody } from '../errors/index.ts';
+import { describeValidationError } from './validation.ts';
 
 const FASTIFY_CODES: Record<string, () => AppError> = {
   FST_ERR_CTP_BODY_TOO_LARGE: () => new AppError('payload_too_large', 'the request body is larger than 64 KiB'),
@@ -35,22 +36,7 @@ export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   const fe = err as Partial<FastifyError> & { validation?: unknown; validationContext?: string };
   if (fe && Array.isArray(fe.validation) && fe.validation.length > 0) {
-    const v = fe.validation[0] as {
-      instancePath?: string;
-      message?: string;
-      params?: Record<string, unknown>;
-      parentSchema?: { properties?: Record<string, unknown> };
-    };
-    const where = `${fe.validationContext ?? 'body'}${v.instancePath ?? ''}`;
-    let detail = `${where} ${v.message ?? 'is invalid'}`;
-    if (v.params && typeof v.params.additionalProperty === 'string') {
-      // The field's name is not echoed: a pasted secret can arrive as a field name.
-      const accepted = Object.keys(v.parentSchema?.properties ?? {});
-      detail = `${where} has a field that this operation does not accept${accepted.length ? `; accepted fields: ${accepted.join(', ')}` : ''}`;
-    } else if (v.params && Array.isArray(v.params.allowedValues)) {
-      detail = `${where} must be one of: ${(v.params.allowedValues as unknown[]).join(', ')}`;
-    }
-    return new AppError('invalid_request', detail);
+    return new AppError('invalid_request', describeValidationError(fe.validation, fe.validationContext));
   }
   if (fe?.code && FASTIFY_CODES[fe.code]) return FASTIFY_CODES[fe.code]!();
   if (isDatabaseUnavailable(err)) return new AppError('unavailable', 'the database is unreachable', { retryAfter: 5 });

@@ -1,6 +1,7 @@
 /** TypeBox schemas of the Teams endpoints (CONTRACT.md section 7). */
 import { Type, type Static } from '@sinclair/typebox';
 import { DateTime, Nullable, Uuid } from '../../http/schemas.ts';
+import { INVALID_TEXT } from '../../http/validation.ts';
 import { EMAIL_RE } from '../users/users.repo.ts';
 
 export const TeamRoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('member'), Type.Literal('viewer')], {
@@ -20,6 +21,7 @@ const Email = Type.String({
   minLength: 3,
   maxLength: 320,
   pattern: `^\\s*${EMAIL_RE.source.slice(1, -1)}\\s*$`,
+  [INVALID_TEXT]: 'is not a valid email address',
   description: 'Compared case-insensitively; surrounding whitespace is trimmed. At most 254 characters after trimming.',
 });
 
