@@ -9,7 +9,8 @@ import { startServer } from '../src/cli/serve.ts';
 import { DecryptionError } from '../src/crypto/envelope.ts';
 import { KeyVault, MasterKeyMismatchError } from '../src/crypto/vault.ts';
 import { masterKeyId } from '../src/crypto/envelope.ts';
-import { lockOwner, nowIso, withTransaction } from '../src/db/index.ts';
+import { nowIso, withTransaction } from '../src/db/index.ts';
+import { ByokRepo } from '../src/modules/byok/byok.repo.ts';
 import { LocalBus } from '../src/lib/bus.ts';
 import type { Owner } from '../src/modules/auth/owner.ts';
 import type { ProviderName } from '../src/providers/types.ts';
@@ -31,7 +32,7 @@ for (const dialect of testDialects()) {
 
     const encrypt = (owner: Owner, provider: ProviderName, plaintext: string) =>
       withTransaction(ctx.database.db, async (trx) => {
-        await lockOwner(trx, ctx.database.dialect, owner, nowIso());
+        await new ByokRepo(trx, ctx.database.dialect).lockOwner(owner, nowIso());
         return vault.encryptFor(trx, owner, provider, plaintext, null);
       });
 
@@ -135,7 +136,7 @@ describe('master key check at server start', () => {
     try {
       const owner: Owner = { type: 'user', id: '0199aaaa-0000-7000-8000-0000000000d1' };
       await withTransaction(ctx.database.db, async (trx) => {
-        await lockOwner(trx, ctx.database.dialect, owner, nowIso());
+        await new ByokRepo(trx, ctx.database.dialect).lockOwner(owner, nowIso());
         await ctx.app.services.vault.encryptFor(trx, owner, 'openai', 'sk-x', null);
       });
       await ctx.database.db.deleteFrom('meta').where('key', '=', 'crypto.master_key_check').execute();

@@ -2,9 +2,10 @@
  * BYOK fixtures that write straight to the database through the app's own vault, so a
  * test can give an owner keys without a provider check.
  */
-import { lockOwner, nowIso, withTransaction } from '../../src/db/index.ts';
+import { nowIso, withTransaction } from '../../src/db/index.ts';
 import { uuidv7 } from '../../src/db/ids.ts';
 import type { Owner } from '../../src/modules/auth/owner.ts';
+import { ByokRepo } from '../../src/modules/byok/byok.repo.ts';
 import { keyHint } from '../../src/providers/hint.ts';
 import type { ProviderName } from '../../src/providers/types.ts';
 import type { TestContext } from './context.ts';
@@ -20,7 +21,7 @@ export async function insertKey(
   const id = uuidv7();
   const now = nowIso();
   await withTransaction(ctx.database.db, async (trx) => {
-    await lockOwner(trx, ctx.database.dialect, owner, now);
+    await new ByokRepo(trx, ctx.database.dialect).lockOwner(owner, now);
     const { ciphertext, dataKeyId } = await ctx.app.services.vault.encryptFor(trx, owner, provider, secret, opts.location ?? null);
     await trx
       .insertInto('provider_keys')

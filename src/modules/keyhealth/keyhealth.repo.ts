@@ -5,10 +5,13 @@
  * reports, the scheduler) are system-side; every write that follows a report also
  * matches the stored credential_version, so a report about a replaced secret changes
  * nothing.
+ *
+ * Bound to one executor (the root database or a transaction) chosen by the service;
+ * transactions open only in services. The methods that lock rows need a transaction.
  */
-import { sql } from 'kysely';
-import { withTransaction, type Db, type Dialect, type Trx } from '../../db/index.ts';
-import type { KeyStatus, OwnerType, ProviderKeyRow } from '../../db/schema.ts';
+import { sql, type Kysely } from 'kysely';
+import type { Dialect } from '../../db/index.ts';
+import type { Database, KeyStatus, OwnerType, ProviderKeyRow } from '../../db/schema.ts';
 import type { Owner } from '../auth/owner.ts';
 import type { HealthColumns } from './keyhealth.rules.ts';
 
@@ -60,9 +63,13 @@ const HEALTH_COLUMNS = [
 
 export class KeyHealthRepo {
   constructor(
-    private readonly db: Db,
+    private readonly db: Kysely<Database>,
     private readonly dialect: Dialect,
   ) {}
+
+  private requireTransaction(what: string): void {
+    if (!this.db.isTransaction) throw new Error(`${what} needs a transaction: open one in the service`);
+  }
 
   /** The keys among `ids` (one read; unknown ids are simply absent). */
   async findKeys(ids: readonly string[]): Promise<KeyHealthRow[]> {
@@ -93,39 +100,39 @@ export class KeyHealthRepo {
    * lease expires on its own when the instance dies before applying a result.
    */
   async claimDue(now: string, leaseUntil: string, instance: string, limit: number): Promise<(KeyHealthRow & { ciphertext: string; location: string | null })[]> {
-    return withTransaction(this.db, async (trx) => {
-      let due = trx
-        .selectFrom('provider_keys')
-        .select('id')
-        .where('next_check_at', 'is not', null)
-        .where('next_check_at', '<=', now)
-        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
-        .orderBy('next_check_at')
-        .limit(limit);
-      if (this.dialect === 'postgres') due = due.forUpdate().skipLocked();
-      const ids = (await due.execute()).map((r) => r.id);
-      if (ids.length === 0) return [];
-      const rows = await trx
-        .updateTable('provider_keys')
-        .set({ lease_owner: instance, lease_until: leaseUntil })
-        .where('id', 'in', ids)
-        .returning([...HEALTH_COLUMNS, 'ciphertext', 'location'])
-        .execute();
-      return rows.map((r) => ({ ...normalize(r), ciphertext: r.ciphertext, location: r.location }));
-    });
+    this.requireTransaction('claimDue');
+    let due = this.db
+      .selectFrom('provider_keys')
+      .select('id')
+      .where('next_check_at', 'is not', null)
+      .where('next_check_at', '<=', now)
+      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
+      .orderBy('next_check_at')
+      .limit(limit);
+    if (this.dialect === 'postgres') due = due.forUpdate().skipLocked();
+    const ids = (await due.execute()).map((r) => r.id);
+    if (ids.length === 0) return [];
+    const rows = await this.db
+      .updateTable('provider_keys')
+      .set({ lease_owner: instance, lease_until: leaseUntil })
+      .where('id', 'in', ids)
+      .returning([...HEALTH_COLUMNS, 'ciphertext', 'location'])
+      .execute();
+    return rows.map((r) => ({ ...normalize(r), ciphertext: r.ciphertext, location: r.location }));
   }
 
   /** The key's health state, locked for the rest of the transaction on PostgreSQL. */
-  async lockKey(trx: Trx, id: string): Promise<(KeyHealthRow & { first_rejected_at: string | null; rejection_count: number; lease_owner: string | null }) | undefined> {
-    let q = trx.selectFrom('provider_keys').select([...HEALTH_COLUMNS, 'first_rejected_at', 'rejection_count', 'lease_owner']).where('id', '=', id);
+  async lockKey(id: string): Promise<(KeyHealthRow & { first_rejected_at: string | null; rejection_count: number; lease_owner: string | null }) | undefined> {
+    this.requireTransaction('lockKey');
+    let q = this.db.selectFrom('provider_keys').select([...HEALTH_COLUMNS, 'first_rejected_at', 'rejection_count', 'lease_owner']).where('id', '=', id);
     if (this.dialect === 'postgres') q = q.forUpdate();
     const r = await q.executeTakeFirst();
     return r ? { ...normalize(r), first_rejected_at: r.first_rejected_at, rejection_count: Number(r.rejection_count) } : undefined;
   }
 
   /** Writes health columns of one key version; false when the secret was replaced meanwhile. */
-  async applyHealth(trx: Trx | Db, id: string, version: number, columns: HealthColumns): Promise<boolean> {
-    const r = await trx.updateTable('provider_keys').set(columns).where('id', '=', id).where('credential_version', '=', version).executeTakeFirst();
+  async applyHealth(id: string, version: number, columns: HealthColumns): Promise<boolean> {
+    const r = await this.db.updateTable('provider_keys').set(columns).where('id', '=', id).where('credential_version', '=', version).executeTakeFirst();
     return Number(r.numUpdatedRows) > 0;
   }
 
@@ -181,9 +188,10 @@ export class KeyHealthRepo {
     return rows.map((r) => ({ provider: r.provider, status: r.status, n: Number(r.n) }));
   }
 
-  /** One event: the audit row and the outbox row, in the caller's transaction. */
-  async insertEvent(trx: Trx, e: HealthEvent): Promise<void> {
-    await trx
+  /** One event: the audit row and the outbox row, in the service's transaction. */
+  async insertEvent(e: HealthEvent): Promise<void> {
+    this.requireTransaction('insertEvent');
+    await this.db
       .insertInto('audit_events')
       .values({
         id: e.id,
@@ -204,7 +212,7 @@ export class KeyHealthRepo {
       })
       .execute();
     const type = e.action === 'provider_key.expired' ? 'provider_key.status_changed' : e.action;
-    await trx
+    await this.db
       .insertInto('outbox')
       .values({
         id: e.id,

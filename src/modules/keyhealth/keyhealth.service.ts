@@ -134,7 +134,7 @@ export class KeyHealthService {
     while (checked.length < maxKeys) {
       const nowMs = this.clock();
       const limit = Math.min(this.deps.config.recheckConcurrency, maxKeys - checked.length);
-      const claimed = await this.repo.claimDue(new Date(nowMs).toISOString(), new Date(nowMs + LEASE_MS).toISOString(), this.instanceId, limit);
+      const claimed = await this.tx((repo) => repo.claimDue(new Date(nowMs).toISOString(), new Date(nowMs + LEASE_MS).toISOString(), this.instanceId, limit));
       if (claimed.length === 0) break;
       await Promise.all(
         claimed.map(async (k) => {
@@ -162,8 +162,8 @@ export class KeyHealthService {
     for (const c of candidates) {
       const notice = dueExpiryNotice(c.expires_at, c.expiry_notice, nowMs);
       if (!notice) continue;
-      const done = await this.tx(async (trx, now) => {
-        const k = await this.repo.lockKey(trx, c.id);
+      const done = await this.tx(async (repo, now) => {
+        const k = await repo.lockKey(c.id);
         // Another instance wrote it first, or the key was replaced with another date.
         if (!k || k.expiry_notice !== c.expiry_notice || k.expires_at !== c.expires_at) return false;
         const owner: Owner = { type: k.owner_type, id: k.owner_id };
@@ -172,9 +172,9 @@ export class KeyHealthService {
           columns.status = 'invalid';
           columns.last_check_message = `the key's expiry date (${k.expires_at}) has passed; replace the key, or save it again with a later expires_at`;
         }
-        await this.repo.applyHealth(trx, k.id, k.credential_version, columns);
+        await repo.applyHealth(k.id, k.credential_version, columns);
         const base = { provider: k.provider, key_id: k.id, key_hint: k.key_hint, expires_at: k.expires_at, credential_version: k.credential_version };
-        await this.repo.insertEvent(trx, {
+        await repo.insertEvent({
           id: this.newId(),
           owner,
           action: notice === 'expired' ? 'provider_key.expired' : 'provider_key.expiring',
@@ -219,10 +219,10 @@ export class KeyHealthService {
       result = { outcome: 'unavailable', message: 'the stored key cannot be decrypted (altered, moved, or its master key is not configured); replace it' };
     }
     this.deps.metrics?.keyRechecks.inc({ provider, outcome: unreadable ? 'unreadable' : result.outcome });
-    const changed = await this.tx(async (trx) => {
+    const changed = await this.tx(async (repo) => {
       const nowMs = this.clock();
       const now = new Date(nowMs).toISOString();
-      const cur = await this.repo.lockKey(trx, k.id);
+      const cur = await repo.lockKey(k.id);
       if (!cur || cur.credential_version !== k.credential_version) return null;
       const d = decideCheck(cur, result, nowMs, this.deps.config.invalidAfterMs);
       if (unreadable) d.columns.status = d.to = 'unreadable';
@@ -233,9 +233,9 @@ export class KeyHealthService {
         lease_until: null,
         check_requested_at: null,
       };
-      await this.repo.applyHealth(trx, k.id, k.credential_version, columns);
+      await repo.applyHealth(k.id, k.credential_version, columns);
       if (d.from === d.to) return null;
-      await this.statusEvent(trx, owner, cur, d.from, d.to, unreadable ? 'unreadable' : result.outcome, columns.last_check_message ?? result.message, now);
+      await this.statusEvent(repo, owner, cur, d.from, d.to, unreadable ? 'unreadable' : result.outcome, columns.last_check_message ?? result.message, now);
       return { from: d.from, to: d.to };
     });
     this.deps.log?.info(
@@ -247,7 +247,7 @@ export class KeyHealthService {
   }
 
   private async statusEvent(
-    trx: Parameters<KeyHealthRepo['insertEvent']>[0],
+    repo: KeyHealthRepo,
     owner: Owner,
     k: KeyHealthRow,
     from: KeyStatus,
@@ -277,7 +277,7 @@ export class KeyHealthService {
         message,
       },
     };
-    await this.repo.insertEvent(trx, e);
+    await repo.insertEvent(e);
   }
 
   /** Takes one provider call from the owner's per-minute budget; false when it is spent. */
@@ -296,8 +296,9 @@ export class KeyHealthService {
     return true;
   }
 
-  private tx<T>(fn: (trx: Parameters<KeyHealthRepo['insertEvent']>[0], now: string) => Promise<T>): Promise<T> {
-    return withTransaction(this.deps.db, (trx) => fn(trx, nowIso(this.clock)));
+  /** Runs `fn` in a transaction with the key-health repository bound to it. */
+  private tx<T>(fn: (repo: KeyHealthRepo, now: string) => Promise<T>): Promise<T> {
+    return withTransaction(this.deps.db, (trx) => fn(new KeyHealthRepo(trx, this.deps.dialect), nowIso(this.clock)));
   }
 
   private newId(): string {
