@@ -24,8 +24,12 @@
  *   --owners <list>     owner counts, comma-separated (BENCH_OWNERS, default 1000,1000000)
  *   --pool <n>          benchmarked owners the load is spread over (default 100)
  *   --databases <list>  sqlite,postgres (default: sqlite, plus postgres when NEO_BENCH_DATABASE_URL is set)
- *   --only <list>       scenario ids to run besides /healthz (healthz, mode, user, resolve,
- *                       set-mode, put-openai, resolve-auto, resolve-neo)
+ *   --only <list>       scenario ids to run besides /healthz (healthz, floor, mode, user, resolve,
+ *                       set-mode, put-openai, resolve-auto, resolve-neo, overload)
+ *   --overload-connections <n>  connections of the overload scenario (default 500)
+ *   --overload-loop-delay <ms>  the server's NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS (default: the
+ *                       production default; 0 with --smoke: on a loaded test machine a starved
+ *                       server sheds load in any scenario)
  *   --log-level <lvl>   the server's NEO_LOG_LEVEL (default info, the production default)
  *   --server-log <file> keep the server's log lines in a file (default: discarded)
  *   --cpu-prof <dir>    run the server under --cpu-prof, profiles written to <dir>
@@ -34,8 +38,13 @@
  *   BENCH_SERVER_STDERR=1  show the server's stderr (default: kept, printed if it fails to start)
  *   --smoke             --duration 1 --runs 1 --warmup 0 --owners 1000
  *
- * Exit code 1 when a scenario had a non-2xx answer, an error or a timeout, or could not
- * run; a missed speed target is reported, never an exit code (the machine is shared).
+ * `floor` is the minimal route of bench/floor.ts (the work of a resolve and nothing else)
+ * in its own process, measured in the same rounds: "× floor" is a scenario's req/s over
+ * the floor's. `overload` is resolve at 500 connections with the server's production
+ * load shedding: 503 `unavailable` answers are expected there, anything else is not.
+ *
+ * Exit code 1 when a scenario had a non-2xx answer (other than the overload scenario's
+ * 503), an error or a timeout, or could not run; a missed speed target is reported, never an exit code (the machine is shared).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -59,6 +68,9 @@ export interface BenchOptions {
   runs: number;
   warmup: number;
   connections: number;
+  overloadConnections: number;
+  /** NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS of the server; undefined: the production default. */
+  overloadLoopDelayMs?: number;
   owners: number[];
   pool: number;
   databases: ('sqlite' | 'postgres')[];
@@ -114,6 +126,10 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
     runs: num('runs', 'BENCH_RUNS', smoke ? 1 : 2, 1),
     warmup: num('warmup', 'BENCH_WARMUP', smoke ? 0 : 2, 0),
     connections: num('connections', 'BENCH_CONNECTIONS', 50, 1),
+    overloadConnections: num('overload-connections', 'BENCH_OVERLOAD_CONNECTIONS', 500, 1),
+    ...(flags.has('overload-loop-delay') || env.BENCH_OVERLOAD_LOOP_DELAY || smoke
+      ? { overloadLoopDelayMs: num('overload-loop-delay', 'BENCH_OVERLOAD_LOOP_DELAY', 0, 0) }
+      : {}),
     owners: [...new Set(owners)].sort((a, b) => a - b),
     pool,
     databases: databases as ('sqlite' | 'postgres')[],
@@ -193,6 +209,39 @@ async function startFakeOpenAi(): Promise<{ url: string; child: ChildProcess }> 
     child.once('exit', (code) => reject(new Error(`the fake provider exited with ${code}`)));
   });
   return { url, child };
+}
+
+/** Starts the floor (bench/floor.ts) for the pool's users; see that file. */
+async function startFloor(userIds: string[], token: string): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/floor.ts')], {
+    cwd: ROOT,
+    env: childEnv({ NEO_FLOOR_USERS: userIds.join(','), NEO_FLOOR_TOKEN: token }),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const stop = () => stopChild(child);
+  cleanups.push(stop);
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (d: string) => {
+      buf += d;
+      const m = /listening (\S+)/.exec(buf);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`the floor server exited with ${code}`)));
+  });
+  return { url, pid: child.pid!, stop };
+}
+
+/** User + system CPU seconds of a process, from /proc (Linux). */
+function procCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 interface LoadGen {
@@ -284,12 +333,18 @@ interface Target {
 interface Scenario {
   id: string;
   label: string;
-  kind: 'baseline' | 'read' | 'write' | 'extra';
+  kind: 'baseline' | 'floor' | 'read' | 'write' | 'extra' | 'overload';
   method: LoadSpec['method'];
   path: string;
   variants: RequestVariant[];
   /** Targets on SQLite (issue 8). */
   target?: Target;
+  /** Another server than the neo-byok one (the floor), with its process id for CPU time. */
+  server?: { url: string; pid: number };
+  /** Connections, when not --connections. */
+  connections?: number;
+  /** Statuses that are not failures besides 2xx (503 under overload). */
+  accept?: number[];
   /** Runs after each measured run (restores what a write scenario changed). */
   after?: () => Promise<void>;
 }
@@ -306,7 +361,13 @@ async function jwtFor(p: PoolOwner, secret: string): Promise<string> {
     .sign(new TextEncoder().encode(secret));
 }
 
-async function buildScenarios(seed: SeedResult, secrets: { jwt: string; internal: string }, serverUrl: string): Promise<Scenario[]> {
+async function buildScenarios(
+  seed: SeedResult,
+  secrets: { jwt: string; internal: string },
+  serverUrl: string,
+  floor: { url: string; pid: number },
+  opts: BenchOptions,
+): Promise<Scenario[]> {
   const tokens = await Promise.all(seed.pool.map((p) => jwtFor(p, secrets.jwt)));
   const bearer = (k: number) => ({ authorization: `Bearer ${tokens[k]!}` });
   const internal = { authorization: `Bearer ${secrets.internal}`, ...JSON_HEADERS };
@@ -323,6 +384,15 @@ async function buildScenarios(seed: SeedResult, secrets: { jwt: string; internal
   };
   return [
     { id: 'healthz', label: 'GET /healthz (baseline)', kind: 'baseline', method: 'GET', path: '/healthz', variants: [] },
+    {
+      id: 'floor',
+      label: 'floor: minimal resolve route (bench/floor.ts)',
+      kind: 'floor',
+      method: 'POST',
+      path: '/internal/v1/credentials/resolve',
+      server: floor,
+      variants: seed.pool.flatMap((p) => ['claude-sonnet-4-5', 'gpt-5'].map((m) => ({ headers: internal, body: resolveBody(p.userId, m) }))),
+    },
     {
       id: 'mode',
       label: 'GET /api/v1/byok/mode (X-Api-Key)',
@@ -390,6 +460,16 @@ async function buildScenarios(seed: SeedResult, secrets: { jwt: string; internal
       path: '/internal/v1/credentials/resolve',
       variants: [{ headers: internal, body: resolveBody(seed.neoUser.userId, 'gpt-5') }],
     },
+    {
+      id: 'overload',
+      label: `POST …/credentials/resolve (byok), ${opts.overloadConnections} connections`,
+      kind: 'overload',
+      method: 'POST',
+      path: '/internal/v1/credentials/resolve',
+      connections: opts.overloadConnections,
+      accept: [503],
+      variants: seed.pool.flatMap((p) => ['claude-sonnet-4-5', 'gpt-5'].map((m) => ({ headers: internal, body: resolveBody(p.userId, m) }))),
+    },
   ];
 }
 
@@ -442,6 +522,10 @@ interface RunFigures extends LoadResult {
   round: number;
   /** req/s divided by /healthz req/s of the same round. */
   ratio: number;
+  /** req/s divided by the floor's req/s of the same round. */
+  floorRatio: number;
+  /** Answers that count as failures (non-2xx outside `accept`, errors, timeouts). */
+  failures: number;
   /** Server CPU time (user + system) per request, in µs: what a request costs, whatever the machine's load. */
   cpuUsPerRequest: number;
   loopP99Ms: number;
@@ -455,7 +539,9 @@ interface ScenarioFigures {
   kind: Scenario['kind'];
   target?: Target;
   runs: RunFigures[];
-  median: { rps: number; ratio: number; p50: number; p99: number; cpuUsPerRequest: number };
+  median: { rps: number; ratio: number; floorRatio: number; p50: number; p99: number; cpuUsPerRequest: number };
+  /** Answers with a status in `accept` (503 under overload), all runs. */
+  accepted: number;
   /** Worst run. */
   loopP99Ms: number;
   rssBytes: number;
@@ -534,21 +620,27 @@ async function runPhase(
       NEO_RATE_LIMIT_WRITES: '1000000',
       NEO_RATE_LIMIT_PROVIDER_CALLS: '1000000',
       NEO_PROVIDER_URL_OPENAI: fakeUrl,
+      ...(opts.overloadLoopDelayMs !== undefined ? { NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: String(opts.overloadLoopDelayMs) } : {}),
     },
     opts,
     `${database}-${owners}`,
   );
-  log(`   server pid ${server.pid} at ${server.url}`);
-  const all = await buildScenarios(seed, secrets, server.url);
+  const floor = await startFloor(
+    seed.pool.map((p) => p.userId),
+    secrets.internal,
+  );
+  log(`   server pid ${server.pid} at ${server.url}; floor pid ${floor.pid} at ${floor.url}`);
+  const all = await buildScenarios(seed, secrets, server.url, floor, opts);
   const scenarios = all.filter(
     (s) =>
-      (s.kind === 'baseline' || s.kind === 'read' || (database === 'sqlite' && first)) && (s.id === 'healthz' || !opts.only || opts.only.includes(s.id)),
+      (s.kind === 'baseline' || s.kind === 'floor' || s.kind === 'read' || (database === 'sqlite' && first)) &&
+      (s.id === 'healthz' || !opts.only || opts.only.includes(s.id)),
   );
   const spec = (s: Scenario, duration: number): LoadSpec => ({
-    url: server.url,
+    url: s.server?.url ?? server.url,
     path: s.path,
     method: s.method,
-    connections: opts.connections,
+    connections: s.connections ?? opts.connections,
     duration,
     variants: s.variants,
   });
@@ -556,7 +648,7 @@ async function runPhase(
   // Every scenario answers 2xx before it is measured.
   for (const s of scenarios) {
     const v = s.variants[0] ?? { headers: {} };
-    const res = await fetch(server.url + s.path, { method: s.method, headers: v.headers, ...(v.body !== undefined ? { body: v.body } : {}) });
+    const res = await fetch((s.server?.url ?? server.url) + s.path, { method: s.method, headers: v.headers, ...(v.body !== undefined ? { body: v.body } : {}) });
     if (!res.ok) throw new Error(`${s.label}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
     await res.arrayBuffer().catch(() => undefined);
     await s.after?.();
@@ -572,26 +664,49 @@ async function runPhase(
   const figures = new Map<string, RunFigures[]>(scenarios.map((s) => [s.id, []]));
   for (let round = 1; round <= opts.runs; round++) {
     let baseline = NaN;
+    let floorRps = NaN;
     for (const s of scenarios) {
       const before = await scrape(server.url, secrets.internal);
+      const otherBefore = s.server ? procCpuSeconds(s.server.pid) : NaN;
       const r = await loadgen.run(spec(s, opts.duration));
       const stats = await scrape(server.url, secrets.internal);
       if (s.id === 'healthz') baseline = r.rps;
-      const cpuUsPerRequest = ((stats.cpuSeconds - before.cpuSeconds) * 1e6) / Math.max(1, r.requests);
-      const f: RunFigures = { ...r, round, ratio: r.rps / baseline, cpuUsPerRequest, loopP99Ms: stats.loopP99Ms, loopMaxMs: stats.loopMaxMs, rssBytes: stats.rssBytes };
+      if (s.id === 'floor') floorRps = r.rps;
+      // The floor's CPU from /proc; its loop and memory are not measured (no /metrics).
+      const cpuSeconds = s.server ? procCpuSeconds(s.server.pid) - otherBefore : stats.cpuSeconds - before.cpuSeconds;
+      const cpuUsPerRequest = (cpuSeconds * 1e6) / Math.max(1, r.requests);
+      const accepted = (s.accept ?? []).reduce((n, code) => n + (r.statusCodes[String(code)] ?? 0), 0);
+      const failures = r.non2xx - accepted + r.errors + r.timeouts;
+      const f: RunFigures = {
+        ...r,
+        round,
+        ratio: r.rps / baseline,
+        floorRatio: r.rps / floorRps,
+        failures,
+        cpuUsPerRequest,
+        loopP99Ms: s.server ? NaN : stats.loopP99Ms,
+        loopMaxMs: s.server ? NaN : stats.loopMaxMs,
+        rssBytes: s.server ? NaN : stats.rssBytes,
+      };
       figures.get(s.id)!.push(f);
-      const bad = r.non2xx + r.errors + r.timeouts;
       log(
-        `   round ${round} ${s.label.padEnd(52)} ${fmtInt(r.rps).padStart(7)} req/s  ×${f.ratio.toFixed(2)}  cpu ${fmtInt(cpuUsPerRequest)} µs/req  p50 ${r.p50} ms  p99 ${r.p99} ms  loop p99 ${stats.loopP99Ms.toFixed(1)} ms` +
-          (bad ? `  !! non-2xx ${r.non2xx} errors ${r.errors} timeouts ${r.timeouts} ${JSON.stringify(r.statusCodes)}` : ''),
+        `   round ${round} ${s.label.padEnd(52)} ${fmtInt(r.rps).padStart(7)} req/s  ×${f.ratio.toFixed(2)}${Number.isFinite(f.floorRatio) ? `  ×floor ${f.floorRatio.toFixed(2)}` : ''}  cpu ${fmtInt(cpuUsPerRequest)} µs/req  p50 ${r.p50} ms  p99 ${r.p99} ms  loop p99 ${fmtMs(f.loopP99Ms)} ms` +
+          (accepted ? `  (${accepted} × 503)` : '') +
+          (failures ? `  !! non-2xx ${r.non2xx} errors ${r.errors} timeouts ${r.timeouts} ${JSON.stringify(r.statusCodes)}` : ''),
       );
       await s.after?.();
+    }
+    // The floor runs after /healthz: every "× floor" of the round once the floor is known.
+    for (const s of scenarios) {
+      const f = figures.get(s.id)!.at(-1);
+      if (f) f.floorRatio = f.rps / floorRps;
     }
   }
   const end = await scrape(server.url, secrets.internal);
   const hwm = vmHwmBytes(server.pid);
   const peakRssBytes = Math.max(end.peakRssBytes || 0, hwm ?? 0);
   await server.stop();
+  await floor.stop();
   await dropPg?.();
   rmSync(dataDir, { recursive: true, force: true });
 
@@ -609,12 +724,18 @@ async function runPhase(
         kind: s.kind,
         ...(s.target ? { target: s.target } : {}),
         runs,
-        median: { rps: median(runs.map((r) => r.rps)), ratio: median(runs.map((r) => r.ratio)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)),
+        median: {
+          rps: median(runs.map((r) => r.rps)),
+          ratio: median(runs.map((r) => r.ratio)),
+          floorRatio: median(runs.map((r) => r.floorRatio)),
+          p50: median(runs.map((r) => r.p50)),
+          p99: median(runs.map((r) => r.p99)),
           cpuUsPerRequest: median(runs.map((r) => r.cpuUsPerRequest)),
         },
         loopP99Ms: Math.max(...runs.map((r) => r.loopP99Ms)),
         rssBytes: Math.max(...runs.map((r) => r.rssBytes)),
-        failures: runs.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts, 0),
+        failures: runs.reduce((n, r) => n + r.failures, 0),
+        accepted: runs.reduce((n, r) => n + r.non2xx + r.errors + r.timeouts - r.failures, 0),
       };
     }),
   };
@@ -648,6 +769,11 @@ function checks(phases: Phase[]): Check[] {
           out.push({ what: `${s.label} p99 ≤ ${s.target.p99Ms} ms (${where})`, measured: `${fmtMs(s.median.p99)} ms`, ok: s.median.p99 <= s.target.p99Ms });
         }
       }
+      if (s.kind === 'overload') {
+        out.push({ what: `${s.label}: only 2xx or 503, p99 bounded (${where})`, measured: `p99 ${fmtMs(s.median.p99)} ms, ${fmtInt(s.accepted)} × 503, ${s.failures} other`, ok: s.failures === 0 });
+        continue;
+      }
+      if (s.kind === 'floor') continue;
       out.push({ what: `event-loop delay p99 ≤ ${LOOP_P99_LIMIT_MS} ms: ${s.label} (${where})`, measured: `${fmtMs(s.loopP99Ms)} ms`, ok: s.loopP99Ms <= LOOP_P99_LIMIT_MS });
     }
   }
@@ -673,7 +799,7 @@ function checks(phases: Phase[]): Check[] {
 }
 
 function table(phases: Phase[]): string {
-  const head = ['database', 'owners', 'scenario', 'req/s', '× /healthz', 'p50 ms', 'p99 ms', 'CPU µs/req', 'loop p99 ms', 'RSS MB', 'non-2xx/err', 'target'];
+  const head = ['database', 'owners', 'scenario', 'req/s', '× /healthz', '× floor', 'p50 ms', 'p99 ms', 'CPU µs/req', 'loop p99 ms', 'RSS MB', 'non-2xx/err', 'target'];
   const rows: string[][] = [];
   for (const ph of phases) {
     for (const s of ph.scenarios) {
@@ -684,19 +810,20 @@ function table(phases: Phase[]): string {
         s.label,
         fmtInt(s.median.rps),
         s.id === 'healthz' ? '1.00' : s.median.ratio.toFixed(2),
+        s.id === 'floor' ? '1.00' : s.median.floorRatio.toFixed(2),
         fmtMs(s.median.p50),
         fmtMs(s.median.p99),
         fmtInt(s.median.cpuUsPerRequest),
         fmtMs(s.loopP99Ms),
         fmtMb(s.rssBytes),
-        String(s.failures),
+        s.accepted ? `${s.failures} (+${fmtInt(s.accepted)} × 503)` : String(s.failures),
         ph.database === 'sqlite' ? target : '',
       ]);
     }
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i >= 3 && i <= 10 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
-  const sep = `|${widths.map((w, i) => (i >= 3 && i <= 10 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i >= 3 && i <= 11 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
+  const sep = `|${widths.map((w, i) => (i >= 3 && i <= 11 ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
   return [line(head), sep, ...rows.map(line)].join('\n');
 }
 
