@@ -558,7 +558,7 @@ interface Phase {
 }
 
 const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (s.length === 0) return NaN;
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
@@ -680,7 +680,8 @@ async function runPhase(
       const f: RunFigures = {
         ...r,
         round,
-        ratio: r.rps / baseline,
+        // A baseline or floor run that got no answer in its time gives no ratio (not ∞).
+        ratio: baseline > 0 ? r.rps / baseline : NaN,
         floorRatio: r.rps / floorRps,
         failures,
         cpuUsPerRequest,
@@ -699,7 +700,7 @@ async function runPhase(
     // The floor runs after /healthz: every "× floor" of the round once the floor is known.
     for (const s of scenarios) {
       const f = figures.get(s.id)!.at(-1);
-      if (f) f.floorRatio = f.rps / floorRps;
+      if (f) f.floorRatio = floorRps > 0 ? f.rps / floorRps : NaN;
     }
   }
   const end = await scrape(server.url, secrets.internal);
