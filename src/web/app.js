@@ -3,7 +3,7 @@
 // rendered as text (see dom.js); secrets are wiped from the DOM once sent.
 
 import { api, credential, describeError, parseCredential, setUnauthorizedHandler } from './api.js';
-import { byId, h, loading, plural, replace, time } from './dom.js';
+import { article, byId, h, loading, plural, replace, time } from './dom.js';
 import { createProviderForm } from './forms.js';
 import { PROVIDERS, providerName } from './providers.js';
 
@@ -569,7 +569,7 @@ function renderCard(card) {
       h(
         'dl',
         { class: 'key-facts' },
-        row('Name', key.display_name || h('span', { class: 'muted', text: 'none' })),
+        key.display_name ? row('Name', key.display_name) : null,
         row('Key', h('code', { class: 'key-hint', text: key.key_hint })),
         key.location ? row(p.kind === 'azure' ? 'Endpoint' : 'Region', h('code', { text: key.location })) : null,
         row(
@@ -622,6 +622,17 @@ const warningText = (v) => (typeof v.details === 'string' ? v.details.replace(/^
  */
 const outcomeOf = (v) => (typeof v.outcome === 'string' ? v.outcome : v.valid ? 'accepted' : 'unavailable');
 
+/**
+ * The lead of a refusal: a wrong or unreachable endpoint (the provider never saw the key)
+ * is said as such, not as the provider refusing the key.
+ */
+function rejectedLead(providerLabel, message, tail) {
+  if (/wrong endpoint|could not be reached|did not resolve|no .* answers at this host/i.test(String(message ?? ''))) {
+    return `Not reached: ${providerLabel} could not be reached at this endpoint, so the key was not checked. ${tail}`;
+  }
+  return `Rejected: ${providerLabel} did not accept this key. ${tail}`;
+}
+
 /** Words for a check or save result, chosen by its outcome (docs/spec/PROVIDERS.md rule 3). */
 function validationWords(v, saved, providerLabel) {
   const outcome = outcomeOf(v);
@@ -638,7 +649,7 @@ function validationWords(v, saved, providerLabel) {
   if (outcome === 'accepted') return { kind: 'ok', lead: 'The key works. It is not saved yet.', detail: v.details || `${providerLabel} accepted the key.` };
   if (warning) return { kind: 'warn', lead: 'The key works, with a warning. It is not saved yet.', detail: warning };
   if (outcome === 'rejected') {
-    return { kind: 'error', lead: `Rejected: ${providerLabel} did not accept this key. Nothing was saved.`, detail: v.error || v.details || null };
+    return { kind: 'error', lead: rejectedLead(providerLabel, v.error || v.details, 'Nothing was saved.'), detail: v.error || v.details || null };
   }
   if (outcome === 'unchecked') {
     return { kind: 'warn', lead: `${providerLabel} keys cannot be checked before saving. Nothing was saved.`, detail: v.error, inconclusive: true };
@@ -660,8 +671,8 @@ async function checkKey(card, body) {
     card.form.setPending(words.kind === 'error' ? null : body.api_key);
   } catch (err) {
     if (gen !== state.generation) return;
-    if (err.code === 'invalid_request') card.form.fieldFromMessage(err.message);
-    setOutcome(card, 'error', 'The key was not checked.', errorSentence(err));
+    const placed = err.code === 'invalid_request' && card.form.fieldFromMessage(err.message);
+    setOutcome(card, 'error', 'The key was not checked.', placed ? null : errorSentence(err));
     card.form.setPending(err.code === 'provider_key_invalid' ? null : body.api_key);
   } finally {
     if (gen === state.generation) {
@@ -677,6 +688,7 @@ async function saveKey(card, body) {
   card.form.setBusy(true);
   setOutcome(card, 'info', `Checking the key with ${p.name} and saving it…`);
   let saved = false;
+  let placed = false;
   try {
     const res = await api('PATCH', `/api/v1/byok/providers/${encodeURIComponent(p.id)}`, body);
     if (gen !== state.generation) return;
@@ -691,21 +703,24 @@ async function saveKey(card, body) {
   } catch (err) {
     if (gen !== state.generation) return;
     if (err.code === 'provider_key_invalid') {
-      setOutcome(card, 'error', `Rejected: ${p.name} did not accept this key, so nothing was saved.`, err.message);
+      setOutcome(card, 'error', rejectedLead(p.name, err.message, 'Nothing was saved.'), err.message);
       card.form.setPending(null);
+      // An unreachable endpoint is the endpoint's fault, not the key's.
+      if (/endpoint|could not be reached|did not resolve/i.test(String(err.message))) placed = card.form.focusLocation();
     } else if (err.code === 'invalid_request') {
-      setOutcome(card, 'error', 'Not saved: something in the form needs fixing.', err.message);
-      card.form.setPending(body.api_key);
-      card.form.fieldFromMessage(err.message);
+      // The message goes to the field it names (shown once, there), else under the lead.
+      placed = card.form.fieldFromMessage(err.message);
+      setOutcome(card, 'error', 'Not saved: something in the form needs fixing.', placed ? null : err.message);
+      card.form.setPending(body.api_key, 'entered');
     } else {
       setOutcome(card, 'error', 'Not saved.', errorSentence(err));
-      card.form.setPending(body.api_key);
+      card.form.setPending(body.api_key, 'entered');
     }
   } finally {
     if (gen === state.generation) {
       card.form.wipeSecrets();
       card.form.setBusy(false);
-      if (!saved) card.form.focusSecret();
+      if (!saved && !placed) card.form.focusSecret();
     }
   }
   if (saved && gen === state.generation) {
@@ -722,14 +737,14 @@ function confirmDelete(card) {
   const dlg = byId('delete-dialog');
   dialogCard = card;
   byId('delete-title').textContent = `Delete the ${p.name} key?`;
-  byId('delete-body').textContent = `Neo stops using this key at once and erases it. You can add a ${p.name} key again later.`;
+  byId('delete-body').textContent = `Neo stops using this key at once and erases it. You can add ${article(p.name)} ${p.name} key again later.`;
   const warning = byId('delete-warning');
   const remaining = keyCount() - 1;
   if (state.mode?.mode === 'byok' && remaining <= 0) {
     warning.textContent = `This is the last provider key and BYOK is on: deleting it switches ${scopeWords()} back to Neo platform keys (mode neo).`;
     warning.hidden = false;
   } else if (state.mode?.mode === 'byok') {
-    warning.textContent = `BYOK stays on with the other ${plural(remaining, 'key')}; models only ${p.name} served stop being available.`;
+    warning.textContent = `BYOK stays on with the ${remaining} other ${remaining === 1 ? 'key' : 'keys'}; models only ${p.name} served stop being available.`;
     warning.hidden = false;
   } else {
     warning.textContent = '';

@@ -66,3 +66,8 @@ export function plural(n, one, many = `${one}s`) {
 export function loading(text) {
   return h('p', { class: 'loading', role: 'status', text });
 }
+
+/** "a" or "an" before a word, by its first letter ("an Amazon Bedrock key", "a Google key"). */
+export function article(word) {
+  return /^[aeiou]/i.test(String(word)) ? 'an' : 'a';
+}

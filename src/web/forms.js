@@ -167,7 +167,7 @@ export function createProviderForm(provider, handlers) {
     bedrockGroups.sigv4 = h(
       'div',
       { class: 'group', hidden: true },
-      field(ids.akid, 'Access key id', h('input', { id: ids.akid, type: 'text', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'off', placeholder: 'AKIA…', 'data-secret': 'true' }), null),
+      field(ids.akid, 'Access key id', h('input', { id: ids.akid, type: 'text', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'off', placeholder: 'AKIA…' }), null),
       field(ids.secret, 'Secret access key', secretInput(ids.secret, ''), null),
       field(ids.session, 'Session token (optional)', secretInput(ids.session, ''), 'Only for temporary credentials (access key ids starting with ASIA).'),
     );
@@ -233,12 +233,15 @@ export function createProviderForm(provider, handlers) {
     if (status) status.textContent = '';
   }
 
-  function setPending(secret) {
+  /** Holds a key in the page (not on screen); `how` says whether it was checked or only entered. */
+  function setPending(secret, how = 'checked') {
     pending = secret;
     pendingNote.hidden = !secret;
-    pendingNote.textContent = secret
-      ? 'The key you checked is held in this page (not on screen). Press Save to store it, or enter a different key.'
-      : '';
+    pendingNote.textContent = !secret
+      ? ''
+      : how === 'checked'
+        ? 'The key you checked is held in this page (not on screen). Press Save to store it, or enter a different key.'
+        : 'The key you entered is held in this page (not on screen). Press Save to try again, or enter a different key.';
   }
 
   /** The secret from the fields, or the pending checked one; `null` after showing an error. */
@@ -258,7 +261,9 @@ export function createProviderForm(provider, handlers) {
       const akid = el(ids.akid).value.trim();
       const secret = el(ids.secret).value.trim();
       const session = el(ids.session).value.trim();
-      if (!akid && !secret && !session && pending) return pending;
+      // The access key id stays on screen (it is not secret); the held credential is used
+      // when the secret fields are empty and the id is the one it was made with.
+      if (!secret && !session && pending && (!akid || pending.includes(JSON.stringify(akid)))) return pending;
       if (!akid) return fieldError(ids.akid, 'Enter the access key id.');
       if (!secret) return fieldError(ids.secret, 'Enter the secret access key.');
       return JSON.stringify({ access_key_id: akid, secret_access_key: secret, ...(session ? { session_token: session } : {}) });
@@ -270,7 +275,8 @@ export function createProviderForm(provider, handlers) {
 
   function secretFieldId() {
     if (provider.kind === 'vertex') return ids.json;
-    if (provider.kind === 'bedrock' && bedrockMode === 'sigv4') return ids.akid;
+    // With the (kept) access key id filled in, the secret is what needs entering.
+    if (provider.kind === 'bedrock' && bedrockMode === 'sigv4') return el(ids.akid).value.trim() ? ids.secret : ids.akid;
     return ids.key;
   }
 
@@ -341,6 +347,7 @@ export function createProviderForm(provider, handlers) {
     open(existing) {
       clearErrors();
       wipeSecrets();
+      if (provider.kind === 'bedrock') el(ids.akid).value = '';
       setPending(null);
       el(ids.name).value = existing?.display_name ?? '';
       if (provider.kind === 'vertex' || provider.kind === 'bedrock') el(ids.region).value = existing?.location || provider.defaultLocation;
@@ -352,6 +359,7 @@ export function createProviderForm(provider, handlers) {
     },
     close() {
       wipeSecrets();
+      if (provider.kind === 'bedrock') el(ids.akid).value = '';
       setPending(null);
       clearErrors();
       form.hidden = true;
@@ -367,11 +375,17 @@ export function createProviderForm(provider, handlers) {
     focusSecret() {
       el(secretFieldId())?.focus();
     },
+    /** Focuses the endpoint (Azure) or region field; false when the form has none. */
+    focusLocation() {
+      const input = provider.kind === 'azure' ? el(ids.endpoint) : provider.kind === 'key' ? null : el(ids.region);
+      input?.focus();
+      return Boolean(input);
+    },
     /** Puts a server-side 400 on the field it names, when it names one. */
     fieldFromMessage(message) {
       const m = String(message);
       let id = null;
-      if (/location|endpoint|region/i.test(m)) id = provider.kind === 'azure' ? ids.endpoint : ids.region;
+      if (/location|endpoint|region/i.test(m)) id = provider.kind === 'azure' ? ids.endpoint : provider.kind === 'key' ? null : ids.region;
       else if (/display_name/i.test(m)) id = ids.name;
       else if (/api_key/i.test(m)) id = secretFieldId();
       if (!id || !el(id)) return false;

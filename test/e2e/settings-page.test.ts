@@ -314,7 +314,8 @@ if (missing && IN_CI) {
       await fill(p.page, 'OpenAI', 'API key', `sk-e2e-rejected-${randomBytes(8).toString('hex')}`);
       await clickIn(p.page, 'OpenAI', 'Save');
       const rejected = await textOf(outcome(p.page, 'OpenAI'), /Rejected/);
-      assert.match(rejected, /Rejected: OpenAI did not accept this key, so nothing was saved/);
+      assert.match(rejected, /Rejected: OpenAI did not accept this key\. Nothing was saved/);
+      assert.doesNotMatch(await card(p.page, 'OpenAI').innerText(), /you checked is held/, 'nothing was checked, so nothing is said to be held');
       assert.equal(await card(p.page, 'OpenAI').locator('.badge').innerText(), 'Not configured');
       assert.equal(await card(p.page, 'OpenAI').getByLabel('API key', { exact: true }).inputValue(), '', 'the secret is wiped');
       assert.deepEqual(await keysOf(user), []);
@@ -600,12 +601,33 @@ if (missing && IN_CI) {
       const bedrock = card(p.page, 'Amazon Bedrock');
       assert.equal(await bedrock.getByLabel('Region', { exact: true }).inputValue(), 'us-east-1');
       await bedrock.getByLabel('IAM access keys (SigV4)').check();
+      // A wrong secret first: refused; the access key id and region stay, the secret is
+      // wiped and focused, the error is shown once, and nothing claims a checked key is held.
       await bedrock.getByLabel('Access key id').fill(ids.access_key_id);
+      await bedrock.getByLabel('Secret access key').fill(`wrong-${randomBytes(12).toString('hex')}`);
+      await clickIn(p.page, 'Amazon Bedrock', 'Save');
+      const refused = await textOf(outcome(p.page, 'Amazon Bedrock'), /Rejected/);
+      assert.match(refused, /^Rejected: Amazon Bedrock did not accept this key\. Nothing was saved\./);
+      assert.equal(await bedrock.getByLabel('Access key id').inputValue(), ids.access_key_id, 'the access key id is kept');
+      assert.equal(await bedrock.getByLabel('Region', { exact: true }).inputValue(), 'us-east-1', 'the region is kept');
+      assert.equal(await bedrock.getByLabel('Secret access key').inputValue(), '', 'the secret is wiped');
+      assert.equal(await bedrock.getByLabel('Secret access key').evaluate((e) => e === document.activeElement), true, 'the field at fault has the focus');
+      const detail = (await outcome(p.page, 'Amazon Bedrock').locator('.notice-detail').innerText()).trim();
+      const cardText = await bedrock.innerText();
+      assert.equal(cardText.split(detail).length - 1, 1, `the error is shown once: ${cardText}`);
+      assert.doesNotMatch(cardText, /you checked is held/);
       await bedrock.getByLabel('Secret access key').fill(ids.secret_access_key);
       await screenshot(p.page, 'provider-form');
       await clickIn(p.page, 'Amazon Bedrock', 'Save');
       await textOf(outcome(p.page, 'Amazon Bedrock'), /Saved and verified/);
       assert.equal(await bedrock.locator('.key-hint').innerText(), `${ids.access_key_id.slice(0, 4)}…${ids.access_key_id.slice(-4)}`);
+      assert.doesNotMatch(await bedrock.locator('.key-facts').innerText(), /Name/, 'no "Name none" for a key without a name');
+      await bedrock.getByRole('button', { name: 'Delete key for Amazon Bedrock' }).click();
+      const deleteDialog = p.page.getByRole('dialog', { name: 'Delete the Amazon Bedrock key?' });
+      await deleteDialog.waitFor();
+      assert.match(await deleteDialog.innerText(), /You can add an Amazon Bedrock key again later\./);
+      await deleteDialog.getByRole('button', { name: 'Cancel' }).click();
+      await deleteDialog.waitFor({ state: 'hidden' });
 
       // Azure: a non-Azure endpoint is refused on its field; the fake's endpoint works.
       const azureSecret = randomBytes(16).toString('hex');
