@@ -81,6 +81,8 @@ describe('built server', () => {
         NEO_DATA_DIR: data,
         PORT: '0',
         HOST: '127.0.0.1',
+        // As in every process test: a starved test machine would shed load (test/overload.test.ts).
+        NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
         NO_UPDATE_NOTIFIER: '1',
         npm_config_update_notifier: 'false',
       },
