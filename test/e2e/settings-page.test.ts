@@ -413,7 +413,7 @@ if (missing && IN_CI) {
       ctx.app.services.bus.publish('owner', `${user.owner.type}:${user.owner.id}`);
       ctx.app.services.bus.publish('datakey', `${user.owner.type}:${user.owner.id}`);
       const listed = new Map((await keysOf(user)).map((k) => [k.provider, k.status]));
-      assert.deepEqual(Object.fromEntries(listed), { anthropic: 'unreadable', openai: 'unreadable', xai: undefined }, 'the API reports the state');
+      assert.deepEqual(Object.fromEntries(listed), { anthropic: 'unreadable', openai: 'unreadable', xai: 'active' }, 'the API reports the state');
 
       const p = await open();
       await signIn(p, apiKey);
@@ -450,7 +450,7 @@ if (missing && IN_CI) {
       await textOf(p.page.locator('#key-count'), /^2 keys configured$/);
 
       const after = new Map((await keysOf(user)).map((k) => [k.provider, k.status]));
-      assert.deepEqual(Object.fromEntries(after), { openai: undefined, xai: undefined });
+      assert.deepEqual(Object.fromEntries(after), { openai: 'active', xai: 'active' });
       assert.deepEqual(await p.cspViolations(), []);
       assert.deepEqual(p.record.errors, []);
     });
