@@ -78,15 +78,41 @@ for (const dialect of testDialects()) {
       await assert.rejects(vault.decrypt(bob, 'openai', bobCt, null), DecryptionError);
     });
 
-    it("drops cached data keys on the bus 'datakey' topic", async () => {
+    it('a cached data key is dropped when the bus resets the caches (every (re)subscription)', async () => {
       const owner: Owner = { type: 'user', id: '0199aaaa-0000-7000-8000-0000000000c1' };
       const { ciphertext, dataKeyId } = await encrypt(owner, 'xai', 'sk-cached');
       assert.equal(await vault.decrypt(owner, 'xai', ciphertext, null), 'sk-cached');
-      // Corrupt the stored wrapping: the cached key still decrypts until the bus drops it.
+      // Corrupt the stored wrapping: the cached key still decrypts until the cache is emptied.
       await ctx.database.db.updateTable('data_keys').set({ wrapped_key: randomBytes(60).toString('base64') }).where('id', '=', dataKeyId).execute();
       assert.equal(await vault.decrypt(owner, 'xai', ciphertext, null), 'sk-cached');
-      ctx.app.services.bus.publish('datakey', `${owner.type}:${owner.id}`);
+      ctx.app.services.bus.resetCaches();
       await assert.rejects(vault.decrypt(owner, 'xai', ciphertext, null), DecryptionError);
+    });
+
+    it('a data key is cached only once its transaction commits', async () => {
+      const owner: Owner = { type: 'team', id: '0199aaaa-0000-7000-8000-0000000000c2' };
+      let sealed: string | undefined;
+      await assert.rejects(
+        withTransaction(ctx.database.db, async (trx) => {
+          await lockOwner(trx, ctx.database.dialect, owner, nowIso());
+          sealed = (await vault.encryptFor(trx, owner, 'openai', 'sk-rolled-back', null)).ciphertext;
+          throw new Error('roll back');
+        }),
+        /roll back/,
+      );
+      // The data key that sealed it was rolled back with it: nothing opens the ciphertext.
+      await assert.rejects(vault.decrypt(owner, 'openai', sealed!, null), DecryptionError);
+    });
+
+    it('unwrapped data keys are zeroed when they leave the cache', async () => {
+      const owner: Owner = { type: 'user', id: '0199aaaa-0000-7000-8000-0000000000c3' };
+      const { ciphertext, dataKeyId } = await encrypt(owner, 'openai', 'sk-zeroed');
+      assert.equal(await vault.decrypt(owner, 'openai', ciphertext, null), 'sk-zeroed');
+      // The key material itself (a security property, so read where it lives).
+      const cached = (vault as unknown as { cache: { peek(id: string): { key: Buffer } | undefined } }).cache.peek(dataKeyId);
+      assert.ok(cached && cached.key.some((b) => b !== 0), 'the data key is cached');
+      vault.clearCache();
+      assert.ok(cached.key.every((b) => b === 0), 'its buffer was zeroed');
     });
 
     it('verifyMasterKey: the right key passes, a wrong one is a clear error, the previous one counts as a pending rotation', async () => {

@@ -83,7 +83,7 @@ for (const dialect of testDialects()) {
     const forget = (o: Owned) => {
       const key = `${o.user.owner.type}:${o.user.owner.id}`;
       ctx.app.services.bus.publish('owner', key);
-      ctx.app.services.bus.publish('datakey', key);
+      ctx.app.services.vault.clearCache();
     };
 
     async function listing(o: Owned): Promise<Map<string, { status?: string }>> {

@@ -17,9 +17,11 @@ for (const dialect of testDialects()) {
       assert.match(String(res.headers['x-request-id']), /^[0-9a-f-]{36}$/);
     });
 
-    it('GET /readyz answers ok while the database is reachable', async () => {
+    it('GET /readyz answers ok while the database is reachable, with the cache bus state', async () => {
       const res = await ctx.app.inject({ method: 'GET', url: '/readyz' });
       assert.equal(res.statusCode, 200);
+      // One process-local bus in tests (PostgreSQL/Redis states: test/bus-gap.test.ts).
+      assert.deepEqual(res.json(), { status: 'ok', cache_bus: 'local' });
     });
 
     it('keeps a safe X-Request-Id and replaces an unsafe one', async () => {

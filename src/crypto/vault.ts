@@ -2,14 +2,18 @@
  * The key vault: envelope encryption of provider secrets per owner (see ./README.md).
  *
  * One data key per owner, created inside the caller's transaction on first use and
- * stored wrapped by the master key. Unwrapped data keys live in a bounded LRU keyed by
- * data key id; a `datakey` bus message (rotation, another instance) drops them.
+ * stored wrapped by the master key. Unwrapped data keys are cached by data key id
+ * (src/lib/cache.ts) for DATA_KEY_TTL_MS at most, only once the transaction that read or
+ * created them has committed, and zeroed when they leave the cache. A data key never
+ * changes once written (a master key rotation rewraps it, the key stays the same), so
+ * no invalidation message is needed; the bus still empties the cache on every
+ * (re)subscription like every other cache.
  */
 import type { Db, Trx } from '../db/index.ts';
-import { nowIso } from '../db/index.ts';
+import { afterCommit, nowIso } from '../db/index.ts';
 import { uuidv7 } from '../db/ids.ts';
-import { EVERYTHING, type CacheBus } from '../lib/bus.ts';
-import { LruCache } from '../lib/lru.ts';
+import type { CacheBus } from '../lib/bus.ts';
+import { Cache } from '../lib/cache.ts';
 import type { Owner } from '../modules/auth/owner.ts';
 import type { ProviderName } from '../providers/types.ts';
 import {
@@ -86,22 +90,26 @@ interface CachedDataKey {
 
 const ownerKeyOf = (o: Owner) => `${o.type}:${o.id}`;
 
+/** How long an unwrapped data key stays in memory after it was last loaded. */
+export const DATA_KEY_TTL_MS = 10 * 60_000;
+
 export class KeyVault {
   readonly masterKeyId: string;
   private readonly previousId?: string;
-  private readonly cache: LruCache<string, CachedDataKey>;
+  private readonly cache: Cache<CachedDataKey>;
   private readonly clock: () => number;
 
   constructor(private readonly deps: KeyVaultDeps) {
     this.masterKeyId = masterKeyId(deps.masterKey);
     if (deps.masterKeyPrevious) this.previousId = masterKeyId(deps.masterKeyPrevious);
     this.clock = deps.clock ?? Date.now;
-    this.cache = new LruCache(deps.cacheSize ?? 10_000, Infinity, this.clock);
-    // The message key is a data key id or an owner key (`type:id`); drop either.
-    deps.bus.subscribe('datakey', (key) => {
-      if (key === EVERYTHING) return this.cache.clear();
-      this.cache.delete(key);
-      this.cache.deleteWhere((_id, v) => v.owner === key);
+    this.cache = new Cache<CachedDataKey>({
+      name: 'data_keys',
+      bus: deps.bus,
+      max: deps.cacheSize ?? 10_000,
+      ttlMs: DATA_KEY_TTL_MS,
+      // Evicted, expired, replaced or cleared: the key material does not linger in memory.
+      onDrop: (v) => v.key.fill(0),
     });
   }
 
@@ -116,9 +124,11 @@ export class KeyVault {
     plaintext: string,
     location: string | null,
   ): Promise<{ ciphertext: string; dataKeyId: string }> {
-    const { id, key } = await this.dataKeyFor(trx, owner);
+    const id = await this.dataKeyIdFor(trx, owner);
     // The location (region, Azure endpoint) is sealed with the key: store exactly this value.
-    const ciphertext = encryptSecret(key, id, plaintext, { ownerType: owner.type, ownerId: owner.id, provider, location });
+    const ciphertext = await this.withDataKey(trx, owner, id, (key) =>
+      encryptSecret(key, id, plaintext, { ownerType: owner.type, ownerId: owner.id, provider, location }),
+    );
     return { ciphertext, dataKeyId: id };
   }
 
@@ -132,8 +142,9 @@ export class KeyVault {
         throw new DecryptionError('the stored location fails the provider rules');
       }
       const { dataKeyId } = parseCiphertext(ciphertext);
-      const key = await this.loadDataKey(this.deps.db, owner, dataKeyId);
-      return decryptSecret(key, ciphertext, { ownerType: owner.type, ownerId: owner.id, provider, location });
+      return await this.withDataKey(this.deps.db, owner, dataKeyId, (key) =>
+        decryptSecret(key, ciphertext, { ownerType: owner.type, ownerId: owner.id, provider, location }),
+      );
     } catch (err) {
       // Carries owner and provider so the failure can be logged and shown (never the secret).
       if (err instanceof DecryptionError) throw new UnreadableKeyError(owner, provider);
@@ -146,45 +157,47 @@ export class KeyVault {
     this.cache.clear();
   }
 
-  private async dataKeyFor(trx: Trx, owner: Owner): Promise<{ id: string; key: Buffer }> {
+  /** The id of the owner's data key, created (inside `trx`) on first use. */
+  private async dataKeyIdFor(trx: Trx, owner: Owner): Promise<string> {
     const current = () =>
       trx
         .selectFrom('data_keys')
-        .select(['id', 'wrapped_key', 'master_key_id'])
+        .select('id')
         .where('owner_type', '=', owner.type)
         .where('owner_id', '=', owner.id)
         .orderBy('version', 'desc')
         .limit(1)
         .executeTakeFirst();
-    let row = await current();
-    if (!row) {
-      const id = uuidv7(this.clock());
-      const key = generateDataKey();
-      const now = nowIso(this.clock);
-      const wrapped = wrapDataKey(this.deps.masterKey, key, { ownerType: owner.type, ownerId: owner.id, dataKeyId: id });
-      // A caller without the owner lock may race another creator: the unique
-      // (owner, version) constraint keeps one, and we use whichever won.
-      await trx
-        .insertInto('data_keys')
-        .values({ id, owner_type: owner.type, owner_id: owner.id, version: 1, wrapped_key: wrapped, master_key_id: this.masterKeyId, created_at: now, updated_at: now })
-        .onConflict((oc) => oc.columns(['owner_type', 'owner_id', 'version']).doNothing())
-        .execute();
-      row = await current();
-      if (!row) throw new Error('data key could not be created');
-      if (row.id === id) {
-        this.cache.set(id, { key, owner: ownerKeyOf(owner) });
-        return { id, key };
-      }
-    }
-    return { id: row.id, key: await this.loadDataKey(trx, owner, row.id) };
+    const row = await current();
+    if (row) return row.id;
+    const id = uuidv7(this.clock());
+    const key = generateDataKey();
+    const now = nowIso(this.clock);
+    const wrapped = wrapDataKey(this.deps.masterKey, key, { ownerType: owner.type, ownerId: owner.id, dataKeyId: id });
+    key.fill(0);
+    // A caller without the owner lock may race another creator: the unique
+    // (owner, version) constraint keeps one, and we use whichever won.
+    await trx
+      .insertInto('data_keys')
+      .values({ id, owner_type: owner.type, owner_id: owner.id, version: 1, wrapped_key: wrapped, master_key_id: this.masterKeyId, created_at: now, updated_at: now })
+      .onConflict((oc) => oc.columns(['owner_type', 'owner_id', 'version']).doNothing())
+      .execute();
+    const created = await current();
+    if (!created) throw new Error('data key could not be created');
+    return created.id;
   }
 
-  private async loadDataKey(db: Db | Trx, owner: Owner, dataKeyId: string): Promise<Buffer> {
+  /**
+   * Calls `use` with the owner's unwrapped data key `dataKeyId`, synchronously (so the
+   * cached buffer cannot be zeroed by an eviction while in use). A key read through a
+   * transaction is cached only after that transaction commits.
+   */
+  private async withDataKey<T>(db: Db | Trx, owner: Owner, dataKeyId: string, use: (key: Buffer) => T): Promise<T> {
     const ok = ownerKeyOf(owner);
     const hit = this.cache.get(dataKeyId);
     if (hit) {
       if (hit.owner !== ok) throw new DecryptionError();
-      return hit.key;
+      return use(hit.key);
     }
     // Scoped by owner: another owner's data key answers like a missing one.
     const row = await db
@@ -196,8 +209,14 @@ export class KeyVault {
       .executeTakeFirst();
     if (!row) throw new DecryptionError();
     const key = this.unwrap(row.wrapped_key, row.master_key_id, { ownerType: owner.type, ownerId: owner.id, dataKeyId });
-    this.cache.set(dataKeyId, { key, owner: ok });
-    return key;
+    try {
+      return use(key);
+    } finally {
+      // The cache gets its own copy (zeroed when it leaves the cache); this one is zeroed now.
+      const cached: CachedDataKey = { key: Buffer.from(key), owner: ok };
+      key.fill(0);
+      afterCommit(() => this.cache.set(dataKeyId, cached));
+    }
   }
 
   private unwrap(wrapped: string, wrappedBy: string, ctx: { ownerType: string; ownerId: string; dataKeyId: string }): Buffer {

@@ -5,6 +5,7 @@
  * or PostgreSQL (`postgres://…`), plus the few dialect-specific helpers the services
  * need (row locks, readiness probe). Everything else is one Kysely query per operation.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import {
@@ -288,13 +289,55 @@ export function isRetryableConflict(err: unknown): boolean {
   return code === '40001' || code === '40P01' || code === 'SQLITE_BUSY';
 }
 
+/** Work tied to the outcome of the withTransaction running in the current async context. */
+interface CommitHooks {
+  /** Run inside the transaction, after its body, just before COMMIT (in order). */
+  beforeCommit: ((trx: Trx) => Promise<unknown>)[];
+  /** Run once COMMIT has returned (in order); dropped when the transaction rolls back. */
+  afterCommit: (() => void)[];
+}
+
+const commitHooks = new AsyncLocalStorage<CommitHooks>();
+
+/**
+ * Runs `fn` once the transaction of the calling code (withTransaction) has committed,
+ * or at once outside a transaction; never when it rolls back. For effects that must not
+ * be seen before the data they describe is durable (caching, local cache invalidation).
+ */
+export function afterCommit(fn: () => void): void {
+  const hooks = commitHooks.getStore();
+  if (hooks) hooks.afterCommit.push(fn);
+  else fn();
+}
+
+/**
+ * Queues `fn(trx)` to run inside the calling code's transaction, after its body and
+ * before COMMIT, so that it commits or rolls back with it (PostgreSQL's `pg_notify`).
+ * Returns false, running nothing, outside a transaction.
+ */
+export function beforeCommit(fn: (trx: Trx) => Promise<unknown>): boolean {
+  const hooks = commitHooks.getStore();
+  if (!hooks) return false;
+  hooks.beforeCommit.push(fn);
+  return true;
+}
+
 /** Runs `fn` in a transaction, retrying (bounded, with jitter) on serialization conflicts. */
 export async function withTransaction<T>(db: Db, fn: (trx: Trx) => Promise<T>, attempts = 5): Promise<T> {
   const group = groupCommits.get(db);
   for (let i = 1; ; i++) {
+    // Fresh hooks per attempt: a rolled-back attempt's hooks are dropped with it.
+    const hooks: CommitHooks = { beforeCommit: [], afterCommit: [] };
+    const body = (trx: Trx) =>
+      commitHooks.run(hooks, async () => {
+        const value = await fn(trx);
+        for (const h of hooks.beforeCommit) await h(trx);
+        return value;
+      });
     try {
-      if (group) return await group.run(fn);
-      return await db.transaction().execute(fn);
+      const value = group ? await group.run(body) : await db.transaction().execute(body);
+      for (const h of hooks.afterCommit) h();
+      return value;
     } catch (err) {
       if (i >= attempts || !isRetryableConflict(err)) throw err;
       await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 10 * i)));

@@ -68,14 +68,14 @@ function busContract(make: () => Promise<[RemoteBus, RemoteBus]>, breakConnectio
   });
 
   it('reconnects after losing its connection and delivers again', async () => {
-    const onB = recorder(b, 'datakey');
+    const onB = recorder(b, 'owner');
     await breakConnection(b);
     assert.equal(await until(() => !b.connected, 5000), true, 'the lost connection is noticed');
     assert.equal(await until(() => b.connected, 15_000), true, 'and re-established without help');
     let n = 0;
     const got = await until(() => {
       // Keep publishing until the resubscribed connection hears one.
-      if (onB.length === 0 && n++ % 20 === 0) a.publish('datakey', 'team:t1');
+      if (onB.length === 0 && n++ % 20 === 0) a.publish('owner', 'team:t1');
       return onB.length > 0;
     }, 5000);
     assert.equal(got, true);

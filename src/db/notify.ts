@@ -9,18 +9,23 @@
  *
  * Both deliver a published message to this process's subscribers synchronously first
  * (so the instance that made a change never serves its own stale copy), then forward
- * it. Each message carries the sending instance's id; an instance drops its own echo,
- * so every message is delivered exactly once per instance.
+ * it. Each message carries the sending instance's id; an instance drops its own echo.
+ *
+ * Delivery to other instances is at most once: neither PostgreSQL nor Redis keeps a
+ * backlog for a subscriber, so a message sent while an instance is not subscribed (a
+ * network cut, a restart of the backend) never reaches it. Hence, after every
+ * (re)subscription each instance empties all its caches (`resetCaches`), and while it
+ * is not subscribed (`state` `down`) its caches keep new entries for at most
+ * DEGRADED_TTL_MS (src/lib/cache.ts): a change made elsewhere meanwhile is seen within
+ * that time, and at the latest once the bus is back.
  */
 import { randomUUID } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { sql } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config/index.ts';
-import { LocalBus, type CacheBus, type Topic } from '../lib/bus.ts';
+import { LocalBus, TOPICS, type BusState, type CacheBus, type Topic } from '../lib/bus.ts';
 import type { DatabaseHandle, Db } from './index.ts';
-
-const TOPICS: readonly Topic[] = ['apikey', 'user', 'owner', 'datakey'];
 /** PostgreSQL NOTIFY channel (a plain identifier: no quoting needed). */
 export const PG_CHANNEL = 'neo_byok_cache';
 /** Redis pub/sub channel. */
@@ -58,8 +63,20 @@ export abstract class RemoteBus extends LocalBus {
   /** Connects; rejects when the backend cannot be reached at start. */
   abstract start(): Promise<void>;
 
-  /** Whether the receiving side is connected right now. */
+  /** Whether the receiving side is subscribed right now. */
   abstract get connected(): boolean;
+
+  override get state(): BusState {
+    return this.connected ? 'up' : 'down';
+  }
+
+  /**
+   * The receiving side has just been (re)subscribed, or lost: whatever another instance
+   * changed while we were not listening is unknown, so every cache starts empty.
+   */
+  protected subscriptionChanged(): void {
+    this.resetCaches();
+  }
 
   protected abstract forward(payload: string): Promise<unknown>;
 
@@ -171,6 +188,7 @@ export class PgBus extends RemoteBus {
       lost = true;
       const wasConnected = this.isConnected;
       this.isConnected = false;
+      if (wasConnected) this.subscriptionChanged();
       client.removeAllListeners('notification');
       client.end().catch(() => {});
       if (this.closed) return;
@@ -195,8 +213,11 @@ export class PgBus extends RemoteBus {
       await client.end().catch(() => {});
       return;
     }
+    if (lost) return; // lost between LISTEN and here: a reconnection is already scheduled
     this.isConnected = true;
     this.backoff = this.opts.minBackoffMs ?? 100;
+    // Listening from now on: drop what may have been missed before.
+    this.subscriptionChanged();
   }
 
   private scheduleReconnect(): void {
@@ -271,6 +292,9 @@ export class RedisBus extends RemoteBus {
   private lastError = 0;
   private lastConnectionError: unknown;
   private readonly where: string;
+  /** SUBSCRIBE confirmed on the current subscriber connection. */
+  private subscribed = false;
+  private started = false;
 
   constructor(opts: RedisBusOptions) {
     super();
@@ -296,16 +320,42 @@ export class RedisBus extends RemoteBus {
     this.sub.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.receive(message);
     });
+    this.sub.on('close', () => {
+      if (!this.subscribed) return;
+      this.subscribed = false;
+      this.subscriptionChanged();
+      if (!this.closed) this.log.warn({}, 'cache bus: Redis subscriber connection lost; reconnecting');
+    });
+    // ioredis reconnects and resubscribes by itself; 'ready' comes before its SUBSCRIBE
+    // is answered, so subscribe once more (idempotent) and count as subscribed only
+    // when Redis confirms.
+    this.sub.on('ready', () => {
+      if (!this.started || this.closed) return;
+      this.sub.subscribe(this.channel).then(
+        () => {
+          if (this.subscribed || this.closed || this.sub.status !== 'ready') return;
+          this.subscribed = true;
+          this.subscriptionChanged();
+          this.log.info({}, 'cache bus: Redis subscription re-established');
+        },
+        () => {
+          /* the connection went again; the next 'ready' retries */
+        },
+      );
+    });
   }
 
   get connected(): boolean {
-    return this.sub.status === 'ready';
+    return this.subscribed && this.sub.status === 'ready';
   }
 
   async start(): Promise<void> {
     try {
       await Promise.all([this.sub.connect(), this.pub.connect()]);
       await this.sub.subscribe(this.channel);
+      this.subscribed = true;
+      this.started = true;
+      this.subscriptionChanged();
     } catch (err) {
       // ioredis rejects with "Connection is closed."; the socket error says why.
       const cause = this.lastConnectionError ?? err;
@@ -320,6 +370,7 @@ export class RedisBus extends RemoteBus {
   override async close(): Promise<void> {
     await this.flush();
     this.closed = true;
+    this.subscribed = false;
     // QUIT when connected (clean), else just drop the socket and stop reconnecting.
     const end = async (c: Redis) => {
       if (c.status === 'ready') await c.quit().catch(() => c.disconnect());
@@ -352,25 +403,24 @@ export async function createBus(config: Pick<Config, 'redisUrl'>, database: Data
 /**
  * The bus of a server on SQLite without Redis. Other processes on the same database file
  * (the CLI: `admin features set`, `admin user create --admin`, `rotate-master-key`) cannot
- * send it messages, so it polls SQLite's `data_version`, which changes only when another
- * connection commits, and then drops every cache: such writes are rare, and a cache
- * refill costs one indexed read per entry.
+ * send it messages, so at the start of every request (`sync`) it compares SQLite's
+ * `data_version`, which changes only when another connection commits, and on a change
+ * empties every cache: such writes are rare, and a refill costs one indexed read per
+ * entry. The request that follows another process's commit therefore sees it.
  */
 export class SqliteWatchBus extends LocalBus {
-  private readonly timer: NodeJS.Timeout;
   private last: number;
 
-  constructor(
-    private readonly version: () => number,
-    intervalMs = 500,
-  ) {
+  constructor(private readonly version: () => number) {
     super();
     this.last = version();
-    this.timer = setInterval(() => this.poll(), intervalMs);
-    this.timer.unref();
   }
 
-  /** Checks for another process's commit now (also run every interval). */
+  override sync(): void {
+    this.poll();
+  }
+
+  /** Checks for another process's commit now. */
   poll(): void {
     let v: number;
     try {
@@ -380,12 +430,7 @@ export class SqliteWatchBus extends LocalBus {
     }
     if (v !== this.last) {
       this.last = v;
-      this.resetAll();
+      this.resetCaches();
     }
-  }
-
-  override async close(): Promise<void> {
-    clearInterval(this.timer);
-    await super.close();
   }
 }

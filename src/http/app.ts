@@ -193,10 +193,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       void reply.header('Connection', 'close');
       throw new AppError('unavailable', 'the server is shutting down; retry the request', { retryAfter: 1 });
     }
+    // Before any cached entry is used: SQLite's data_version, so that a change another
+    // process (the CLI) committed is seen by the next request (src/db/notify.ts).
+    bus.sync();
   });
   installErrorHandling(app);
 
   const metrics = new Metrics();
+  metrics.observeCaches(bus);
   const auth = new AuthService({ db: database.db, dialect: database.dialect, jwt: config.jwt, bus, ...(deps.clock ? { clock: deps.clock } : {}) });
   // Services (composition root): each gets exactly what it uses.
   const features = new FeaturesService({ db: database.db, dialect: database.dialect, bus, defaults: { byok: config.byokDefault }, ...(deps.clock ? { clock: deps.clock } : {}) });
@@ -266,7 +270,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true }, staticCSP: DOCS_CSP });
 
   // Routes.
-  await app.register(healthRoutes, { database, metrics });
+  await app.register(healthRoutes, { database, metrics, bus });
   await app.register(byokRoutes, { byok });
   await app.register(apiKeysRoutes, { apiKeys });
   await app.register(teamsRoutes, { teams });

@@ -23,11 +23,11 @@ import helmet from 'helmet';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { Config, TrustProxy } from '../config/index.ts';
 import { UnreadableKeyError } from '../crypto/vault.ts';
 import { createRedis } from '../db/notify.ts';
 import { AppError, errorBody } from '../errors/index.ts';
-import { LruCache } from '../lib/lru.ts';
 import type { AuthHooks } from './auth.ts';
 
 /** The CSP of every response: the settings page's own policy (it sets the same header). */
@@ -261,7 +261,7 @@ export async function installSecurity(app: FastifyInstance, deps: SecurityDeps):
   });
   // Client IPs already reported over the failed-authentication limit in this window
   // (one warning per address and window, not one per refused attempt).
-  const warned = new LruCache<string, true>(100_000);
+  const warned = new LRUCache<string, true>({ max: 100_000 });
 
   // After authentication (all onRequest hooks) and before the body is read.
   app.addHook('preParsing', async (request, reply, payload) => {
@@ -297,7 +297,7 @@ export async function installSecurity(app: FastifyInstance, deps: SecurityDeps):
       if (r.isAllowed || !r.isExceeded) return;
       if (!warned.get(request.ip)) {
         request.log.warn({ limit: 'auth_failures', ip: request.ip }, 'rate limited');
-        warned.set(request.ip, true, r.ttl);
+        warned.set(request.ip, true, { ttl: r.ttl });
       }
       throw limited('too many failed authentication attempts from this address', r.ttl);
     },

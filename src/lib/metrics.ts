@@ -2,6 +2,7 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CacheBus, CacheCounts } from './bus.ts';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -109,6 +110,55 @@ export class Metrics {
         registers: [this.registry],
       }),
     ];
+  }
+
+  /**
+   * Per-cache counters and size, and the state of the invalidation bus, read from the
+   * bus at scrape time (a cache lookup does no metrics work).
+   */
+  observeCaches(bus: CacheBus): void {
+    const counter = (field: keyof CacheCounts, help: string) =>
+      new Counter({
+        name: `neo_cache_${field}_total`,
+        help,
+        labelNames: ['cache'],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const c of bus.caches) this.inc({ cache: c.name }, c.counts[field]);
+        },
+      });
+    counter('hits', 'Cache lookups answered from memory, by cache');
+    counter('misses', 'Cache lookups not answered from memory, by cache');
+    counter('loads', 'Database loads into a cache (concurrent misses of one key share one), by cache');
+    counter('invalidations', 'Entries dropped by an invalidation (one per message, or per reset of the whole cache), by cache');
+    new Gauge({
+      name: 'neo_cache_entries',
+      help: 'Entries held, by cache',
+      labelNames: ['cache'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const c of bus.caches) this.set({ cache: c.name }, c.size);
+      },
+    });
+    new Gauge({
+      name: 'neo_cache_bus_up',
+      help: 'Cache invalidation bus: 1 when subscribed (or process-local), 0 while down (caches then keep entries 1 s at most)',
+      registers: [this.registry],
+      collect() {
+        this.set(bus.state === 'down' ? 0 : 1);
+      },
+    });
+    new Counter({
+      name: 'neo_cache_resets_total',
+      help: 'Times every cache was emptied: each bus (re)subscription or loss, and each write by another process on SQLite',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(bus.resets);
+      },
+    });
   }
 
   /** Counts and times every request by its route pattern (never the raw URL). */

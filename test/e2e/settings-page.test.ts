@@ -411,7 +411,7 @@ if (missing && IN_CI) {
           .execute();
       }
       ctx.app.services.bus.publish('owner', `${user.owner.type}:${user.owner.id}`);
-      ctx.app.services.bus.publish('datakey', `${user.owner.type}:${user.owner.id}`);
+      ctx.app.services.vault.clearCache();
       const listed = new Map((await keysOf(user)).map((k) => [k.provider, k.status]));
       assert.deepEqual(Object.fromEntries(listed), { anthropic: 'unreadable', openai: 'unreadable', xai: 'active' }, 'the API reports the state');
 

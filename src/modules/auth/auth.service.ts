@@ -1,7 +1,7 @@
 /**
  * Authentication (CONTRACT.md section 1): Bearer JWTs (HS256 secret, or a JWKS with
  * RS256/ES256) with just-in-time users, and `X-Api-Key` Neo API keys looked up by
- * their SHA-256. Lookups are cached in bounded LRUs that the cache bus invalidates, so a
+ * their SHA-256. Lookups are cached (src/lib/cache.ts) and invalidated by the cache bus, so a
  * revoked key or a team change takes effect at once on this instance and, through the
  * bus, on the others.
  */
@@ -11,8 +11,8 @@ import { isUniqueViolation, nowIso, type Db, type Dialect } from '../../db/index
 import type { TeamRole, UserRow } from '../../db/schema.ts';
 import { AppError, unauthorized } from '../../errors/index.ts';
 import { EVERYTHING, type CacheBus } from '../../lib/bus.ts';
+import { Cache } from '../../lib/cache.ts';
 import { sha256Hex } from '../../lib/hash.ts';
-import { LruCache } from '../../lib/lru.ts';
 import { ApiKeysRepo } from '../apikeys/apikeys.repo.ts';
 import { TeamsRepo } from '../teams/teams.repo.ts';
 import { EMAIL_RE, normalizeEmail, UsersRepo } from '../users/users.repo.ts';
@@ -53,19 +53,19 @@ export class AuthService {
   private readonly jwks?: JWTVerifyGetKey;
   private readonly clock: () => number;
   /** key hash → user id (null = unknown key, cached briefly to blunt brute force). */
-  private readonly apiKeyCache: LruCache<string, string | null>;
+  private readonly apiKeyCache: Cache<{ userId: string | null }>;
   /**
    * user id → user row and membership. The row carries the user's `sub`, so the row
-   * is also the reverse map user id → sub that drops `subCache` in O(1) on a `user`
+   * is also the reverse map user id → sub that drops `subs` in O(1) on a `user`
    * invalidation (both caches are bounded alike).
    */
-  private readonly userCache: LruCache<string, { user: UserRow; membership: Membership | null }>;
+  private readonly principals: Cache<{ user: UserRow; membership: Membership | null }>;
   /**
    * JWT sub → user id. A hit is trusted only while the user's row still carries that
    * sub, so an entry whose row was evicted before its invalidation cannot map a sub to
    * the wrong user.
    */
-  private readonly subCache: LruCache<string, string>;
+  private readonly subs: Cache<string>;
   /**
    * Verified bearer tokens → their claims, so a token reused across requests is checked
    * once a minute instead of on every request (the signature check was the largest
@@ -74,43 +74,32 @@ export class AuthService {
    * within that time). Only tokens that verified are cached: any other string, a
    * tampered token included, is verified in full.
    */
-  private readonly verifiedJwts: LruCache<string, JWTPayload>;
-  /**
-   * Bumped by every invalidation. A database read that started before an invalidation
-   * must not put its (possibly stale) result into a cache afterwards, or a revoked key
-   * or an old team role could live on until the TTL.
-   */
-  private generation = 0;
+  private readonly verifiedJwts: Cache<JWTPayload>;
 
   constructor(private readonly deps: AuthServiceDeps) {
     this.users = new UsersRepo(deps.db);
     this.teams = new TeamsRepo(deps.db, deps.dialect);
     this.apiKeys = new ApiKeysRepo(deps.db, deps.dialect);
     this.clock = deps.clock ?? Date.now;
-    const size = deps.cacheSize ?? 50_000;
-    this.apiKeyCache = new LruCache(size, CACHE_TTL_MS, this.clock);
-    this.userCache = new LruCache(size, CACHE_TTL_MS, this.clock);
-    this.subCache = new LruCache(size, CACHE_TTL_MS, this.clock);
-    this.verifiedJwts = new LruCache(Math.min(size, 10_000), CACHE_TTL_MS, this.clock);
+    const max = deps.cacheSize ?? 50_000;
+    const bus = deps.bus;
+    this.apiKeyCache = new Cache({ name: 'api_keys', bus, topic: 'apikey', max, ttlMs: CACHE_TTL_MS });
+    this.principals = new Cache({ name: 'principals', bus, max, ttlMs: CACHE_TTL_MS });
+    this.subs = new Cache({ name: 'jwt_subs', bus, max, ttlMs: CACHE_TTL_MS });
+    this.verifiedJwts = new Cache({ name: 'verified_jwts', bus, max: Math.min(max, 10_000), ttlMs: CACHE_TTL_MS });
     if (deps.jwt.jwksUrl) {
       this.jwks = createRemoteJWKSet(new URL(deps.jwt.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
     }
-    deps.bus.subscribe('apikey', (hash) => {
-      this.generation++;
-      if (hash === EVERYTHING) this.apiKeyCache.clear();
-      else this.apiKeyCache.delete(hash);
-    });
-    deps.bus.subscribe('user', (userId) => {
-      this.generation++;
+    bus.subscribe('user', (userId) => {
       if (userId === EVERYTHING) {
-        this.userCache.clear();
-        this.subCache.clear();
+        this.principals.clear();
+        this.subs.clear();
         return;
       }
       // O(1): the cached row names the sub (no scan of up to 50,000 entries).
-      const sub = this.userCache.get(userId)?.user.sub;
-      this.userCache.delete(userId);
-      if (sub && this.subCache.get(sub) === userId) this.subCache.delete(sub);
+      const sub = this.principals.peek(userId)?.user.sub;
+      this.principals.delete(userId);
+      if (sub) this.subs.delete(sub);
     });
   }
 
@@ -119,19 +108,18 @@ export class AuthService {
     const payload = await this.verifyJwt(token);
     const sub = payload.sub;
     if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255) throw unauthorized('token has no usable sub claim');
-    const cachedId = this.subCache.get(sub);
+    const cachedId = this.subs.get(sub);
     if (cachedId) {
       const cached = await this.loadUser(cachedId);
       if (cached?.user.sub === sub) return { ...cached, via: 'jwt' };
-      this.subCache.delete(sub);
+      this.subs.delete(sub);
     }
-    const gen = this.generation;
-    const user = await this.userFromClaims(sub, payload.email, payload.email_verified);
-    if (gen === this.generation) this.subCache.set(sub, user.id);
+    // Single flight: the first requests of a new identity create its user once.
+    const userId = await this.subs.getOrLoad(sub, async () => (await this.userFromClaims(sub, payload.email, payload.email_verified)).id);
     // A row cached before its identity was bound (a pre-provisioned user who used an API
     // key first) has no sub yet: reload it, so the cached row names the sub.
-    if (this.userCache.get(user.id)?.user.sub !== sub) this.userCache.delete(user.id);
-    const loaded = await this.loadUser(user.id);
+    if (this.principals.peek(userId)?.user.sub !== sub) this.principals.delete(userId);
+    const loaded = await this.loadUser(userId);
     if (!loaded) throw unauthorized('user no longer exists');
     return { ...loaded, via: 'jwt' };
   }
@@ -140,14 +128,13 @@ export class AuthService {
   async authenticateApiKey(key: string): Promise<Principal> {
     if (!API_KEY_RE.test(key)) throw unauthorized('malformed API key');
     const hash = sha256Hex(key);
-    let userId = this.apiKeyCache.get(hash);
-    if (userId === undefined) {
-      const gen = this.generation;
-      userId = (await this.apiKeys.userIdByHash(hash)) ?? null;
+    const { userId } = await this.apiKeyCache.getOrLoad(
+      hash,
+      async () => ({ userId: (await this.apiKeys.userIdByHash(hash)) ?? null }),
       // Unknown keys are cached for a short time only, so a key created on another
       // instance starts working quickly even before its bus message arrives.
-      if (gen === this.generation) this.apiKeyCache.set(hash, userId, userId ? CACHE_TTL_MS : 2_000);
-    }
+      (e) => (e.userId ? CACHE_TTL_MS : 2_000),
+    );
     if (!userId) throw unauthorized('unknown or revoked API key');
     const loaded = await this.loadUser(userId);
     if (!loaded) throw unauthorized('unknown or revoked API key');
@@ -236,15 +223,12 @@ export class AuthService {
   }
 
   private async loadUser(userId: string): Promise<{ user: UserRow; membership: Membership | null } | undefined> {
-    const cached = this.userCache.get(userId);
-    if (cached) return cached;
-    const gen = this.generation;
-    const user = await this.users.findById(userId);
-    if (!user) return undefined;
-    const m = await this.teams.activeMembership(userId);
-    const entry = { user, membership: m ? { teamId: m.team_id, role: m.role } : null };
-    if (gen === this.generation) this.userCache.set(userId, entry);
-    return entry;
+    return this.principals.getOrLoad(userId, async () => {
+      const user = await this.users.findById(userId);
+      if (!user) return undefined;
+      const m = await this.teams.activeMembership(userId);
+      return { user, membership: m ? { teamId: m.team_id, role: m.role } : null };
+    });
   }
 }
 

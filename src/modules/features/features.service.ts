@@ -4,8 +4,8 @@
  * `owner` topic so every instance drops its copy.
  */
 import { nowIso, type Db, type Dialect, type Trx } from '../../db/index.ts';
-import { EVERYTHING, type CacheBus } from '../../lib/bus.ts';
-import { LruCache } from '../../lib/lru.ts';
+import type { CacheBus } from '../../lib/bus.ts';
+import { Cache } from '../../lib/cache.ts';
 import { ownerKey, type Owner } from '../auth/owner.ts';
 import { FeaturesRepo } from './features.repo.ts';
 
@@ -13,24 +13,23 @@ export const FEATURES = ['byok'] as const;
 export type FeatureName = (typeof FEATURES)[number];
 
 export class FeaturesService {
-  private readonly cache: LruCache<string, Record<FeatureName, boolean>>;
+  private readonly cache: Cache<Record<FeatureName, boolean>>;
 
   constructor(
     private readonly deps: { db: Db; dialect: Dialect; bus: CacheBus; defaults: Record<FeatureName, boolean>; clock?: () => number },
   ) {
-    this.cache = new LruCache(50_000, 60_000, deps.clock);
-    deps.bus.subscribe('owner', (key) => (key === EVERYTHING ? this.cache.clear() : this.cache.delete(key)));
+    this.cache = new Cache({ name: 'flags', bus: deps.bus, topic: 'owner', max: 50_000, ttlMs: 60_000 });
   }
 
-  /** Every feature of an owner, defaults applied. */
+  /** Every feature of an owner, defaults applied (cached; a read that raced a change is not kept). */
   async forOwner(owner: Owner): Promise<Record<FeatureName, boolean>> {
-    const key = ownerKey(owner);
-    const hit = this.cache.get(key);
-    if (hit) return hit;
+    return this.cache.getOrLoad(ownerKey(owner), () => this.load(owner));
+  }
+
+  private async load(owner: Owner): Promise<Record<FeatureName, boolean>> {
     const stored = await new FeaturesRepo(this.deps.db, this.deps.dialect).flags(owner);
     const out = { ...this.deps.defaults };
     for (const name of FEATURES) out[name] = stored.get(name) ?? out[name];
-    this.cache.set(key, out);
     return out;
   }
 

@@ -2,12 +2,23 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { DatabaseHandle } from '../../db/index.ts';
 import { AppError } from '../../errors/index.ts';
+import type { CacheBus } from '../../lib/bus.ts';
 import type { Metrics } from '../../lib/metrics.ts';
 import { errorResponses } from '../../http/schemas.ts';
 
 const Status = Type.Object({ status: Type.Literal('ok') }, { additionalProperties: false });
+const Readiness = Type.Object(
+  {
+    status: Type.Literal('ok'),
+    cache_bus: Type.Union([Type.Literal('local'), Type.Literal('up'), Type.Literal('down')], {
+      description:
+        'Cache invalidation bus: `up` (subscribed), `down` (reconnecting: changes made on other instances are seen within 1 s instead of at once) or `local` (one instance). `down` does not make the instance unready.',
+    }),
+  },
+  { additionalProperties: false },
+);
 
-export const healthRoutes: FastifyPluginAsync<{ database: DatabaseHandle; metrics: Metrics }> = async (app, opts) => {
+export const healthRoutes: FastifyPluginAsync<{ database: DatabaseHandle; metrics: Metrics; bus: CacheBus }> = async (app, opts) => {
   app.get(
     '/healthz',
     {
@@ -23,9 +34,9 @@ export const healthRoutes: FastifyPluginAsync<{ database: DatabaseHandle; metric
       config: { auth: 'public' },
       schema: {
         tags: ['Operations'],
-        summary: 'Readiness: the database answers',
+        summary: 'Readiness: the database answers; reports the cache bus state',
         operationId: 'get-readyz',
-        response: { 200: Status, ...errorResponses() },
+        response: { 200: Readiness, ...errorResponses() },
       },
     },
     async () => {
@@ -34,7 +45,10 @@ export const healthRoutes: FastifyPluginAsync<{ database: DatabaseHandle; metric
       } catch (err) {
         throw new AppError('unavailable', 'the database is unreachable', { retryAfter: 5, cause: err });
       }
-      return { status: 'ok' as const };
+      // A bus that is down leaves the instance ready: its caches then keep entries for
+      // 1 s at most, so its answers stay correct; failing readiness would turn a blip of
+      // Redis or of the LISTEN connection into an outage of every instance.
+      return { status: 'ok' as const, cache_bus: opts.bus.state };
     },
   );
 

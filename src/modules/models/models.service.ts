@@ -3,8 +3,8 @@
  * provider keys (CONTRACT.md section 5). Shared by GET /models, GET /user and the
  * credential resolver, so the three always agree.
  *
- * Per owner, the stored mode and key rows (ciphertexts, never plaintext) are cached in
- * a bounded LRU together with what they serve, computed once per fill. The entry is
+ * Per owner, the stored mode and key rows (ciphertexts, never plaintext) are cached
+ * (src/lib/cache.ts) together with what they serve, computed once per fill. The entry is
  * dropped by the bus topic `owner`, which the BYOK service publishes after every
  * committed key or mode change (and the features service after a flag change), so the
  * next call on this instance sees the change. A load that raced an invalidation is
@@ -12,8 +12,8 @@
  */
 import type { Db, Dialect } from '../../db/index.ts';
 import type { KeyStatus, ModelUseMode, OwnerType } from '../../db/schema.ts';
-import { EVERYTHING, type CacheBus } from '../../lib/bus.ts';
-import { LruCache } from '../../lib/lru.ts';
+import type { CacheBus } from '../../lib/bus.ts';
+import { Cache } from '../../lib/cache.ts';
 import {
   AUTO_MODEL_ID,
   AUTO_PREFERENCE,
@@ -183,50 +183,16 @@ export function computeByokModels(keys: readonly OwnerKey[]): ByokModelView[] {
 
 export class ModelsService {
   private readonly repo: ByokRepo;
-  private readonly cache: LruCache<string, OwnerState>;
-  private readonly inflight = new Map<string, { stale: boolean; promise: Promise<OwnerState> }>();
+  private readonly cache: Cache<OwnerState>;
 
   constructor(private readonly deps: ModelsServiceDeps) {
     this.repo = new ByokRepo(deps.db, deps.dialect);
-    this.cache = new LruCache(deps.cacheSize ?? 50_000, deps.cacheTtlMs ?? 60_000, deps.clock);
-    deps.bus.subscribe('owner', (key) => this.invalidate(key));
+    this.cache = new Cache({ name: 'owner_state', bus: deps.bus, topic: 'owner', max: deps.cacheSize ?? 50_000, ttlMs: deps.cacheTtlMs ?? 60_000 });
   }
 
-  /** Drops an owner's cached state (`type:id`); a load in flight is not cached. */
-  invalidate(key: string): void {
-    if (key === EVERYTHING) {
-      this.cache.clear();
-      for (const flight of this.inflight.values()) flight.stale = true;
-      this.inflight.clear();
-      return;
-    }
-    this.cache.delete(key);
-    const flight = this.inflight.get(key);
-    if (flight) {
-      flight.stale = true;
-      this.inflight.delete(key);
-    }
-  }
-
-  /** The owner's stored mode and keys and what they serve (cached). */
+  /** The owner's stored mode and keys and what they serve (cached; a load that raced a change is not kept). */
   async ownerState(owner: Owner): Promise<OwnerState> {
-    const key = ownerKey(owner);
-    const hit = this.cache.get(key);
-    if (hit) return hit;
-    const running = this.inflight.get(key);
-    if (running) return running.promise;
-    const flight = { stale: false } as { stale: boolean; promise: Promise<OwnerState> };
-    flight.promise = (async () => {
-      try {
-        const state = await this.load(owner);
-        if (!flight.stale) this.cache.set(key, state);
-        return state;
-      } finally {
-        if (this.inflight.get(key) === flight) this.inflight.delete(key);
-      }
-    })();
-    this.inflight.set(key, flight);
-    return flight.promise;
+    return this.cache.getOrLoad(ownerKey(owner), () => this.load(owner));
   }
 
   /** Mode, flag and (flag on) keys of an owner. The flag off makes the owner `neo`. */

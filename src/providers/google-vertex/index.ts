@@ -6,9 +6,9 @@
  */
 import { createPrivateKey } from 'node:crypto';
 import { SignJWT, importPKCS8 } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { invalid } from '../../errors/index.ts';
 import { sha256Hex } from '../../lib/hash.ts';
-import { LruCache } from '../../lib/lru.ts';
 import type { CheckContext, CheckResult, PreparedCredential, ProviderAdapter } from '../types.ts';
 import { failureMessage, modelCount, parseJsonObject as parseJson, send, type FailureReason, type SentResponse } from '../cloud-outbound.ts';
 import { serviceAccountHint } from '../hint.ts';
@@ -154,8 +154,10 @@ export interface VertexAdapterOptions {
 export function createAdapter(options: VertexAdapterOptions = {}): ProviderAdapter {
   // Access tokens live in memory only, keyed by a hash of the credential (never written anywhere).
   // The cache is made on first use, with the clock of the CheckContext (the app's clock).
-  let tokens: LruCache<string, CachedToken> | undefined;
-  const tokenCache = (clock: () => number) => (tokens ??= new LruCache(options.tokenCacheSize ?? 1000, Infinity, clock));
+  let tokens: LRUCache<string, CachedToken> | undefined;
+  // Each entry lives until its token's expiry (less a margin), on the app's clock.
+  const tokenCache = (clock: () => number) =>
+    (tokens ??= new LRUCache<string, CachedToken>({ max: options.tokenCacheSize ?? 1000, perf: { now: clock }, ttlResolution: 0 }));
 
   async function fetchToken(sa: ServiceAccount, tokenUrl: string, ctx: CheckContext): Promise<Step<{ token: string; expiresInS: number }>> {
     let key;
@@ -268,7 +270,7 @@ export function createAdapter(options: VertexAdapterOptions = {}): ProviderAdapt
           if (!got.ok) return got.result;
           accessToken = got.value.token;
           const ttl = got.value.expiresInS * 1000 - TOKEN_REFRESH_MARGIN_MS;
-          if (ttl > 0) cache.set(cacheKey, { accessToken }, ttl);
+          if (ttl > 0) cache.set(cacheKey, { accessToken }, { ttl });
         }
         const listed = await listModels(sa, location, accessToken, ctx);
         if (listed.ok) {
