@@ -94,7 +94,7 @@ function gapSuite(kind: BusKind): void {
       .execute();
     const created = await a.inject({ method: 'POST', url: '/api/v1/user/apikey', headers: user.headers });
     assert.equal(created.statusCode, 201, created.body);
-    const apiKey = (created.json() as { key: string }).key;
+    const apiKey = created.json<{ key: string }>().key;
     const withKey = async () => (await b.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: { 'x-api-key': apiKey } })).statusCode;
     const flagOnB = async () => (await b.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: user.headers })).json<{ byok_enabled: boolean }>().byok_enabled;
     const readyB = async () => (await b.inject({ method: 'GET', url: '/readyz' })).json<{ cache_bus: string }>().cache_bus;

@@ -160,7 +160,7 @@ export async function setFeatures(
   }
   // set() publishes on the `owner` topic: through rt.bus running servers on PostgreSQL
   // or Redis drop their cached flags at once; a server on SQLite notices the commit
-  // (data_version, SqliteWatchBus) within about a second.
+  // (data_version, SqliteWatchBus) on its next request.
   const features = new FeaturesService({ db, dialect: rt.database.dialect, bus: rt.bus, defaults: { byok: rt.config.byokDefault } });
   for (const [name, enabled] of Object.entries(assignments) as [FeatureName, boolean][]) {
     await features.set(owner, name, enabled);

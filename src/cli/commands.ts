@@ -102,7 +102,7 @@ Stores the flag for a solo user's own settings (--email) or for a team (--team-i
 and prints {"owner", "features"}. A team's flag applies to all its members; for a
 user who is in a team the output carries a "note" saying so. Servers on PostgreSQL
 or with NEO_REDIS_URL see the change at once (cache bus); a server on SQLite notices
-the other process's commit and applies it within about a second.`,
+the other process's commit on its next request.`,
     run: async (argv, io) => {
       const { flags, positional } = parseArgs(argv, { email: 'string', 'team-id': 'string' });
       if ((flags.email === undefined) === (flags['team-id'] === undefined)) {

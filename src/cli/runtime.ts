@@ -14,7 +14,7 @@ export interface Runtime {
   /**
    * The servers' cache invalidation bus (Redis or PostgreSQL LISTEN/NOTIFY), so a change
    * made here reaches running servers at once; process-local on SQLite, where a running
-   * server sees the change when its cache entry expires.
+   * server sees the change on its next request (it compares SQLite's data_version).
    */
   bus: CacheBus;
   close(): Promise<void>;
