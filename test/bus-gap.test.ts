@@ -54,6 +54,8 @@ function gapSuite(kind: BusKind): void {
       NEO_MASTER_KEY: TEST_MASTER_KEY,
       NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
       NEO_RATE_LIMIT: 'off',
+      // This machine may be busy: no load shedding in a correctness test.
+      NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     });
     const [ha, hb] = [await openDatabase(tdb.url, { poolSize: 3 }), await openDatabase(tdb.url, { poolSize: 3, migrate: false })];
     handles.push(ha, hb);

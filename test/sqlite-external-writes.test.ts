@@ -33,6 +33,7 @@ describe('SQLite: writes by another process reach a running server', () => {
       NEO_MASTER_KEY: TEST_MASTER_KEY,
       NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
       NEO_LOG_LEVEL: 'silent',
+      NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     };
     const config = loadConfig(env);
     database = await openDatabase(config.databaseUrl);
