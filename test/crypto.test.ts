@@ -94,7 +94,7 @@ for (const dialect of testDialects()) {
       let sealed: string | undefined;
       await assert.rejects(
         withTransaction(ctx.database.db, async (trx) => {
-          await lockOwner(trx, ctx.database.dialect, owner, nowIso());
+          await new ByokRepo(trx, ctx.database.dialect).lockOwner(owner, nowIso());
           sealed = (await vault.encryptFor(trx, owner, 'openai', 'sk-rolled-back', null)).ciphertext;
           throw new Error('roll back');
         }),
