@@ -242,7 +242,7 @@ for (const dialect of testDialects()) {
             assert.doesNotMatch(`${body.validation.error} ${vb.error}`, /validate/, 'never suggests validating the stored key');
             assert.equal(
               body.validation.details,
-              `the key is saved but not verified; to check it again, save it again with PATCH /api/v1/byok/providers/${provider} and the same api_key`,
+              `the key is saved but not verified (status unverified); it is checked again on the next scheduled re-check, or save it again with PATCH /api/v1/byok/providers/${provider} and the same api_key to check it now`,
             );
             assert.equal(vb.details, undefined, 'validate saves nothing, so it says nothing about a stored key');
           }

@@ -368,9 +368,8 @@ export class ByokService {
     this.deps.bus.publish('owner', ownerKey(owner));
     const validation = toValidation(result);
     if (result.outcome === 'rate_limited' || result.outcome === 'unavailable') {
-      // A stored key is never checked again on its own, and POST …/validate checks only a key
-      // sent in its body: saving the same key again is the one way to verify it.
-      validation.details = `the key is saved but not verified; to check it again, save it again with PATCH /api/v1/byok/providers/${provider} and the same api_key`;
+      // The scheduled re-check verifies it later (docs/key-health.md); saving it again verifies it now.
+      validation.details = `the key is saved but not verified (status unverified); it is checked again on the next scheduled re-check, or save it again with PATCH /api/v1/byok/providers/${provider} and the same api_key to check it now`;
     }
     return { provider_key: presentKey(row), validation };
   }
