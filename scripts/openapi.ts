@@ -28,6 +28,9 @@ export function generatorEnv(dataDir: string): Record<string, string> {
     NEO_MASTER_KEY: Buffer.alloc(32, 1).toString('base64'),
     NEO_INTERNAL_TOKEN: 'openapi-generator-internal-token-0123456789',
     NEO_LOG_LEVEL: 'silent',
+    // A one-shot generator: no load shedding (a busy machine would turn it into a 503), no re-check rounds.
+    NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+    NEO_KEY_RECHECK: 'off',
   };
 }
 

@@ -187,6 +187,7 @@ for (const dialect of testDialects()) {
         NEO_MASTER_KEY: TEST_MASTER_KEY,
         NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
         NEO_RATE_LIMIT: 'off',
+        NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
       });
       const database = await openDatabase(config.databaseUrl, { poolSize: 2 });
       const logs: string[] = [];
@@ -290,6 +291,7 @@ if (process.env.NEO_TEST_DATABASE_URL) {
         NEO_MASTER_KEY: TEST_MASTER_KEY,
         NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
         NEO_RATE_LIMIT: 'off',
+        NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
       });
       const database = await openDatabase(config.databaseUrl, { poolSize: 2 });
       const app = await buildApp({ config, database, quiet: true });

@@ -230,6 +230,7 @@ async function secondInstance(ctx: TestContext, env: Record<string, string>): Pr
     NEO_JWT_SECRET: TEST_JWT_SECRET,
     NEO_MASTER_KEY: TEST_MASTER_KEY,
     NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
+    NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     ...env,
   });
   const app = await buildApp({ config, database: ctx.database, quiet: true });

@@ -135,6 +135,7 @@ describe('SQLite → PostgreSQL move with admin export / import', () => {
           NEO_MASTER_KEY: TEST_MASTER_KEY,
           NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
           NEO_RATE_LIMIT: 'off',
+          NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
           ...fakes.env,
         });
         database = await openDatabase(config.databaseUrl, { poolSize: 3 });

@@ -146,6 +146,7 @@ describe('database outage while running', { skip: skipPg }, () => {
       NEO_MASTER_KEY: TEST_MASTER_KEY,
       NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
       NEO_RATE_LIMIT: 'off',
+      NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     });
     database = await openDatabase(config.databaseUrl, { poolSize: 3 });
     bus = await createBus(config, database);

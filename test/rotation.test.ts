@@ -164,6 +164,7 @@ async function serverWith(ctx: TestContext, env: Record<string, string>): Promis
     NEO_JWT_SECRET: TEST_JWT_SECRET,
     NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
     NEO_RATE_LIMIT: 'off',
+    NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     ...env,
   });
   const app = await buildApp({ config, database: ctx.database, quiet: true });
