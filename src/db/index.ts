@@ -5,26 +5,32 @@
  * or PostgreSQL (`postgres://…`), plus the few dialect-specific helpers the services
  * need (row locks, readiness probe). Everything else is one Kysely query per operation.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import {
   CompiledQuery,
   Kysely,
-  sql,
   Migrator,
   PostgresDialect,
   SqliteAdapter,
-  SqliteDialect,
-  type DatabaseConnection,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+  type DatabaseIntrospector,
+  type Dialect as KyselyDialect,
   type DialectAdapter,
   type Driver,
+  type PostgresPool,
+  type PostgresPoolClient,
+  type QueryCompiler,
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
 import { makePrivateDir, makePrivateSqliteFiles } from '../lib/private-files.ts';
+import { PG_QUERY_TIMEOUT_MESSAGE } from './errors.ts';
 import { migrations } from './migrations/index.ts';
 import type { Database, OwnerType } from './schema.ts';
+import { BUSY_TIMEOUT_MS, SqliteWritePathDriver } from './sqlite-driver.ts';
+import { assertOutsideTransaction, enableGroupCommit } from './write-path.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 export type Db = Kysely<Database>;
@@ -45,12 +51,49 @@ export interface DatabaseHandle {
    * e.g. the CLI) has committed to the database file (`PRAGMA data_version`).
    */
   externalWriteVersion?: () => number;
+  /**
+   * Replaces what happens when a COMMIT fails with a storage error (SQLite: I/O error,
+   * full disk, corruption; the outcome is unknown). The database already refuses every
+   * query (503); the handler must stop the process so that crash recovery decides. The
+   * default writes one line on stderr and exits with status 74. No-op on PostgreSQL
+   * (the server recovers by itself; the client only sees a lost connection).
+   */
+  setFatalHandler(handler: (err: Error) => void): void;
 }
+
+/** PostgreSQL session limits, in milliseconds (config: NEO_DATABASE_*_TIMEOUT_MS). */
+export interface PostgresTimeouts {
+  /** statement_timeout; the client gives up on an unanswered query QUERY_TIMEOUT_MARGIN_MS later. */
+  statementTimeoutMs: number;
+  /** lock_timeout: a lock wait longer than this fails the statement (55P03, a 503 for that request). */
+  lockTimeoutMs: number;
+  /** idle_in_transaction_session_timeout: ends the session of a client that stopped in a transaction. */
+  idleInTransactionTimeoutMs: number;
+}
+
+export const POSTGRES_TIMEOUT_DEFAULTS: PostgresTimeouts = {
+  statementTimeoutMs: 15_000,
+  lockTimeoutMs: 5_000,
+  idleInTransactionTimeoutMs: 15_000,
+};
+/** How much longer than statement_timeout the client waits for any answer before it drops the connection. */
+export const QUERY_TIMEOUT_MARGIN_MS = 2_000;
+/** TCP keepalive starts probing an idle PostgreSQL connection after this. */
+const KEEPALIVE_DELAY_MS = 5_000;
 
 export interface OpenOptions {
   poolSize?: number;
   /** Run migrations after opening. Default true. */
   migrate?: boolean;
+  /** PostgreSQL timeouts (defaults: POSTGRES_TIMEOUT_DEFAULTS). */
+  postgres?: Partial<PostgresTimeouts>;
+  /** The initial fatal handler (see DatabaseHandle.setFatalHandler). */
+  onFatal?: (err: Error) => void;
+  /**
+   * SQLite only: wraps each better-sqlite3 connection as it is opened (`writer`, then
+   * `reader`). For fault injection in tests (a COMMIT that fails); production passes none.
+   */
+  sqliteWrap?: (connection: SqliteDatabase.Database, role: 'writer' | 'reader') => SqliteDatabase.Database;
 }
 
 export function isPostgresUrl(url: string): boolean {
@@ -72,28 +115,28 @@ export function redactDatabaseUrl(url: string): string {
 }
 
 /**
- * Kysely's SQLite driver begins transactions with a plain (deferred) BEGIN. A deferred
- * transaction that reads and then writes can fail with SQLITE_BUSY when another process
- * (the CLI beside a running server) writes meanwhile; BEGIN IMMEDIATE takes the write
- * lock up front and waits for it under busy_timeout instead.
+ * Kysely's SQLite dialect with the write-path driver (sqlite-driver.ts: a writer and a
+ * read-only reader connection, BEGIN IMMEDIATE, asynchronous busy waits, fatal commit
+ * failures).
  */
-class ImmediateSqliteDialect extends SqliteDialect {
+class WritePathSqliteDialect implements KyselyDialect {
+  constructor(private readonly driver: Driver) {}
+  createDriver(): Driver {
+    return this.driver;
+  }
+  createQueryCompiler(): QueryCompiler {
+    return new SqliteQueryCompiler();
+  }
   /**
    * Kysely runs SQLite migrations outside a transaction (and without a lock). SQLite
    * does support transactional DDL: saying so makes the migrator run inside BEGIN
    * IMMEDIATE, so two processes starting on one file apply the migrations once.
    */
-  override createAdapter(): DialectAdapter {
+  createAdapter(): DialectAdapter {
     return new TransactionalDdlSqliteAdapter();
   }
-
-  override createDriver(): Driver {
-    const driver = super.createDriver();
-    const begin = async (connection: DatabaseConnection) => {
-      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
-    };
-    driver.beginTransaction = begin;
-    return driver;
+  createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
+    return new SqliteIntrospector(db);
   }
 }
 
@@ -103,25 +146,17 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
   }
 }
 
-/**
- * Kysely's SQLite driver calls `prepare()` for every query, so SQLite parsed and planned
- * each statement anew: a large share of a cached read's cost (docs/benchmarks.md). The
- * prepared statements are kept per SQL text (bounded; an application has a fixed set of
- * queries). A statement that is still being iterated (a streamed query) is never handed
- * out twice: a fresh one is prepared instead.
- */
-function withStatementCache(sqlite: SqliteDatabase.Database, max = 2000): { close(): void; prepare(sql: string): SqliteDatabase.Statement } {
-  const cache = new Map<string, SqliteDatabase.Statement>();
-  return {
-    close: () => sqlite.close(),
-    prepare(sql) {
-      const hit = cache.get(sql);
-      if (hit && !hit.busy) return hit;
-      const stmt = sqlite.prepare(sql);
-      if (!hit && cache.size < max) cache.set(sql, stmt);
-      return stmt;
-    },
-  };
+/** Kysely's PostgreSQL dialect whose driver refuses root queries inside a transaction (write-path.ts). */
+class GuardedPostgresDialect extends PostgresDialect {
+  override createDriver(): Driver {
+    const driver = super.createDriver();
+    const acquire = driver.acquireConnection.bind(driver);
+    driver.acquireConnection = async () => {
+      assertOutsideTransaction();
+      return acquire();
+    };
+    return driver;
+  }
 }
 
 /** How long a readiness ping may take before the database counts as unreachable. */
@@ -139,9 +174,16 @@ function sqlitePath(url: string): string {
   return url.replace(/^sqlite:(\/\/)?/, '');
 }
 
+/** What the default fatal handler does: one line on stderr, exit 74 (EX_IOERR). */
+function exitOnFatal(err: Error): void {
+  process.stderr.write(`neo-byok: ${err.message}; exiting so that crash recovery decides\n`);
+  process.exit(74);
+}
+
 export async function openDatabase(url: string, options: OpenOptions = {}): Promise<DatabaseHandle> {
   let handle: DatabaseHandle;
   if (isPostgresUrl(url)) {
+    const t = { ...POSTGRES_TIMEOUT_DEFAULTS, ...options.postgres };
     // TLS and other libpq-style options (sslmode, sslrootcert, application_name, …)
     // come from the URL itself; values given in the URL win over these defaults.
     const pool = new pg.Pool({
@@ -149,9 +191,20 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
       max: options.poolSize ?? 10,
       connectionTimeoutMillis: 5000,
       idleTimeoutMillis: 30000,
-      // Detects connections silently dropped by a network device or a failover.
+      // Detects connections silently dropped by a network device or a failover within
+      // seconds (the operating system's default is two hours).
       keepAlive: true,
+      keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
       application_name: 'neo-byok',
+      // Server side (sent at connect, in milliseconds): no statement runs, no lock is
+      // waited for and no transaction stays idle longer than this. A frozen client's
+      // session is ended by idle_in_transaction_session_timeout, releasing its locks.
+      statement_timeout: t.statementTimeoutMs,
+      lock_timeout: t.lockTimeoutMs,
+      idle_in_transaction_session_timeout: t.idleInTransactionTimeoutMs,
+      // Client side: a query without any answer (the server or the network froze) fails
+      // after this, and its connection is discarded (discardTimedOut).
+      query_timeout: t.statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS,
     });
     // An idle client losing its connection must not crash the process; the pool replaces it.
     pool.on('error', () => {});
@@ -162,7 +215,7 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     pool.on('connect', (client) => {
       client.on('error', () => {});
     });
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<Database>({ dialect: new GuardedPostgresDialect({ pool: discardTimedOut(pool) }) });
     handle = {
       db,
       dialect: 'postgres',
@@ -172,6 +225,7 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
         await withTimeout(db.executeQuery(CompiledQuery.raw('select 1')), PING_TIMEOUT_MS, 'database ping');
       },
       close: () => db.destroy(),
+      setFatalHandler: () => {},
     };
     try {
       await handle.ping();
@@ -181,30 +235,45 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     }
   } else {
     const path = sqlitePath(url);
+    const memory = path === ':memory:';
     // Private whatever the umask: a new directory 0700, the database files 0600.
-    if (path !== ':memory:') {
+    if (!memory) {
       makePrivateDir(dirname(path));
       makePrivateSqliteFiles(path);
     }
-    const sqlite = new SqliteDatabase(path);
+    const wrap = options.sqliteWrap ?? ((c: SqliteDatabase.Database) => c);
+    const writer = wrap(new SqliteDatabase(path), 'writer');
     // WAL + synchronous=FULL: a committed transaction survives kill -9 and power loss;
     // readers never block the writer.
-    sqlite.pragma('journal_mode = WAL');
-    if (path !== ':memory:') makePrivateSqliteFiles(path);
-    sqlite.pragma('synchronous = FULL');
-    sqlite.pragma('foreign_keys = ON');
-    sqlite.pragma('busy_timeout = 5000');
-    const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
-    groupCommits.set(db, new GroupCommit(db));
+    writer.pragma('journal_mode = WAL');
+    if (!memory) makePrivateSqliteFiles(path);
+    writer.pragma('synchronous = FULL');
+    writer.pragma('foreign_keys = ON');
+    // A few milliseconds at most of synchronous waiting; longer waits are asynchronous (sqlite-driver.ts).
+    writer.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    let reader: SqliteDatabase.Database | undefined;
+    if (!memory) {
+      reader = wrap(new SqliteDatabase(path, { readonly: true }), 'reader');
+      reader.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
+    let onFatal: (err: Error) => void = options.onFatal ?? exitOnFatal;
+    const driver = new SqliteWritePathDriver({ writer, reader, onFatal: (err) => onFatal(err) });
+    const db = new Kysely<Database>({ dialect: new WritePathSqliteDialect(driver) });
+    enableGroupCommit(db);
+    const probe = reader ?? writer;
     handle = {
       db,
       dialect: 'sqlite',
       describe: path,
       ping: async () => {
-        sqlite.prepare('select 1').get();
+        driver.assertHealthy();
+        probe.prepare('select 1').get();
       },
-      externalWriteVersion: () => sqlite.pragma('data_version', { simple: true }) as number,
+      externalWriteVersion: () => writer.pragma('data_version', { simple: true }) as number,
       close: () => db.destroy(),
+      setFatalHandler: (handler) => {
+        onFatal = handler;
+      },
     };
   }
   if (options.migrate !== false) {
@@ -216,6 +285,39 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     }
   }
   return handle;
+}
+
+/**
+ * Makes Kysely's pool hand back a connection whose query got no answer within
+ * `query_timeout` as broken (release(true)): pg-pool then destroys it. Without this the
+ * timed-out query stays active on the connection, the pool lends it out again, and
+ * every later query on it waits behind the frozen one.
+ */
+function discardTimedOut(pool: pg.Pool): PostgresPool {
+  const wrapped = new WeakMap<pg.PoolClient, PostgresPoolClient & { broken: boolean }>();
+  return {
+    connect: async () => {
+      const client = await pool.connect();
+      let w = wrapped.get(client);
+      if (!w) {
+        const entry: PostgresPoolClient & { broken: boolean } = {
+          broken: false,
+          query: ((sqlText: unknown, parameters?: readonly unknown[]) => {
+            if (typeof sqlText !== 'string') return client.query(sqlText as never);
+            return client.query(sqlText, parameters as unknown[]).catch((err: unknown) => {
+              if ((err as { message?: unknown } | null)?.message === PG_QUERY_TIMEOUT_MESSAGE) entry.broken = true;
+              throw err;
+            });
+          }) as unknown as PostgresPoolClient['query'],
+          release: (destroy?: boolean) => client.release(destroy || entry.broken ? true : undefined),
+        };
+        w = entry;
+        wrapped.set(client, w);
+      }
+      return w;
+    },
+    end: () => pool.end(),
+  };
 }
 
 export class DatabaseUnreachableError extends Error {
@@ -283,161 +385,5 @@ export function isUniqueViolation(err: unknown): boolean {
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
-/** True when a transaction failed only because of a concurrent one and may be retried. */
-export function isRetryableConflict(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === '40001' || code === '40P01' || code === 'SQLITE_BUSY';
-}
-
-/** Work tied to the outcome of the withTransaction running in the current async context. */
-interface CommitHooks {
-  /** Run inside the transaction, after its body, just before COMMIT (in order). */
-  beforeCommit: ((trx: Trx) => Promise<unknown>)[];
-  /** Run once COMMIT has returned (in order); dropped when the transaction rolls back. */
-  afterCommit: (() => void)[];
-}
-
-const commitHooks = new AsyncLocalStorage<CommitHooks>();
-
-/**
- * Runs `fn` once the transaction of the calling code (withTransaction) has committed,
- * or at once outside a transaction; never when it rolls back. For effects that must not
- * be seen before the data they describe is durable (caching, local cache invalidation).
- */
-export function afterCommit(fn: () => void): void {
-  const hooks = commitHooks.getStore();
-  if (hooks) hooks.afterCommit.push(fn);
-  else fn();
-}
-
-/**
- * Queues `fn(trx)` to run inside the calling code's transaction, after its body and
- * before COMMIT, so that it commits or rolls back with it (PostgreSQL's `pg_notify`).
- * Returns false, running nothing, outside a transaction.
- */
-export function beforeCommit(fn: (trx: Trx) => Promise<unknown>): boolean {
-  const hooks = commitHooks.getStore();
-  if (!hooks) return false;
-  hooks.beforeCommit.push(fn);
-  return true;
-}
-
-/** Runs `fn` in a transaction, retrying (bounded, with jitter) on serialization conflicts. */
-export async function withTransaction<T>(db: Db, fn: (trx: Trx) => Promise<T>, attempts = 5): Promise<T> {
-  const group = groupCommits.get(db);
-  for (let i = 1; ; i++) {
-    // Fresh hooks per attempt: a rolled-back attempt's hooks are dropped with it.
-    const hooks: CommitHooks = { beforeCommit: [], afterCommit: [] };
-    const body = (trx: Trx) =>
-      commitHooks.run(hooks, async () => {
-        const value = await fn(trx);
-        for (const h of hooks.beforeCommit) await h(trx);
-        return value;
-      });
-    try {
-      const value = group ? await group.run(body) : await db.transaction().execute(body);
-      for (const h of hooks.afterCommit) h();
-      return value;
-    } catch (err) {
-      if (i >= attempts || !isRetryableConflict(err)) throw err;
-      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 10 * i)));
-    }
-  }
-}
-
-/**
- * Group commit for SQLite write transactions (withTransaction).
- *
- * With synchronous=FULL every COMMIT waits for an fsync (1–5 ms on common disks), and
- * better-sqlite3 waits synchronously, on the event loop: one fsync per write capped
- * writes at a few hundred per second and stalled every other request meanwhile
- * (docs/benchmarks.md). Here the transactions waiting for the one connection run one
- * after the other inside ONE outer transaction, each in its own SAVEPOINT, and share
- * one COMMIT:
- * - a transaction that throws is rolled back to its savepoint (the others are
- *   unaffected) and its caller gets the error at once;
- * - the others' callers get their results only after the shared COMMIT returned, so an
- *   acknowledged change is durable exactly as before; if the COMMIT fails they all get
- *   its error (withTransaction retries a busy database);
- * - they run serially, in arrival order, each seeing the ones before it: the same
- *   serial order BEGIN IMMEDIATE gave (one writer at a time), so lockOwner's guarantee
- *   holds unchanged.
- * A batch is bounded (MAX_GROUP) so that one outer transaction stays short, and the
- * event loop gets a turn between two transactions.
- */
-class GroupCommit {
-  private readonly queue: { fn: (trx: Trx) => Promise<unknown>; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
-  private running = false;
-
-  constructor(private readonly db: Db) {}
-
-  run<T>(fn: (trx: Trx) => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.running) {
-        // Start on the next turn of the event loop, after the I/O of this turn: every
-        // request that arrived meanwhile joins the batch (else each would commit alone).
-        this.running = true;
-        setImmediate(() => void this.drain());
-      }
-    });
-  }
-
-  private async drain(): Promise<void> {
-    try {
-      while (this.queue.length > 0) await this.batch(this.queue.splice(0, MAX_GROUP));
-    } finally {
-      this.running = false;
-    }
-  }
-
-  private async batch(jobs: GroupCommit['queue']): Promise<void> {
-    let trx: Awaited<ReturnType<ReturnType<Db['startTransaction']>['execute']>>;
-    try {
-      trx = await this.db.startTransaction().execute();
-    } catch (err) {
-      for (const j of jobs) j.reject(err);
-      return;
-    }
-    const done: { job: (typeof jobs)[number]; value: unknown }[] = [];
-    try {
-      for (const [k, job] of jobs.entries()) {
-        if (k > 0) await new Promise((r) => setImmediate(r));
-        await sql`savepoint neo_group_job`.execute(trx);
-        try {
-          const value = await job.fn(trx);
-          await sql`release savepoint neo_group_job`.execute(trx);
-          done.push({ job, value });
-        } catch (err) {
-          await sql`rollback to savepoint neo_group_job`.execute(trx);
-          await sql`release savepoint neo_group_job`.execute(trx);
-          job.reject(err);
-        }
-      }
-      await trx.commit().execute();
-    } catch (err) {
-      await trx.rollback().execute().catch(() => undefined);
-      // Every job not already rejected on its own fails with the batch's error (a settled
-      // promise ignores a second settlement); withTransaction may retry them.
-      for (const j of jobs) j.reject(err);
-      return;
-    }
-    for (const d of done) d.job.resolve(d.value);
-  }
-}
-
-/** Transactions per shared COMMIT at most. */
-const MAX_GROUP = 64;
-/** The group committer of each SQLite database (withTransaction uses it when present). */
-const groupCommits = new WeakMap<Db, GroupCommit>();
-
-/** True when `err` means the database cannot be reached (answered as 503, not 500). */
-export function isDatabaseUnavailable(err: unknown): boolean {
-  const e = err as { code?: unknown; message?: unknown } | null;
-  const code = typeof e?.code === 'string' ? e.code : '';
-  if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08006', 'SQLITE_CANTOPEN', 'SQLITE_IOERR', 'SQLITE_FULL'].includes(code)) {
-    return true;
-  }
-  const msg = typeof e?.message === 'string' ? e.message : '';
-  return /driver has already been destroyed|The database connection is not open|Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Cannot use a pool after calling end/i.test(msg);
-}
+export { CommitOutcomeUnknownError, TransactionMisuseError, databaseUnavailability, isDatabaseUnavailable, isRetryableConflict } from './errors.ts';
+export { afterCommit, beforeCommit, currentTransaction, withTransaction } from './write-path.ts';
