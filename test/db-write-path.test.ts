@@ -32,7 +32,8 @@ import {
   type Db,
   type OpenOptions,
 } from '../src/db/index.ts';
-import { createTestContext } from './helpers/context.ts';
+import { createTestContext, signTestJwt } from './helpers/context.ts';
+import { startServerProcess } from './helpers/processes.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -442,13 +443,53 @@ setTimeout(async () => {
 }, 1000);
 `;
 
+function buildShim(): string {
+  const shim = join(dir, 'fsync-shim.so');
+  writeFileSync(join(dir, 'shim.c'), SHIM_C);
+  const cc = spawnSync('gcc', ['-shared', '-fPIC', '-o', shim, join(dir, 'shim.c'), '-ldl'], { encoding: 'utf8' });
+  assert.equal(cc.status, 0, cc.stderr);
+  return shim;
+}
+
 describe('SQLite write path: a real fsync failure at COMMIT (LD_PRELOAD shim)', () => {
   const gcc = spawnSync('gcc', ['--version']).status === 0 && process.platform === 'linux';
+  it('a server whose fsync fails answers the write 503 unavailable, exits non-zero, and restarts on a consistent state', { skip: !gcc && 'needs gcc on Linux' }, async () => {
+    const shim = buildShim();
+    const file = join(dir, 'server-fsync.db');
+    const armFile = join(dir, 'server-fsync.armed');
+    const env = { NEO_DATABASE_URL: file };
+    const server = await startServerProcess({ ...env, LD_PRELOAD: shim, NEO_TEST_FSYNC_FAIL_FILE: armFile });
+    const auth = { authorization: `Bearer ${await signTestJwt('fsync@example.test')}` };
+    try {
+      const created = await fetch(`${server.url}/api/v1/user/apikey`, { method: 'POST', headers: auth });
+      assert.equal(created.status, 201);
+      writeFileSync(armFile, '');
+      const del = await fetch(`${server.url}/api/v1/user/apikey`, { method: 'DELETE', headers: auth });
+      const body = (await del.json()) as { code?: string; error_id?: string };
+      assert.equal(del.status, 503, JSON.stringify(body));
+      assert.equal(body.code, 'unavailable');
+      assert.ok(del.headers.get('retry-after'));
+      const { code } = await within(server.exited, 10_000, 'exit after the failed COMMIT');
+      assert.equal(code, 74);
+      assert.ok(server.logs.some((l) => l.includes('database commit failed')), 'the failure is logged');
+    } finally {
+      await server.stop();
+    }
+    // Restarted without the fault: the key is there or not, as recovery decided; the server serves it consistently.
+    rmSync(armFile, { force: true });
+    const again = await startServerProcess(env);
+    try {
+      const res = await fetch(`${again.url}/api/v1/user/apikey`, { headers: auth });
+      assert.ok(res.status === 200 || res.status === 404, `after recovery: ${res.status}`);
+      const ready = await fetch(`${again.url}/readyz`);
+      assert.equal(ready.status, 200);
+    } finally {
+      await again.stop();
+    }
+  });
+
   it('no caller gets a success or a confident error, the process exits non-zero, and the restarted state is consistent', { skip: !gcc && 'needs gcc on Linux' }, () => {
-    const shim = join(dir, 'fsync-shim.so');
-    writeFileSync(join(dir, 'shim.c'), SHIM_C);
-    const cc = spawnSync('gcc', ['-shared', '-fPIC', '-o', shim, join(dir, 'shim.c'), '-ldl'], { encoding: 'utf8' });
-    assert.equal(cc.status, 0, cc.stderr);
+    const shim = buildShim();
     const childFile = join(dir, 'child.mts');
     writeFileSync(childFile, CHILD_TS);
     const file = join(dir, 'fsync.db');

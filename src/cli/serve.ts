@@ -7,6 +7,8 @@ import { looseDirMode } from '../lib/private-files.ts';
 import type { CliIo } from './io.ts';
 
 const SHUTDOWN_GRACE_MS = 10_000;
+/** After a fatal database error: how long answers in flight (all 503 by then) get to leave. */
+const FATAL_GRACE_MS = 1_000;
 
 export interface RunningServer {
   app: App;
@@ -38,6 +40,14 @@ export async function startServer(env: Record<string, string | undefined>): Prom
     throw err;
   }
   bus.setLogger?.(app.log);
+  // A failed COMMIT (SQLite storage error): its callers got 503 "outcome unknown" and the
+  // database refuses everything; stop so that crash recovery decides (docs/deployment.md).
+  database.setFatalHandler((err) => {
+    app.log.fatal({ err: { message: err.message, code: (err.cause as { code?: unknown } | undefined)?.code } }, 'database commit failed; exiting so that recovery decides');
+    const exit = () => process.exit(74);
+    setTimeout(exit, FATAL_GRACE_MS).unref();
+    app.close().then(exit, exit);
+  });
   const startupWarnings = () => {
     if (config.generatedSecrets.length) {
       app.log.warn(

@@ -1,6 +1,6 @@
 /** Turns every failure (ours, Fastify's, the database's) into the contract's ErrorResponse. */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isDatabaseUnavailable } from '../db/index.ts';
+import { databaseUnavailability } from '../db/index.ts';
 import { AppError, errorBody } from '../errors/index.ts';
 import { describeValidationError } from './validation.ts';
 
@@ -39,7 +39,8 @@ export function toAppError(err: unknown): AppError {
     return new AppError('invalid_request', describeValidationError(fe.validation, fe.validationContext));
   }
   if (fe?.code && FASTIFY_CODES[fe.code]) return FASTIFY_CODES[fe.code]!();
-  if (isDatabaseUnavailable(err)) return new AppError('unavailable', 'the database is unreachable', { retryAfter: 5 });
+  const unavailable = databaseUnavailability(err);
+  if (unavailable) return new AppError('unavailable', unavailable.message, { retryAfter: unavailable.retryAfter });
   if (fe instanceof SyntaxError || (fe as { type?: string })?.type === 'entity.parse.failed') {
     return new AppError('invalid_request', 'the body is not valid JSON');
   }
