@@ -32,6 +32,7 @@ export async function openRuntime(io: CliIo, options: RuntimeOptions = {}): Prom
   const [{ openDatabase }, { createBus, RemoteBus }] = await Promise.all([import('../db/index.ts'), import('../db/notify.ts')]);
   const database = await openDatabase(config.databaseUrl, {
     poolSize: config.databasePoolSize,
+    postgres: config.databaseTimeouts,
     migrate: options.migrate !== false,
   });
   let bus: CacheBus = new LocalBus();

@@ -21,7 +21,7 @@ export async function startServer(env: Record<string, string | undefined>): Prom
   const config = loadConfig(env);
   // Read before the database opens: a directory created now is private (0700).
   const looseMode = looseDirMode(config.dataDir);
-  const database = await openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize });
+  const database = await openDatabase(config.databaseUrl, { poolSize: config.databasePoolSize, postgres: config.databaseTimeouts });
   // Cross-instance cache invalidation: Redis when configured, else LISTEN/NOTIFY on
   // PostgreSQL, else process-local (src/db/notify.ts).
   let bus: Awaited<ReturnType<typeof createBus>>;

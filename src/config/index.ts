@@ -78,6 +78,8 @@ export interface Config {
   /** `sqlite:<path>` / plain path, `:memory:`, or `postgres://…`. */
   databaseUrl: string;
   databasePoolSize: number;
+  /** PostgreSQL session limits in ms (statement_timeout, lock_timeout, idle_in_transaction_session_timeout). */
+  databaseTimeouts: { statementTimeoutMs: number; lockTimeoutMs: number; idleInTransactionTimeoutMs: number };
   logLevel: LogLevel;
   jwt: JwtConfig;
   /** 32-byte master key (current). */
@@ -292,6 +294,11 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     problems.push('NEO_DATABASE_URL must be postgres://…, postgresql://…, sqlite:<path> or a file path');
   }
   const databasePoolSize = intVar(env, 'NEO_DATABASE_POOL_SIZE', 10, 1, 500, problems);
+  const databaseTimeouts = {
+    statementTimeoutMs: intVar(env, 'NEO_DATABASE_STATEMENT_TIMEOUT_MS', 15_000, 100, 3_600_000, problems),
+    lockTimeoutMs: intVar(env, 'NEO_DATABASE_LOCK_TIMEOUT_MS', 5_000, 100, 3_600_000, problems),
+    idleInTransactionTimeoutMs: intVar(env, 'NEO_DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS', 15_000, 100, 3_600_000, problems),
+  };
 
   const jwksUrl = urlVar(env, 'NEO_JWT_JWKS_URL', problems);
   const issuer = env.NEO_JWT_ISSUER || undefined;
@@ -411,6 +418,7 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     dataDir,
     databaseUrl,
     databasePoolSize,
+    databaseTimeouts,
     logLevel,
     jwt: {
       ...(jwtSecret ? { secret: new TextEncoder().encode(jwtSecret) } : {}),

@@ -255,6 +255,9 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
     if (!memory) {
       reader = wrap(new SqliteDatabase(path, { readonly: true }), 'reader');
       reader.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      // Never writes, but answers `pragma …` for the database: the same settings as the writer.
+      reader.pragma('synchronous = FULL');
+      reader.pragma('foreign_keys = ON');
     }
     let onFatal: (err: Error) => void = options.onFatal ?? exitOnFatal;
     const driver = new SqliteWritePathDriver({ writer, reader, onFatal: (err) => onFatal(err) });

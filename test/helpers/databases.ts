@@ -7,7 +7,8 @@
  * older than STALE_MS.
  *
  * Also: a TCP proxy to put between a server and PostgreSQL, to cut and restore the
- * connection in outage tests without touching the shared PostgreSQL server.
+ * connection in outage tests without touching the shared PostgreSQL server, or to
+ * freeze it (connections stay open but nothing passes, like a dropped NAT entry).
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
@@ -94,13 +95,24 @@ export interface TcpProxy {
   /** Drops every open connection and refuses new ones (closed at once) until restore(). */
   cut(): void;
   restore(): void;
+  /**
+   * Freezes without closing: every open connection, and every connection accepted until
+   * thaw(), silently stops forwarding in both directions, for good (like a NAT entry or
+   * a firewall state that a network device dropped: neither side is told). Connections
+   * opened after thaw() work normally; the frozen ones stay open and silent until close().
+   */
+  freeze(): void;
+  thaw(): void;
   close(): Promise<void>;
 }
 
 /** A TCP proxy on 127.0.0.1 (random port) forwarding to `target`. */
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   let isCut = false;
+  let isFrozen = false;
   const sockets = new Set<net.Socket>();
+  /** Connection pairs; `frozen` pairs drop everything they receive. */
+  const pairs = new Set<{ frozen: boolean }>();
   const track = (s: net.Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
@@ -114,10 +126,21 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     }
     const upstream = net.connect(target.port, target.host);
     track(upstream);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
+    const pair = { frozen: isFrozen };
+    pairs.add(pair);
+    client.on('data', (chunk: Buffer) => {
+      if (!pair.frozen) upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (!pair.frozen) client.write(chunk);
+    });
+    const end = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end);
+    upstream.on('close', end);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
@@ -135,6 +158,13 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     },
     restore() {
       isCut = false;
+    },
+    freeze() {
+      isFrozen = true;
+      for (const p of pairs) p.frozen = true;
+    },
+    thaw() {
+      isFrozen = false;
     },
     close: async () => {
       for (const s of sockets) s.destroy();
