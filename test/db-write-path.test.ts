@@ -33,6 +33,7 @@ import {
   type OpenOptions,
 } from '../src/db/index.ts';
 import { createTestContext, signTestJwt } from './helpers/context.ts';
+import { createPostgresDatabase, postgresTestUrl, type TestDatabase } from './helpers/databases.ts';
 import { startServerProcess } from './helpers/processes.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -527,5 +528,51 @@ describe('SQLite write path: a real fsync failure at COMMIT (LD_PRELOAD shim)', 
     } finally {
       db.close();
     }
+  });
+});
+
+describe('PostgreSQL: the same transaction rules', { skip: !postgresTestUrl() && 'NEO_TEST_DATABASE_URL is not set' }, () => {
+  let tdb: TestDatabase;
+  let handle: DatabaseHandle;
+  before(async () => {
+    tdb = await createPostgresDatabase();
+    handle = await openDatabase(tdb.url, { migrate: false, poolSize: 2 });
+    await sql`create table t (id integer primary key, v text not null)`.execute(handle.db);
+  });
+  after(async () => {
+    await handle?.close();
+    await tdb?.drop();
+  });
+
+  it('nesting and root queries inside a transaction throw; onCommit runs after the commit only', async () => {
+    const db = handle.db;
+    await assert.rejects(
+      within(withTransaction(db, async () => withTransaction(db, async () => 1)), 5000, 'nested'),
+      TransactionMisuseError,
+    );
+    await assert.rejects(
+      within(withTransaction(db, async () => sql`select 1`.execute(db)), 5000, 'root query'),
+      TransactionMisuseError,
+    );
+    const events: string[] = [];
+    await withTransaction(db, async (trx) => {
+      await sql`insert into t (id, v) values (1, 'a')`.execute(trx);
+      onCommit(async () => {
+        // Visible to other connections: committed.
+        events.push(`callback sees ${(await sql<{ n: string }>`select count(*) as n from t`.execute(db)).rows[0]!.n}`);
+      });
+    });
+    assert.deepEqual(events, ['callback sees 1']);
+    await assert.rejects(
+      withTransaction(db, async (trx) => {
+        await sql`insert into t (id, v) values (2, 'b')`.execute(trx);
+        onCommit(() => {
+          events.push('must not run');
+        });
+        throw new Error('rolled back');
+      }),
+      /rolled back/,
+    );
+    assert.deepEqual(events, ['callback sees 1']);
   });
 });

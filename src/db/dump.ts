@@ -17,6 +17,7 @@ import { checkName } from './checks.ts';
 import { CHECKS } from './migrations/20261201T0900_enum_checks.ts';
 import { migrations } from './migrations/index.ts';
 import type { Db, Dialect } from './index.ts';
+import { withTransaction } from './write-path.ts';
 
 export const DUMP_FORMAT = 'neo-byok-dump';
 export const DUMP_VERSION = 1;
@@ -149,7 +150,9 @@ export async function importDatabase(db: Db, lines: AsyncIterable<string>): Prom
   const order = new Map(DUMP_TABLES.map((t, i) => [t.name, i]));
   const counts: Record<string, number> = Object.fromEntries(DUMP_TABLES.map((t) => [t.name, 0]));
 
-  return db.transaction().execute(async (trx) => {
+  // One attempt: the input cannot be read twice. withTransaction marks the transaction
+  // (a root query inside it throws instead of deadlocking).
+  return withTransaction(db, async (trx) => {
     const adb = trx as unknown as AnyDb;
     for (const t of DUMP_TABLES) {
       if (REPLACEABLE.has(t.name)) continue;
@@ -244,7 +247,7 @@ export async function importDatabase(db: Db, lines: AsyncIterable<string>): Prom
       }
     }
     return counts;
-  });
+  }, 1);
 }
 
 /**
