@@ -544,7 +544,7 @@ describe('PostgreSQL: the same transaction rules', { skip: !postgresTestUrl() &&
     await tdb?.drop();
   });
 
-  it('nesting and root queries inside a transaction throw; onCommit runs after the commit only', async () => {
+  it('nesting and root queries inside a transaction throw; commit hooks run with the transaction', async () => {
     const db = handle.db;
     await assert.rejects(
       within(withTransaction(db, async () => withTransaction(db, async () => 1)), 5000, 'nested'),
@@ -555,24 +555,27 @@ describe('PostgreSQL: the same transaction rules', { skip: !postgresTestUrl() &&
       TransactionMisuseError,
     );
     const events: string[] = [];
-    await withTransaction(db, async (trx) => {
+    const value = await withTransaction(db, async (trx) => {
       await sql`insert into t (id, v) values (1, 'a')`.execute(trx);
-      onCommit(async () => {
-        // Visible to other connections: committed.
-        events.push(`callback sees ${(await sql<{ n: string }>`select count(*) as n from t`.execute(db)).rows[0]!.n}`);
+      beforeCommit(async (t) => sql`insert into t (id, v) values (2, 'hook')`.execute(t));
+      afterCommit(() => {
+        events.push('after commit');
       });
+      return 'done';
     });
-    assert.deepEqual(events, ['callback sees 1']);
+    events.push(`caller got ${value}`);
+    assert.deepEqual(events, ['after commit', 'caller got done']);
+    assert.deepEqual((await sql<{ id: number }>`select id from t order by id`.execute(db)).rows, [{ id: 1 }, { id: 2 }]);
     await assert.rejects(
       withTransaction(db, async (trx) => {
-        await sql`insert into t (id, v) values (2, 'b')`.execute(trx);
-        onCommit(() => {
+        await sql`insert into t (id, v) values (3, 'b')`.execute(trx);
+        afterCommit(() => {
           events.push('must not run');
         });
         throw new Error('rolled back');
       }),
       /rolled back/,
     );
-    assert.deepEqual(events, ['callback sees 1']);
+    assert.deepEqual(events, ['after commit', 'caller got done']);
   });
 });
