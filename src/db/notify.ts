@@ -3,13 +3,17 @@
  * other instances of the service.
  *
  * - `PgBus`: PostgreSQL `LISTEN/NOTIFY` on a dedicated connection that reconnects by
- *   itself; notifications are sent through the normal pool.
+ *   itself. A message published inside a transaction (the services publish inside
+ *   their write transactions) is sent there as `pg_notify`, which PostgreSQL delivers
+ *   at COMMIT and drops on rollback: no crash between the commit and a later publish can
+ *   lose it. Outside a transaction it is sent through the normal pool.
  * - `RedisBus`: Redis pub/sub (one subscriber and one publisher connection), used when
  *   `NEO_REDIS_URL` is set.
  *
- * Both deliver a published message to this process's subscribers synchronously first
- * (so the instance that made a change never serves its own stale copy), then forward
- * it. Each message carries the sending instance's id; an instance drops its own echo.
+ * Both deliver a published message to this process's subscribers once the publishing
+ * transaction has committed (at once outside one), before the request is answered, so
+ * the instance that made a change never serves its own stale copy; Redis forwards it
+ * after the commit. Each message carries the sending instance's id; an instance drops its own echo.
  *
  * Delivery to other instances is at most once: neither PostgreSQL nor Redis keeps a
  * backlog for a subscriber, so a message sent while an instance is not subscribed (a
@@ -25,7 +29,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config/index.ts';
 import { LocalBus, TOPICS, type BusState, type CacheBus, type Topic } from '../lib/bus.ts';
-import type { DatabaseHandle, Db } from './index.ts';
+import { afterCommit, beforeCommit, type DatabaseHandle, type Db, type Trx } from './index.ts';
 /** PostgreSQL NOTIFY channel (a plain identifier: no quoting needed). */
 export const PG_CHANNEL = 'neo_byok_cache';
 /** Redis pub/sub channel. */
@@ -82,10 +86,35 @@ export abstract class RemoteBus extends LocalBus {
 
   private readonly inFlight = new Set<Promise<unknown>>();
 
+  constructor() {
+    super(afterCommit);
+  }
+
+  /**
+   * Sends a message as part of the caller's transaction, when the backend can (else it
+   * is forwarded after the commit).
+   */
+  protected sendInTransaction?(trx: Trx, payload: string): Promise<unknown>;
+
+  /**
+   * Inside a transaction (withTransaction), PostgreSQL's NOTIFY is part of it: sent by
+   * the COMMIT, dropped by a rollback, so no crash between the commit and the publish
+   * can lose it. Local delivery, and Redis forwarding, happen after the commit.
+   */
   override publish(topic: Topic, key: string): void {
-    this.deliver(topic, key);
-    if (this.closed) return;
     const payload = JSON.stringify({ o: this.instanceId, t: topic, k: key } satisfies Message);
+    const inTransaction = this.sendInTransaction?.bind(this);
+    if (!this.closed && inTransaction && beforeCommit((trx) => inTransaction(trx, payload))) {
+      this.afterCommit(() => this.deliver(topic, key));
+      return;
+    }
+    this.afterCommit(() => {
+      this.deliver(topic, key);
+      if (!this.closed) this.send(topic, payload);
+    });
+  }
+
+  private send(topic: Topic, payload: string): void {
     const p = this.forward(payload).catch((err: unknown) => {
       // Local delivery already happened; the other instances' entries expire by TTL.
       this.log.warn({ err: errSummary(err), topic }, 'cache bus: could not forward an invalidation to other instances');
@@ -177,6 +206,10 @@ export class PgBus extends RemoteBus {
 
   protected forward(payload: string): Promise<unknown> {
     return sql`select pg_notify(${this.channel}, ${payload})`.execute(this.opts.db);
+  }
+
+  protected override sendInTransaction(trx: Trx, payload: string): Promise<unknown> {
+    return sql`select pg_notify(${this.channel}, ${payload})`.execute(trx);
   }
 
   private async connect(): Promise<void> {
@@ -390,7 +423,7 @@ export async function createBus(config: Pick<Config, 'redisUrl'>, database: Data
   if (config.redisUrl) bus = new RedisBus({ url: config.redisUrl });
   else if (database.dialect === 'postgres' && database.postgresUrl) bus = new PgBus({ url: database.postgresUrl, db: database.db });
   else if (database.externalWriteVersion) return new SqliteWatchBus(() => database.externalWriteVersion!());
-  else return new LocalBus();
+  else return new LocalBus(afterCommit);
   try {
     await bus.start();
   } catch (err) {
@@ -412,7 +445,7 @@ export class SqliteWatchBus extends LocalBus {
   private last: number;
 
   constructor(private readonly version: () => number) {
-    super();
+    super(afterCommit);
     this.last = version();
   }
 

@@ -70,12 +70,25 @@ export interface CacheBus {
   close(): Promise<void>;
 }
 
+/**
+ * Runs a function once the database transaction of the calling code has committed (at
+ * once outside one; never after a rollback): `afterCommit` of src/db/index.ts, given by
+ * the composition root (this layer does not know the database).
+ */
+export type AfterCommit = (fn: () => void) => void;
+
+const immediately: AfterCommit = (fn) => fn();
+
 export class LocalBus implements CacheBus {
   protected readonly emitter = new EventEmitter();
   private readonly registered: ManagedCache[] = [];
   resets = 0;
 
-  constructor() {
+  /**
+   * `afterCommit`: a message published inside a transaction is delivered once it has
+   * committed, so that no request reloads and caches the old state in between.
+   */
+  constructor(protected readonly afterCommit: AfterCommit = immediately) {
     this.emitter.setMaxListeners(100);
   }
 
@@ -84,7 +97,7 @@ export class LocalBus implements CacheBus {
   }
 
   publish(topic: Topic, key: string): void {
-    this.deliver(topic, key);
+    this.afterCommit(() => this.deliver(topic, key));
   }
 
   /** Delivers a message to this process's subscribers only. */

@@ -71,14 +71,17 @@ export class ApiKeysService {
       updated_at: now,
     };
     try {
-      await this.repo.insert(row);
+      await withTransaction(this.deps.db, async (trx) => {
+        await new ApiKeysRepo(trx, this.deps.dialect).insert(row);
+        // Drops a briefly cached "unknown key" answer for this value, should there be one.
+        // Published inside the transaction, so on PostgreSQL it commits with the write.
+        this.deps.bus.publish('apikey', row.key_hash);
+      });
     } catch (err) {
       // The unique index on user_id decides, also when two creates race.
       if (isUniqueViolation(err)) throw conflict('you already have an API key; rotate or delete it first');
       throw err;
     }
-    // Drops a briefly cached "unknown key" answer for this value, should there be one.
-    this.deps.bus.publish('apikey', row.key_hash);
     return { created_at: row.created_at, key };
   }
 
@@ -91,19 +94,25 @@ export class ApiKeysService {
     const old = await withTransaction(this.deps.db, async (trx) => {
       const repo = new ApiKeysRepo(trx, this.deps.dialect);
       const row = await repo.findByUserForUpdate(userId);
-      if (row) await repo.setHash(userId, row.id, hash, key.slice(-4), nowIso(this.deps.clock));
+      if (row) {
+        await repo.setHash(userId, row.id, hash, key.slice(-4), nowIso(this.deps.clock));
+        this.deps.bus.publish('apikey', row.key_hash);
+        this.deps.bus.publish('apikey', hash);
+      }
       return row;
     });
     if (!old) throw notFound('you have no API key to rotate');
-    this.deps.bus.publish('apikey', old.key_hash);
-    this.deps.bus.publish('apikey', hash);
     return { created_at: old.created_at, key };
   }
 
   /** Deletes the user's key; 404 when there is none. */
   async delete(userId: string): Promise<void> {
-    const old = await this.repo.delete(userId);
+    const old = await withTransaction(this.deps.db, async (trx) => {
+      const row = await new ApiKeysRepo(trx, this.deps.dialect).delete(userId);
+      // Inside the transaction: on PostgreSQL the invalidation commits with the delete.
+      if (row) this.deps.bus.publish('apikey', row.key_hash);
+      return row;
+    });
     if (!old) throw notFound('you have no API key to delete');
-    this.deps.bus.publish('apikey', old.key_hash);
   }
 }

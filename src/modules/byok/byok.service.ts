@@ -263,7 +263,7 @@ export class ByokService {
 
   /** PATCH /byok/mode: byok needs at least one key; the current mode again is a no-op 200. */
   async setMode(owner: Owner, actor: Actor, mode: ModelUseMode): Promise<{ mode: ModelUseMode; resource_type: Owner['type']; resource_id: string }> {
-    const changed = await this.locked(owner, actor, async (lock, now) => {
+    await this.locked(owner, actor, async (lock, now) => {
       if (mode === 'byok' && (await lock.countKeys()) === 0) {
         throw new AppError('byok_no_provider_keys', 'add at least one provider key before switching to byok');
       }
@@ -272,7 +272,6 @@ export class ByokService {
       await this.audit(lock, actor, now, 'mode.changed', null, lock.mode, mode);
       return true;
     });
-    if (changed) this.deps.bus.publish('owner', ownerKey(owner));
     return { mode, resource_type: owner.type, resource_id: owner.id };
   }
 
@@ -365,7 +364,6 @@ export class ByokService {
       if (!saved) throw new Error('provider key vanished inside its transaction');
       return saved;
     });
-    this.deps.bus.publish('owner', ownerKey(owner));
     const validation = toValidation(result);
     if (result.outcome === 'rate_limited' || result.outcome === 'unavailable') {
       // The scheduled re-check verifies it later (docs/key-health.md); saving it again verifies it now.
@@ -393,7 +391,6 @@ export class ByokService {
       }
       return { remaining, autoSwitched };
     });
-    this.deps.bus.publish('owner', ownerKey(owner));
     return { deleted: true, provider, remaining_keys: out.remaining, auto_switched: out.autoSwitched };
   }
 
@@ -456,7 +453,13 @@ export class ByokService {
       const now = nowIso(this.clock);
       const lock = await new ByokRepo(trx, this.deps.dialect).lockOwner(owner, now);
       await this.recheckAuthority(trx, owner, actor);
-      return fn(lock, now, trx);
+      const value = await fn(lock, now, trx);
+      // Every instance drops its cached state of this owner. Published inside the
+      // transaction: on PostgreSQL the NOTIFY commits with the write (a crash between
+      // the commit and a later publish cannot lose it), and local delivery follows the
+      // commit. A write that changed nothing (the same mode again) invalidates harmlessly.
+      this.deps.bus.publish('owner', ownerKey(owner));
+      return value;
     });
   }
 

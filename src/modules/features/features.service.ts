@@ -3,7 +3,7 @@
  * the server-wide default (NEO_BYOK_DEFAULT). Cached per owner; writes publish on the
  * `owner` topic so every instance drops its copy.
  */
-import { nowIso, type Db, type Dialect, type Trx } from '../../db/index.ts';
+import { nowIso, withTransaction, type Db, type Dialect, type Trx } from '../../db/index.ts';
 import type { CacheBus } from '../../lib/bus.ts';
 import { Cache } from '../../lib/cache.ts';
 import { ownerKey, type Owner } from '../auth/owner.ts';
@@ -47,7 +47,10 @@ export class FeaturesService {
 
   /** Sets a flag for an owner (admin CLI). */
   async set(owner: Owner, name: FeatureName, enabled: boolean): Promise<void> {
-    await new FeaturesRepo(this.deps.db, this.deps.dialect).set(owner, name, enabled, nowIso(this.deps.clock));
-    this.deps.bus.publish('owner', ownerKey(owner));
+    await withTransaction(this.deps.db, async (trx) => {
+      await new FeaturesRepo(trx, this.deps.dialect).set(owner, name, enabled, nowIso(this.deps.clock));
+      // Inside the transaction: on PostgreSQL the invalidation commits with the change.
+      this.deps.bus.publish('owner', ownerKey(owner));
+    });
   }
 }

@@ -189,12 +189,10 @@ export class KeyHealthService {
               ? { ...base, from_status: k.status, to_status: 'invalid', outcome: 'expired', reason: 'expired' }
               : { ...base, expires_in: notice === '7d' ? '7 days' : '1 day' },
         });
-        return notice === 'expired' ? owner : true;
+        if (notice === 'expired') this.deps.bus.publish('owner', ownerKey(owner));
+        return true;
       });
-      if (done) {
-        written++;
-        if (typeof done === 'object') this.deps.bus.publish('owner', ownerKey(done));
-      }
+      if (done) written++;
     }
     return written;
   }
@@ -236,13 +234,14 @@ export class KeyHealthService {
       await repo.applyHealth(k.id, k.credential_version, columns);
       if (d.from === d.to) return null;
       await this.statusEvent(repo, owner, cur, d.from, d.to, unreadable ? 'unreadable' : result.outcome, columns.last_check_message ?? result.message, now);
+      // Inside the transaction: on PostgreSQL the invalidation commits with the change.
+      this.deps.bus.publish('owner', ownerKey(owner));
       return { from: d.from, to: d.to };
     });
     this.deps.log?.info(
       { event: 'key_health.checked', key_id: k.id, provider, outcome: result.outcome, ...(changed ? { from_status: changed.from, to_status: changed.to } : {}) },
       'provider key re-checked',
     );
-    if (changed) this.deps.bus.publish('owner', ownerKey(owner));
     return true;
   }
 

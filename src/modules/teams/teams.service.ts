@@ -25,7 +25,7 @@ const NAME_MAX = 100;
 export interface TeamsServiceDeps {
   db: Db;
   dialect: Dialect;
-  /** Drops a user's cached membership on every instance (AuthService.invalidateUser). */
+  /** Drops a user's cached membership on every instance (AuthService.invalidateUser); called inside the write transaction, so the invalidation commits with it. */
   invalidateUser: (userId: string) => void;
   clock?: () => number;
   random?: (n: number) => Buffer;
@@ -103,13 +103,13 @@ export class TeamsService {
           invite_token_hash: null,
           invite_expires_at: null,
         });
+        this.deps.invalidateUser(p.user.id);
       });
     } catch (err) {
       // Two creates (or a create and an accept) raced: the partial unique index decided.
       if (isUniqueViolation(err)) throw conflict('you are already in a team; leave it before creating another');
       throw err;
     }
-    this.deps.invalidateUser(p.user.id);
     return presentTeam({ id: teamId, name, created_at: now, updated_at: now, member_count: 1 });
   }
 
@@ -214,13 +214,13 @@ export class TeamsService {
         const now = nowIso(this.clock);
         if (!(await repo.activate(inv.team_id, inv.id, p.user.id, now))) throw invalid(USED);
         await repo.touchTeam(inv.team_id, now);
+        this.deps.invalidateUser(p.user.id);
         return inv.team_id;
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw conflict('you are already in a team; leave it before accepting');
       throw err;
     }
-    this.deps.invalidateUser(p.user.id);
     const [member, team] = await Promise.all([
       this.repo.findMemberByEmail(teamId, normalizeEmail(p.user.email)),
       this.repo.findTeam(teamId),
@@ -232,20 +232,20 @@ export class TeamsService {
   /** Changes a member's (or a pending invitation's) role (admin); the last admin cannot be demoted. */
   async changeRole(p: Principal, rawEmail: string, role: TeamRole): Promise<TeamMember> {
     const email = cleanEmail(rawEmail);
-    const { member, affected } = await this.tx(async (repo) => {
+    const { member } = await this.tx(async (repo) => {
       const me = await this.lockMyTeam(repo, p);
       requireAdmin(me, 'change roles');
       const target = await repo.findMemberByEmail(me.team_id, email);
       if (!target) throw notFound(`${email} is not a member of this team`);
-      if (target.role === role) return { member: target, affected: null };
+      if (target.role === role) return { member: target };
       if (target.status === 'active' && target.role === 'admin' && (await repo.countActive(me.team_id, 'admin')) <= 1) {
         throw invalid('the last admin cannot be demoted; make another member admin first');
       }
       await repo.setRole(me.team_id, target.id, role);
       await repo.touchTeam(me.team_id, nowIso(this.clock));
-      return { member: { ...target, role }, affected: target.status === 'active' ? target.user_id : null };
+      if (target.status === 'active' && target.user_id) this.deps.invalidateUser(target.user_id);
+      return { member: { ...target, role } };
     });
-    if (affected) this.deps.invalidateUser(affected);
     return presentMember(member);
   }
 
@@ -257,7 +257,7 @@ export class TeamsService {
    */
   async remove(p: Principal, rawEmail: string): Promise<{ removed: true }> {
     const email = cleanEmail(rawEmail);
-    const affected = await this.tx(async (repo) => {
+    await this.tx(async (repo) => {
       const me = await this.lockMyTeam(repo, p);
       const self = email === me.email;
       if (!self) requireAdmin(me, 'remove other members');
@@ -274,9 +274,8 @@ export class TeamsService {
       }
       await repo.deleteMember(me.team_id, target.id);
       await repo.touchTeam(me.team_id, nowIso(this.clock));
-      return target.status === 'active' ? target.user_id : null;
+      if (target.status === 'active' && target.user_id) this.deps.invalidateUser(target.user_id);
     });
-    if (affected) this.deps.invalidateUser(affected);
     return { removed: true };
   }
 

@@ -1,0 +1,121 @@
+/**
+ * On PostgreSQL an invalidation commits with the write that causes it (issue 12 item 9):
+ * the services publish inside their transaction and the PostgreSQL bus sends it there
+ * as `pg_notify`, which PostgreSQL delivers at COMMIT. Here instance A can never send a
+ * message after a commit (its out-of-transaction path fails, as when the process dies or
+ * its pool breaks between the commit and the publish): instance B must still hear of a
+ * deleted API key, a turned-off flag and a demoted team admin. Before, every publish
+ * went out after the commit and B kept the stale answers until the cache TTL.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../src/config/index.ts';
+import { nowIso, openDatabase, type DatabaseHandle } from '../src/db/index.ts';
+import { PgBus } from '../src/db/notify.ts';
+import { buildApp, type App } from '../src/http/app.ts';
+import { TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, type TestContext } from './helpers/context.ts';
+import { createPostgresDatabase, postgresTestUrl, type TestDatabase } from './helpers/databases.ts';
+import { createUser } from './helpers/fixtures.ts';
+
+/** A bus whose only way out is the writing transaction: sending after a commit fails. */
+class NoAfterCommitSendBus extends PgBus {
+  sentAfterCommit = 0;
+  protected override forward(): Promise<unknown> {
+    this.sentAfterCommit++;
+    return Promise.reject(new Error('simulated: the process died between COMMIT and publish'));
+  }
+}
+
+async function until(pred: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await pred()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return pred();
+}
+
+describe('PostgreSQL: invalidations commit with their write', { skip: postgresTestUrl() ? false : 'NEO_TEST_DATABASE_URL is not set', timeout: 120_000 }, () => {
+  let tdb: TestDatabase;
+  let dir: string;
+  const handles: DatabaseHandle[] = [];
+  let a: App;
+  let b: App;
+  let busA: NoAfterCommitSendBus;
+
+  before(async () => {
+    tdb = await createPostgresDatabase();
+    dir = mkdtempSync(join(tmpdir(), 'neo-bustx-'));
+    const config = loadConfig({
+      NEO_DATA_DIR: dir,
+      NEO_DATABASE_URL: tdb.url,
+      NEO_JWT_SECRET: TEST_JWT_SECRET,
+      NEO_MASTER_KEY: TEST_MASTER_KEY,
+      NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
+      NEO_RATE_LIMIT: 'off',
+      NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+      NEO_KEY_RECHECK: 'off',
+    });
+    const ha = await openDatabase(tdb.url, { poolSize: 3 });
+    const hb = await openDatabase(tdb.url, { poolSize: 3, migrate: false });
+    handles.push(ha, hb);
+    busA = new NoAfterCommitSendBus({ url: tdb.url, db: ha.db });
+    const busB = new PgBus({ url: tdb.url, db: hb.db });
+    await Promise.all([busA.start(), busB.start()]);
+    a = await buildApp({ config, database: ha, bus: busA, quiet: true });
+    b = await buildApp({ config, database: hb, bus: busB, quiet: true });
+  });
+
+  after(async () => {
+    await a?.close();
+    await b?.close();
+    for (const h of handles) await h.close();
+    await tdb?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a deleted API key and a flag turned off on A are refused by B within a second', async () => {
+    const fx = { database: handles[0] } as unknown as TestContext;
+    const user = await createUser(fx);
+    await handles[0]!.db.insertInto('features').values({ owner_type: 'user', owner_id: user.id, name: 'byok', enabled: 1, updated_at: nowIso() }).execute();
+    const created = await a.inject({ method: 'POST', url: '/api/v1/user/apikey', headers: user.headers });
+    assert.equal(created.statusCode, 201, created.body);
+    const apiKey = created.json<{ key: string }>().key;
+    const withKey = async () => (await b.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: { 'x-api-key': apiKey } })).statusCode;
+    const flagOnB = async () => (await b.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: user.headers })).json<{ byok_enabled: boolean }>().byok_enabled;
+    // B has the key and the flag cached.
+    assert.equal(await withKey(), 200);
+    assert.equal(await flagOnB(), true);
+
+    const del = await a.inject({ method: 'DELETE', url: '/api/v1/user/apikey', headers: user.headers });
+    assert.equal(del.statusCode, 200, del.body);
+    await a.services.features.set(user.owner, 'byok', false);
+    assert.equal(await until(async () => (await withKey()) === 401, 1000), true, 'B refuses the deleted key');
+    assert.equal(await until(async () => (await flagOnB()) === false, 1000), true, 'B sees the flag off');
+    assert.equal(busA.sentAfterCommit, 0, 'nothing was left to send after a commit');
+  });
+
+  it('a team admin demoted on A loses admin rights on B within a second', async () => {
+    const fx = { database: handles[0] } as unknown as TestContext;
+    const owner = await createUser(fx);
+    const other = await createUser(fx);
+    const team = await a.inject({ method: 'POST', url: '/api/v1/teams', headers: owner.headers, payload: { name: 'tx-bus' } });
+    assert.equal(team.statusCode, 201, team.body);
+    const inv = await a.inject({ method: 'POST', url: '/api/v1/teams/members/invite', headers: owner.headers, payload: { email: other.email, role: 'admin' } });
+    assert.equal(inv.statusCode, 201, inv.body);
+    const token = inv.json<{ invite_token: string }>().invite_token;
+    const acc = await a.inject({ method: 'POST', url: '/api/v1/teams/invitations/accept', headers: other.headers, payload: { invite_token: token } });
+    assert.equal(acc.statusCode, 200, acc.body);
+    const roleOnB = async () => (await b.inject({ method: 'GET', url: '/api/v1/user', headers: other.headers })).json<{ team: { role: string } | null }>().team?.role;
+    // B has the membership cached.
+    assert.equal(await roleOnB(), 'admin');
+
+    const demote = await a.inject({ method: 'PATCH', url: '/api/v1/teams/members/role', headers: owner.headers, payload: { email: other.email, role: 'viewer' } });
+    assert.equal(demote.statusCode, 200, demote.body);
+    assert.equal(await until(async () => (await roleOnB()) === 'viewer', 1000), true, 'B sees the demotion');
+    assert.equal(busA.sentAfterCommit, 0, 'nothing was left to send after a commit');
+  });
+});
