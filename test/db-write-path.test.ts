@@ -344,9 +344,7 @@ describe('SQLite write path: reads outside a transaction', () => {
 });
 
 describe('SQLite write path: a write lock held by another process', () => {
-  // TODO(db-core): passed before the rebase onto the cache-layer changes (94fc025); now the
-  // waiting write never completes (the event loop empties). Under investigation; see the report.
-  it('the event loop keeps serving /healthz while a write waits; the write completes after the lock is released', { todo: 'hangs since the rebase onto the cache-layer changes' }, async () => {
+  it('the event loop keeps serving /healthz while a write waits; the write completes after the lock is released', async () => {
     const ctx = await createTestContext();
     try {
       const file = ctx.config.databaseUrl;
@@ -362,6 +360,8 @@ describe('SQLite write path: a write lock held by another process', () => {
         ],
         { stdio: ['ignore', 'pipe', 'inherit'] },
       );
+      // Taken now: the holder may exit before the write completes, and 'exit' fires once.
+      const holderExited = new Promise((r) => holder.once('exit', r));
       let releasedAt = 0;
       await new Promise<void>((resolve, reject) => {
         holder.stdout.setEncoding('utf8');
@@ -387,7 +387,7 @@ describe('SQLite write path: a write lock held by another process', () => {
       }
       const res = await write;
       const writeDoneAt = Date.now();
-      await new Promise((r) => holder.once('exit', r));
+      await holderExited;
       assert.equal(res.statusCode, 201, res.body);
       assert.ok(releasedAt > 0 && writeDoneAt >= releasedAt, 'the write completed after the other process released the lock');
       assert.ok(probes >= 10, `/healthz was answered ${probes} times while the write waited`);
