@@ -9,7 +9,7 @@ import type { SystemRole, UserRow } from '../db/schema.ts';
 import type { Owner } from '../modules/auth/owner.ts';
 import { FEATURES, FeaturesService, type FeatureName } from '../modules/features/features.service.ts';
 import { EMAIL_RE, normalizeEmail, UsersRepo } from '../modules/users/users.repo.ts';
-import { CliError } from './io.ts';
+import { CliError, type CliIo } from './io.ts';
 import type { Runtime } from './runtime.ts';
 
 /** Shortest and longest token lifetime `admin token --ttl` accepts. */
@@ -180,4 +180,47 @@ export function parseTeamId(value: string | boolean | undefined): string {
     throw new CliError(`--team-id must be a team's UUID (got "${id.slice(0, 80)}")`, 2);
   }
   return id.toLowerCase();
+}
+
+/**
+ * `admin keys recheck`: makes the keys of one owner (or all keys) due and runs the
+ * re-checks here, through the server's own services (buildApp without listening or
+ * scheduling), so checks, hysteresis, audit and outbox rows are exactly the server's.
+ */
+export async function recheckKeys(rt: Runtime, io: CliIo, target: { email?: string; teamId?: string }) {
+  const db = rt.database.db;
+  let owner: Owner | null = null;
+  if (target.email !== undefined) {
+    const user = await new UsersRepo(db).findByEmail(target.email);
+    if (!user) throw new CliError(`no user with email ${target.email}`);
+    owner = { type: 'user', id: user.id };
+  } else if (target.teamId !== undefined) {
+    const team = await db.selectFrom('teams').select('id').where('id', '=', target.teamId).executeTakeFirst();
+    if (!team) throw new CliError(`no team with id ${target.teamId.slice(0, 80)}`);
+    owner = { type: 'team', id: team.id };
+  }
+  const { buildApp } = await import('../http/app.ts');
+  const config = { ...rt.config, keyHealth: { ...rt.config.keyHealth, scheduler: false } };
+  const app = await buildApp({ config, database: rt.database, bus: rt.bus, quiet: true });
+  try {
+    const health = app.services.keyHealth;
+    const requested = new Set(await health.requestAll(owner));
+    let done = 0;
+    const progress = (id: string) => {
+      if (!requested.has(id)) return;
+      done++;
+      if (io.isTTY) io.stderr(`\rre-checked ${done}/${requested.size}`);
+      else if (done === requested.size || done % 100 === 0) io.stderr(`re-checked ${done}/${requested.size}\n`);
+    };
+    const checked = (await health.runDue(Number.POSITIVE_INFINITY, progress)).filter((id) => requested.has(id));
+    if (io.isTTY && requested.size) io.stderr('\n');
+    // The statuses of the keys asked about (the owner's, or all), counted by the database.
+    let q = db.selectFrom('provider_keys').select(['status', db.fn.countAll<number>().as('n')]).groupBy('status');
+    if (owner) q = q.where('owner_type', '=', owner.type).where('owner_id', '=', owner.id);
+    const statuses: Record<string, number> = {};
+    for (const r of await q.execute()) statuses[r.status] = Number(r.n);
+    return { requested: requested.size, checked: checked.length, deferred: requested.size - checked.length, statuses };
+  } finally {
+    await app.close();
+  }
 }

@@ -118,6 +118,31 @@ the other process's commit on its next request.`,
     },
   },
   {
+    path: ['admin', 'keys', 'recheck'],
+    summary: 'Re-check stored provider keys with their providers now',
+    help: `Usage: neo-byok admin keys recheck (--email <email> | --team-id <uuid> | --all)
+
+Makes the stored provider keys of a solo user (--email), of a team (--team-id) or of
+every owner (--all) due for a re-check, runs the re-checks in this process (the same
+checks, hysteresis and events as the scheduler; docs/key-health.md), prints progress
+on stderr and {"requested", "checked", "deferred", "statuses"} on stdout. A key whose
+owner reached the provider-call rate limit is deferred: the scheduler of a running
+server checks it within a minute or so. Servers on PostgreSQL or with NEO_REDIS_URL
+see new statuses at once; a server on SQLite on its next request.`,
+    run: async (argv, io) => {
+      const { flags, positional } = parseArgs(argv, { email: 'string', 'team-id': 'string', all: 'boolean' });
+      noPositional(positional);
+      const given = [flags.email !== undefined, flags['team-id'] !== undefined, flags.all === true].filter(Boolean).length;
+      if (given !== 1) throw new CliError('give exactly one of --email, --team-id or --all', 2);
+      const { parseEmail, parseTeamId, recheckKeys } = await import('./admin.ts');
+      const target = flags.all === true ? {} : flags.email !== undefined ? { email: parseEmail(flags.email) } : { teamId: parseTeamId(flags['team-id']) };
+      return withRuntime(io, { bus: true }, async (rt) => {
+        printJson(io, await recheckKeys(rt, io, target));
+        return 0;
+      });
+    },
+  },
+  {
     path: ['admin', 'rotate-master-key'],
     summary: 'Rewrap every data key under a new master key (online, resumable)',
     help: ROTATE_HELP,
