@@ -247,6 +247,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     providerCallsPerMinute: config.rateLimit.providerCallsPerMinute,
     metrics,
     log: app.log,
+    keyView: (owner, provider) => byok.keyView(owner, provider),
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
   const keyHealthScheduler = new KeyHealthScheduler(keyHealth, { log: app.log });
@@ -271,7 +272,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   // Routes.
   await app.register(healthRoutes, { database, metrics, bus });
-  await app.register(byokRoutes, { byok });
+  await app.register(byokRoutes, { byok, health: keyHealth });
   await app.register(apiKeysRoutes, { apiKeys });
   await app.register(teamsRoutes, { teams });
   await app.register(modelsRoutes, { models });

@@ -72,8 +72,8 @@ const TRANSPORT_ERRORS: Record<string, () => AppError> = {
 };
 const malformed = () => new AppError('invalid_request', 'the request is malformed (request line, headers or message framing)');
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-/** Operations that make a live provider call: key saves and validations. */
-const PROVIDER_CALL_ROUTE = /^\/api\/v1\/byok\/providers\/[^/]+(\/validate)?$/;
+/** Operations that make a live provider call: key saves, validations and "check now". */
+const PROVIDER_CALL_ROUTE = /^\/api\/v1\/byok\/providers\/[^/]+(\/validate|\/check)?$/;
 
 export interface SecurityDeps {
   config: Config;
@@ -268,8 +268,8 @@ export async function installSecurity(app: FastifyInstance, deps: SecurityDeps):
     if (!WRITE_METHODS.has(request.method) || !request.principal) return payload;
     const route = request.routeOptions.url ?? '';
     const checks: [Limiter, string][] = [[writes, 'too many write requests']];
-    if (PROVIDER_CALL_ROUTE.test(route) && (request.method === 'PATCH' || route.endsWith('/validate'))) {
-      checks.push([providerCalls, 'too many provider key checks (saves and validations)']);
+    if (PROVIDER_CALL_ROUTE.test(route) && (request.method === 'PATCH' || route.endsWith('/validate') || route.endsWith('/check'))) {
+      checks.push([providerCalls, 'too many provider key checks (saves, validations and checks)']);
     }
     for (const [limiter, detail] of checks) {
       const r = await limiter(request);

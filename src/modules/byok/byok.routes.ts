@@ -19,6 +19,7 @@ import {
   AuditQuery,
   AuditResponse,
   BYOK_COMPONENT_SCHEMAS,
+  CheckProviderKeyResponse,
   DeleteProviderKeyResponse,
   ListProviderKeysResponse,
   ModelUseModeResponse,
@@ -31,6 +32,7 @@ import {
   ValidateProviderKeyRequest,
   ValidationResult,
 } from './byok.schemas.ts';
+import type { KeyHealthService } from '../keyhealth/keyhealth.service.ts';
 import type { Actor, ByokService } from './byok.service.ts';
 
 declare module 'fastify' {
@@ -64,7 +66,7 @@ function ownerOfRequest(request: FastifyRequest): Owner {
   return request.byokOwner;
 }
 
-export const byokRoutes: FastifyPluginAsync<{ byok: ByokService }> = async (fastify, opts) => {
+export const byokRoutes: FastifyPluginAsync<{ byok: ByokService; health: KeyHealthService }> = async (fastify, opts) => {
   const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
   const svc = opts.byok;
   for (const s of BYOK_COMPONENT_SCHEMAS) app.addSchema(s);
@@ -133,6 +135,24 @@ Omitted \`display_name\`/\`location\` keep their stored values; \`null\` clears 
       },
     },
     async (request) => svc.validateKey(request.params.provider, request.body),
+  );
+
+  app.post(
+    '/api/v1/byok/providers/:provider/check',
+    {
+      config: { auth: 'user' },
+      preValidation: async (request) => manage(request),
+      schema: {
+        tags: ['BYOK'],
+        operationId: 'post-v1-byok-providers-provider-check',
+        summary: 'Check a stored provider key now',
+        description: `Re-checks the owner's stored key for a provider with the provider now ("Check now" on the settings page) and answers the key as \`GET /byok/providers\` shows it, with the refreshed \`status\`, \`last_checked_at\`, \`last_check_outcome\` and \`last_check_message\` (docs/key-health.md). The same rules as a scheduled re-check apply: an \`active\` key becomes \`invalid\` only after two rejections at least NEO_KEY_INVALID_AFTER apart; one acceptance makes it \`active\`. While another check of the key is running, the key is answered as it is. No request body. No key for that provider → 404 \`not_exists\`; counts against the provider-call rate limit (429).${ACCESS_NOTE}`,
+        security: SECURITY,
+        params: ProviderParams,
+        response: { 200: ref(CheckProviderKeyResponse), ...errorResponses(400, 401, 403, 404, 429) },
+      },
+    },
+    async (request) => ({ provider_key: await opts.health.checkNow(ownerOfRequest(request), request.params.provider) }),
   );
 
   app.delete(

@@ -156,6 +156,11 @@ export const ListProviderKeysResponse = Type.Object(
   { $id: 'ListProviderKeysResponse', additionalProperties: false },
 );
 
+export const CheckProviderKeyResponse = Type.Object(
+  { provider_key: Type.Unsafe<Static<typeof ProviderKey>>(Type.Ref('ProviderKey')) },
+  { $id: 'CheckProviderKeyResponse', additionalProperties: false },
+);
+
 export const DeleteProviderKeyResponse = Type.Object(
   {
     deleted: Type.Boolean(),
@@ -238,6 +243,7 @@ export const BYOK_COMPONENT_SCHEMAS: (TSchema & { $id: string })[] = [
   ValidateProviderKeyRequest,
   UpsertProviderKeyResponse,
   ListProviderKeysResponse,
+  CheckProviderKeyResponse,
   DeleteProviderKeyResponse,
   AuditEvent,
   AuditResponse,

@@ -296,6 +296,11 @@ export class ByokService {
     return out;
   }
 
+  /** The owner's key for a provider as listKeys shows it; undefined when there is none. */
+  async keyView(owner: Owner, provider: ProviderName): Promise<ProviderKeyView | undefined> {
+    return (await this.listKeys(owner)).find((k) => k.provider === provider);
+  }
+
   /** Local shape check (400 naming the field) then the live check; never throws for provider failures. */
   async checkCredential(provider: ProviderName, apiKey: string, location: string | null | undefined): Promise<{ prepared: PreparedCredential; result: CheckResult }> {
     const adapter = this.adapter(provider);

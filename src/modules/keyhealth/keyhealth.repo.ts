@@ -121,6 +121,37 @@ export class KeyHealthRepo {
     return rows.map((r) => ({ ...normalize(r), ciphertext: r.ciphertext, location: r.location }));
   }
 
+  /**
+   * Claims one owner's key for a provider now, due or not ("Check now"): undefined when
+   * the owner has no such key, 'busy' while another check holds its lease.
+   */
+  async claimOne(
+    owner: Owner,
+    provider: string,
+    now: string,
+    leaseUntil: string,
+    instance: string,
+  ): Promise<(KeyHealthRow & { ciphertext: string; location: string | null }) | 'busy' | undefined> {
+    this.requireTransaction('claimOne');
+    let q = this.db
+      .selectFrom('provider_keys')
+      .select(['id', 'lease_until'])
+      .where('owner_type', '=', owner.type)
+      .where('owner_id', '=', owner.id)
+      .where('provider', '=', provider);
+    if (this.dialect === 'postgres') q = q.forUpdate();
+    const cur = await q.executeTakeFirst();
+    if (!cur) return undefined;
+    if (cur.lease_until !== null && Date.parse(String(cur.lease_until)) > Date.parse(now)) return 'busy';
+    const r = await this.db
+      .updateTable('provider_keys')
+      .set({ lease_owner: instance, lease_until: leaseUntil })
+      .where('id', '=', cur.id)
+      .returning([...HEALTH_COLUMNS, 'ciphertext', 'location'])
+      .executeTakeFirstOrThrow();
+    return { ...normalize(r), ciphertext: r.ciphertext, location: r.location };
+  }
+
   /** The key's health state, locked for the rest of the transaction on PostgreSQL. */
   async lockKey(id: string): Promise<(KeyHealthRow & { first_rejected_at: string | null; rejection_count: number; lease_owner: string | null }) | undefined> {
     this.requireTransaction('lockKey');

@@ -12,12 +12,14 @@ import type { KeyHealthConfig } from '../../config/index.ts';
 import { DecryptionError } from '../../crypto/vault.ts';
 import type { Db, Dialect } from '../../db/index.ts';
 import { nowIso, withTransaction } from '../../db/index.ts';
+import { AppError, notFound } from '../../errors/index.ts';
 import { uuidv7 } from '../../db/ids.ts';
 import type { KeyStatus } from '../../db/schema.ts';
 import type { CacheBus } from '../../lib/bus.ts';
 import type { Metrics } from '../../lib/metrics.ts';
 import type { CheckResult, ProviderName } from '../../providers/types.ts';
 import { ownerKey, type Owner } from '../auth/owner.ts';
+import type { ProviderKeyView } from '../byok/byok.service.ts';
 import { KeyHealthRepo, type HealthEvent, type KeyHealthRow } from './keyhealth.repo.ts';
 import { decideCheck, dueExpiryNotice, nextCheckAt, type HealthColumns } from './keyhealth.rules.ts';
 
@@ -66,6 +68,8 @@ export interface KeyHealthServiceDeps {
   log?: KeyHealthLogger;
   /** This instance's name in leases (random when not given). */
   instanceId?: string;
+  /** The owner's key for a provider as GET /byok/providers shows it (ByokService.keyView). */
+  keyView?(owner: Owner, provider: ProviderName): Promise<ProviderKeyView | undefined>;
 }
 
 export class KeyHealthService {
@@ -154,6 +158,36 @@ export class KeyHealthService {
     return checked;
   }
 
+  /**
+   * POST /byok/providers/{provider}/check ("Check now"): checks the owner's key for a
+   * provider with the provider now, due or not, under the same lease and hysteresis as a
+   * scheduled re-check (one rejection does not make an active key invalid), and answers
+   * the refreshed key. While another instance's check holds the key, answers the key as
+   * it is. No key → 404; the owner's provider-call budget spent → 429.
+   */
+  async checkNow(owner: Owner, provider: ProviderName): Promise<ProviderKeyView> {
+    const view = async () => {
+      const v = await this.deps.keyView?.(owner, provider);
+      if (!v) throw notFound(`no ${provider} key is stored`);
+      return v;
+    };
+    // The key exists, else 404 (and no provider call is spent).
+    await view();
+    if (!this.spend(owner)) throw new AppError('rate_limited', 'too many provider key checks; retry later', { retryAfter: 60 });
+    const nowMs = this.clock();
+    const claimed = await this.tx((repo) => repo.claimOne(owner, provider, new Date(nowMs).toISOString(), new Date(nowMs + LEASE_MS).toISOString(), this.instanceId));
+    if (claimed === undefined) throw notFound(`no ${provider} key is stored`);
+    if (claimed !== 'busy') {
+      try {
+        await this.checkClaimed(claimed, { spent: true });
+      } catch (err) {
+        await this.repo.release(claimed.id, this.instanceId, new Date(this.clock() + RECHECK_DEDUP_MS).toISOString()).catch(() => undefined);
+        throw err;
+      }
+    }
+    return view();
+  }
+
   /** Writes the expiry reminders and expiries that are due now; answers how many. */
   async scanExpiry(): Promise<number> {
     const nowMs = this.clock();
@@ -198,10 +232,10 @@ export class KeyHealthService {
   }
 
   /** Checks one claimed key and applies the result; false when it was not checked (budget, replaced). */
-  private async checkClaimed(k: KeyHealthRow & { ciphertext: string; location: string | null }): Promise<boolean> {
+  private async checkClaimed(k: KeyHealthRow & { ciphertext: string; location: string | null }, opts: { spent?: boolean } = {}): Promise<boolean> {
     const owner: Owner = { type: k.owner_type, id: k.owner_id };
     const provider = k.provider as ProviderName;
-    if (!this.spend(owner)) {
+    if (!opts.spent && !this.spend(owner)) {
       // Over the owner's provider-call budget: try again in a minute.
       await this.repo.release(k.id, this.instanceId, new Date(this.clock() + RECHECK_DEDUP_MS).toISOString());
       return false;
