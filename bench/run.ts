@@ -2,7 +2,7 @@
  * `npm run bench`: the benchmark suite of docs/benchmarks.md (issue 8).
  *
  *   npm run bench                                   # SQLite; PostgreSQL too with NEO_BENCH_DATABASE_URL
- *   npm run bench -- --smoke                        # 1 s per scenario, 1,000 owners, one run
+ *   npm run bench -- --smoke                        # 2 s per scenario, 1,000 owners, one run
  *   npm run bench -- --duration 5 --runs 3 --owners 1000 --only mode,resolve
  *   NEO_BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test npm run bench
  *
@@ -24,7 +24,7 @@
  *   --owners <list>     owner counts, comma-separated (BENCH_OWNERS, default 1000,1000000)
  *   --pool <n>          benchmarked owners the load is spread over (default 100)
  *   --databases <list>  sqlite,postgres (default: sqlite, plus postgres when NEO_BENCH_DATABASE_URL is set)
- *   --only <list>       scenario ids to run besides /healthz (healthz, floor, mode, user, resolve,
+ *   --only <list>       scenario ids to run besides /healthz (healthz, floor, mode, user, resolve, report,
  *                       set-mode, put-openai, resolve-auto, resolve-neo, overload)
  *   --overload-connections <n>  connections of the overload scenario (default 500)
  *   --overload-loop-delay <ms>  the server's NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS (default: the
@@ -36,7 +36,7 @@
  *   --server-node-args "<flags>"  extra node flags for the server (e.g. "--trace-gc")
  *   --json <file>       also write every figure as JSON
  *   BENCH_SERVER_STDERR=1  show the server's stderr (default: kept, printed if it fails to start)
- *   --smoke             --duration 1 --runs 1 --warmup 0 --owners 1000
+ *   --smoke             --duration 2 --runs 1 --warmup 0 --owners 1000
  *
  * `floor` is the minimal route of bench/floor.ts (the work of a resolve and nothing else)
  * in its own process, measured in the same rounds: "× floor" is a scenario's req/s over
@@ -122,7 +122,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
   const pool = num('pool', 'BENCH_POOL', 100, 2);
   if (owners.some((n) => n < pool + 1)) throw new Error(`every owner count must be at least --pool + 1 (${pool + 1})`);
   return {
-    duration: num('duration', 'BENCH_DURATION', smoke ? 1 : 10, 1),
+    duration: num('duration', 'BENCH_DURATION', smoke ? 2 : 10, 1),
     runs: num('runs', 'BENCH_RUNS', smoke ? 1 : 2, 1),
     warmup: num('warmup', 'BENCH_WARMUP', smoke ? 0 : 2, 0),
     connections: num('connections', 'BENCH_CONNECTIONS', 50, 1),
@@ -382,6 +382,19 @@ async function buildScenarios(
       if (!res.ok) throw new Error(`restoring byok mode: HTTP ${res.status}`);
     }
   };
+  // The pool's stored keys (id and version) for the runtime-report scenario: a batch of
+  // 100 `ok` reports, what an agent runtime that reports every call sends.
+  const poolKeys: { credential_id: string; credential_version: number }[] = [];
+  for (let k = 0; k < seed.pool.length; k++) {
+    const res = await fetch(`${serverUrl}/api/v1/byok/providers`, { headers: bearer(k) });
+    if (!res.ok) throw new Error(`listing the pool's keys: HTTP ${res.status}`);
+    const body = (await res.json()) as { provider_keys: { id: string; credential_version: number }[] };
+    for (const key of body.provider_keys) {
+      poolKeys.push({ credential_id: key.id, credential_version: key.credential_version });
+    }
+  }
+  const reportBatch = (offset: number) =>
+    JSON.stringify({ reports: Array.from({ length: 100 }, (_x, i) => ({ ...poolKeys[(offset + i) % poolKeys.length]!, outcome: 'ok', status_code: 200 })) });
   return [
     { id: 'healthz', label: 'GET /healthz (baseline)', kind: 'baseline', method: 'GET', path: '/healthz', variants: [] },
     {
@@ -459,6 +472,14 @@ async function buildScenarios(
       method: 'POST',
       path: '/internal/v1/credentials/resolve',
       variants: [{ headers: internal, body: resolveBody(seed.neoUser.userId, 'gpt-5') }],
+    },
+    {
+      id: 'report',
+      label: 'POST /internal/v1/credentials/report (100 ok reports)',
+      kind: 'extra',
+      method: 'POST',
+      path: '/internal/v1/credentials/report',
+      variants: Array.from({ length: 10 }, (_x, k) => ({ headers: internal, body: reportBatch(k * 100) })),
     },
     {
       id: 'overload',

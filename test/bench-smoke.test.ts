@@ -74,7 +74,7 @@ describe('benchmark smoke run', () => {
       }
       assert.deepEqual(
         sqlite.scenarios.map((s) => s.id),
-        ['healthz', 'floor', 'mode', 'user', 'resolve', 'set-mode', 'put-openai', 'resolve-auto', 'resolve-neo', 'overload'],
+        ['healthz', 'floor', 'mode', 'user', 'resolve', 'set-mode', 'put-openai', 'resolve-auto', 'resolve-neo', 'report', 'overload'],
       );
       if (pg) assert.deepEqual(report.phases[1]!.scenarios.map((s) => s.id), ['healthz', 'floor', 'mode', 'user', 'resolve']);
 
