@@ -198,7 +198,13 @@ async function startFakeOpenAi(): Promise<{ url: string; child: ChildProcess }> 
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   cleanups.push(() => stopChild(child));
-  const url = await new Promise<string>((resolve, reject) => {
+  const url = await listeningUrl(child, 'the fake provider');
+  return { url, child };
+}
+
+/** The URL a child process prints in its "listening <url>" line. */
+function listeningUrl(child: ChildProcess, what: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     let buf = '';
     child.stdout?.setEncoding('utf8');
     child.stdout?.on('data', (d: string) => {
@@ -206,9 +212,8 @@ async function startFakeOpenAi(): Promise<{ url: string; child: ChildProcess }> 
       const m = /listening (\S+)/.exec(buf);
       if (m) resolve(m[1]!);
     });
-    child.once('exit', (code) => reject(new Error(`the fake provider exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}`)));
   });
-  return { url, child };
 }
 
 /** Starts the floor (bench/floor.ts) for the pool's users; see that file. */
@@ -220,16 +225,7 @@ async function startFloor(userIds: string[], token: string): Promise<{ url: stri
   });
   const stop = () => stopChild(child);
   cleanups.push(stop);
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    child.stdout?.setEncoding('utf8');
-    child.stdout?.on('data', (d: string) => {
-      buf += d;
-      const m = /listening (\S+)/.exec(buf);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`the floor server exited with ${code}`)));
-  });
+  const url = await listeningUrl(child, 'the floor server');
   return { url, pid: child.pid!, stop };
 }
 
