@@ -469,6 +469,13 @@ function buildCards() {
       del: null,
     };
     card.toggle = h('button', { type: 'button', class: 'btn', 'aria-controls': `form-${provider.id}`, onclick: () => openForm(card) }, card.toggleText, h('span', { class: 'visually-hidden', text: ` for ${provider.name}` }));
+    card.checkText = h('span', { text: 'Check now' });
+    card.check = h(
+      'button',
+      { type: 'button', class: 'btn', onclick: () => void checkStoredKey(card) },
+      card.checkText,
+      h('span', { class: 'visually-hidden', text: ` for ${provider.name}` }),
+    );
     card.del = h(
       'button',
       { type: 'button', class: 'btn btn-danger-quiet', onclick: () => confirmDelete(card) },
@@ -490,7 +497,7 @@ function buildCards() {
         h('p', { class: 'card-about', text: provider.about }),
         card.summary,
         card.outcome,
-        h('div', { class: 'actions card-actions' }, card.toggle, card.del),
+        h('div', { class: 'actions card-actions' }, card.toggle, card.check, card.del),
         card.form.form,
       ),
     );
@@ -538,19 +545,18 @@ function renderCard(card) {
     replace(card.summary, h('p', { class: 'muted', text: 'No key saved.' }));
     card.toggleText.textContent = 'Add key';
     card.del.hidden = true;
+    card.check.hidden = true;
   } else {
     // `status: "unreadable"`: the stored secret no longer decrypts (altered or moved in
     // the database, or the master key changed). Neo cannot use it; the admin replaces or
     // deletes it. Its hint and facts still identify which key it was.
     const unreadable = key.status === 'unreadable';
     card.root.classList.toggle('is-unreadable', unreadable);
-    if (unreadable) {
-      card.badge.className = 'badge badge-error';
-      card.badge.textContent = 'Unreadable';
-    } else {
-      card.badge.className = key.is_validated ? 'badge badge-ok' : 'badge badge-warn';
-      card.badge.textContent = key.is_validated ? 'Verified' : 'Not verified';
-    }
+    const status = STATUS[key.status] ?? STATUS.unverified;
+    card.badge.className = `badge badge-${status.tone}`;
+    card.badge.textContent = status.label;
+    card.badge.title = status.about;
+    const health = healthText(key);
     const row = (label, ...value) => h('div', {}, h('dt', { text: label }), h('dd', {}, ...value));
     const models = modelsReached(key);
     replace(
@@ -572,22 +578,93 @@ function renderCard(card) {
         key.display_name ? row('Name', key.display_name) : null,
         row('Key', h('code', { class: 'key-hint', text: key.key_hint })),
         key.location ? row(p.kind === 'azure' ? 'Endpoint' : 'Region', h('code', { text: key.location })) : null,
-        row(
-          'Status',
-          unreadable
-            ? 'Unreadable — replace this key'
-            : key.is_validated
-              ? ['Verified ', key.validated_at ? time(key.validated_at) : '']
-              : 'Not verified: the provider could not be asked when the key was saved. Replace the key to check it again.',
-        ),
+        row('Status', h('span', { class: 'key-status' }, health)),
         models && !unreadable ? row('Models reached', models) : null,
         row('Saved', time(key.updated_at ?? key.created_at)),
+        key.expires_at ? row('Expires', time(key.expires_at)) : null,
+      ),
+      h(
+        'p',
+        { class: 'key-usage' },
+        h('span', { class: 'key-last-used' }, key.last_used_at ? ['Last used ', when(key.last_used_at)] : 'Never used'),
+        ' · ',
+        h('span', { class: 'key-last-checked' }, key.last_checked_at ? ['Last checked ', when(key.last_checked_at)] : 'Not checked yet'),
       ),
     );
     card.toggleText.textContent = 'Replace key';
     card.del.hidden = false;
+    card.check.hidden = false;
   }
   card.toggle.hidden = card.form.isOpen;
+}
+
+/** Key health (docs/key-health.md): the badge's words, its tone, and what it means. */
+const STATUS = {
+  active: { label: 'Active', tone: 'ok', about: 'The provider accepted this key at the last check.' },
+  unverified: { label: 'Not verified', tone: 'warn', about: 'The provider could not be asked yet; the key is used.' },
+  restricted: { label: 'Restricted', tone: 'warn', about: 'The key works but lacks a permission, region or model.' },
+  billing: { label: 'Billing problem', tone: 'warn', about: 'The key works but the account cannot pay.' },
+  invalid: { label: 'Invalid', tone: 'error', about: 'The provider rejects this key; Neo does not use it. Replace it.' },
+  unreadable: { label: 'Unreadable', tone: 'error', about: 'The stored key cannot be decrypted. Replace it.' },
+};
+const NEEDS_REASON = new Set(['invalid', 'restricted', 'billing']);
+
+/** The Status line: the status in words, and the last check's message when it explains a problem. */
+function healthText(key) {
+  if (key.status === 'unreadable') return 'Unreadable — replace this key';
+  const status = STATUS[key.status] ?? STATUS.unverified;
+  if (NEEDS_REASON.has(key.status) && key.last_check_message) return `${status.label}: ${sentence(key.last_check_message)}`;
+  if (key.status === 'unverified') return 'Not verified: the provider could not be asked yet. Use "Check now" to try again.';
+  return status.about;
+}
+
+const RELATIVE = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+const UNITS = [
+  ['day', 86_400_000],
+  ['hour', 3_600_000],
+  ['minute', 60_000],
+];
+
+/** "5 minutes ago" for the last week, else the date; the exact time in a <time> element. */
+function when(iso) {
+  const t = Date.parse(iso);
+  const ago = Date.now() - t;
+  if (Number.isNaN(t) || ago < 0 || ago > 7 * 86_400_000) return time(iso);
+  const el = time(iso);
+  if (ago < 60_000) el.textContent = 'just now';
+  else {
+    const [unit, ms] = UNITS.find(([, ms]) => ago >= ms);
+    el.textContent = RELATIVE.format(-Math.floor(ago / ms), unit);
+  }
+  return el;
+}
+
+/** "Check now": the server re-checks the stored key with the provider and answers it refreshed. */
+async function checkStoredKey(card) {
+  const p = card.provider;
+  const gen = state.generation;
+  card.check.disabled = true;
+  card.checkText.textContent = 'Checking…';
+  setOutcome(card, 'info', `Checking the stored key with ${p.name}…`);
+  try {
+    const res = await api('POST', `/api/v1/byok/providers/${encodeURIComponent(p.id)}/check`);
+    if (gen !== state.generation) return;
+    const key = res.provider_key;
+    state.keys.set(p.id, key);
+    renderCard(card);
+    const status = STATUS[key.status] ?? STATUS.unverified;
+    const tone = status.tone === 'ok' ? 'ok' : status.tone === 'error' ? 'error' : 'warn';
+    setOutcome(card, tone, `Checked: ${status.label}.`, key.last_check_message ?? null);
+  } catch (err) {
+    if (gen !== state.generation) return;
+    if (err.code === 'not_exists') void loadKeys();
+    setOutcome(card, 'error', 'The key was not checked.', errorSentence(err));
+  } finally {
+    if (gen === state.generation) {
+      card.check.disabled = false;
+      card.checkText.textContent = 'Check now';
+    }
+  }
 }
 
 function setOutcome(card, kind, lead, detail) {

@@ -325,7 +325,7 @@ if (missing && IN_CI) {
       await clickIn(p.page, 'OpenAI', 'Save');
       assert.match(await textOf(outcome(p.page, 'OpenAI'), /Saved and verified/), /Saved and verified/);
       const c = card(p.page, 'OpenAI');
-      assert.equal(await c.locator('.badge').innerText(), 'Verified');
+      assert.equal(await c.locator('.badge').innerText(), 'Active');
       assert.equal(await c.locator('.key-hint').innerText(), 'sk-…WXYZ');
       assert.match(await c.locator('.key-facts').innerText(), /Production/);
       assert.equal(await c.locator('form').isVisible(), false);
@@ -383,7 +383,53 @@ if (missing && IN_CI) {
       await fill(p.page, 'OpenAI', 'API key', 'sk-e2e-billing-0123456789abcdef');
       await clickIn(p.page, 'OpenAI', 'Save');
       await textOf(outcome(p.page, 'OpenAI'), /Saved with a warning/);
-      assert.equal(await card(p.page, 'OpenAI').locator('.badge').innerText(), 'Verified');
+      assert.equal(await card(p.page, 'OpenAI').locator('.badge').innerText(), 'Billing problem');
+    });
+
+    it('shows each stored key\'s health: status badge with the reason, last used, last checked, expiry; "Check now" re-checks and updates the badge', async () => {
+      const { user, apiKey } = await soloUser();
+      const saved = await apiAs(user, 'PATCH', '/api/v1/byok/providers/openai', { api_key: 'sk-e2e-accepted-0123456789abcdefHLTH', expires_at: '2099-01-31T00:00:00.000Z' });
+      assert.equal(saved.status, 200, JSON.stringify(saved.body));
+      const anthropic = await apiAs(user, 'PATCH', '/api/v1/byok/providers/anthropic', { api_key: 'sk-ant-e2e-good-0123456789abcdefHLTH' });
+      assert.equal(anthropic.status, 200, JSON.stringify(anthropic.body));
+      // The OpenAI key as the key-health service leaves it after two rejections, used 5 minutes ago.
+      const message = 'OpenAI rejected the key: it is invalid, revoked or mistyped';
+      await ctx.database.db
+        .updateTable('provider_keys')
+        .set({ status: 'invalid', last_check_outcome: 'rejected', last_check_message: message, last_used_at: new Date(Date.now() - 5 * 60_000).toISOString() })
+        .where('owner_id', '=', user.owner.id)
+        .where('provider', '=', 'openai')
+        .execute();
+
+      const p = await open();
+      await signIn(p, apiKey);
+      const c = card(p.page, 'OpenAI');
+      await textOf(c.locator('.badge'), /Invalid/);
+      assert.equal(await c.locator('.badge').innerText(), 'Invalid');
+      const facts = await textOf(c.locator('.key-facts'), /Invalid/);
+      assert.match(facts, /Status Invalid: OpenAI rejected the key: it is invalid, revoked or mistyped\./);
+      assert.match(facts, /Expires .*2099/);
+      const usage = await textOf(c.locator('.key-usage'), /Last used/);
+      assert.match(usage, /^Last used 5 minutes ago · Last checked /);
+      assert.match(await c.locator('.key-last-used time').getAttribute('datetime') ?? '', /^\d{4}-\d\d-\d\dT/);
+      // The other key: active, never used, no expiry.
+      const a = card(p.page, 'Anthropic');
+      assert.equal(await a.locator('.badge').innerText(), 'Active');
+      assert.match(await a.locator('.key-usage').innerText(), /^Never used · Last checked /);
+      assert.doesNotMatch(await a.locator('.key-facts').innerText(), /Expires/);
+      // No key, no button.
+      assert.equal(await card(p.page, 'xAI').getByRole('button', { name: 'Check now for xAI' }).count(), 0);
+
+      // The provider accepts the key again: one acceptance makes it active.
+      const calls = keyFakes.requests.filter((r) => r.provider === 'openai').length;
+      await clickIn(p.page, 'OpenAI', 'Check now for OpenAI');
+      await textOf(outcome(p.page, 'OpenAI'), /Checked: Active/);
+      assert.equal(await c.locator('.badge').innerText(), 'Active');
+      assert.doesNotMatch(await c.locator('.key-facts').innerText(), /rejected/);
+      assert.ok(keyFakes.requests.filter((r) => r.provider === 'openai').length > calls, 'OpenAI was asked');
+      const key = (await keysOf(user)).find((k) => k.provider === 'openai')!;
+      assert.equal(key.status, 'active');
+      assert.match(await c.locator('.key-usage').innerText(), /^Last used 5 minutes ago · Last checked just now$/);
     });
 
     it('shows an unreadable key (tampered ciphertext) as "replace this key", and lets the admin replace or delete it', async () => {
@@ -428,7 +474,7 @@ if (missing && IN_CI) {
       assert.doesNotMatch(summary, /Verified/);
       assert.equal(await openai.locator('.key-hint').innerText(), 'sk-…ABCD', 'the hint still says which key it was');
       assert.equal(await card(p.page, 'Anthropic').locator('.badge').innerText(), 'Unreadable');
-      assert.equal(await card(p.page, 'xAI').locator('.badge').innerText(), 'Verified', 'a readable key is unaffected');
+      assert.equal(await card(p.page, 'xAI').locator('.badge').innerText(), 'Active', 'a readable key is unaffected');
       assert.equal(await card(p.page, 'xAI').locator('.key-unreadable').count(), 0);
 
       // Replace the OpenAI key from its card: it turns readable and verified.
@@ -436,7 +482,7 @@ if (missing && IN_CI) {
       await fill(p.page, 'OpenAI', 'API key', 'sk-e2e-tamper-fresh-0123456789MNOP');
       await clickIn(p.page, 'OpenAI', 'Save new key');
       await textOf(outcome(p.page, 'OpenAI'), /Saved and verified/);
-      assert.equal(await openai.locator('.badge').innerText(), 'Verified');
+      assert.equal(await openai.locator('.badge').innerText(), 'Active');
       assert.equal(await openai.locator('.key-unreadable').count(), 0);
       assert.equal(await openai.locator('.key-hint').innerText(), 'sk-…MNOP');
 
