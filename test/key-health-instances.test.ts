@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { uuidv7 } from '../src/db/ids.ts';
-import { openDatabase, type DatabaseHandle } from '../src/db/index.ts';
+import { openDatabase, withTransaction, type DatabaseHandle } from '../src/db/index.ts';
 import { LocalBus } from '../src/lib/bus.ts';
+import { KeyHealthRepo } from '../src/modules/keyhealth/keyhealth.repo.ts';
 import { KeyHealthService, LEASE_MS } from '../src/modules/keyhealth/keyhealth.service.ts';
 import { openTestDatabase, postgresTestUrl, type TestDatabase, type TestDialect } from './helpers/databases.ts';
 
@@ -109,8 +110,10 @@ for (const dialect of dialects) {
       nowMs += 2 * DAY;
       checks.clear();
       // Instance "dead" claims some keys and dies before checking them (its lease stays).
-      const dead = instance(handles[0]!, 'dead');
-      const claimed = await dead.repo.claimDue(new Date(nowMs).toISOString(), new Date(nowMs + LEASE_MS).toISOString(), 'dead', 10);
+      // (Claims are transactional: the repository refuses one outside a transaction.)
+      const claimed = await withTransaction(handles[0]!.db, (trx) =>
+        new KeyHealthRepo(trx, handles[0]!.dialect).claimDue(new Date(nowMs).toISOString(), new Date(nowMs + LEASE_MS).toISOString(), 'dead', 10),
+      );
       assert.equal(claimed.length, 10);
       const live = instance(handles[1]!, 'live');
       const first = await live.runDue();
