@@ -28,7 +28,7 @@ import pg from 'pg';
 import { makePrivateDir, makePrivateSqliteFiles } from '../lib/private-files.ts';
 import { PG_QUERY_TIMEOUT_MESSAGE } from './errors.ts';
 import { migrations } from './migrations/index.ts';
-import type { Database, OwnerType } from './schema.ts';
+import type { Database } from './schema.ts';
 import { BUSY_TIMEOUT_MS, SqliteWritePathDriver } from './sqlite-driver.ts';
 import { assertOutsideTransaction, enableGroupCommit } from './write-path.ts';
 
@@ -348,33 +348,6 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error('migration failed');
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
-}
-
-/**
- * Locks the owner's BYOK settings row for the rest of the transaction (creating it
- * first if missing). Every write that can change "mode = byok ⇒ at least one key"
- * takes this lock first, so such writes on one owner are serialized on every dialect:
- * PostgreSQL by `SELECT … FOR UPDATE`, SQLite by BEGIN IMMEDIATE (one writer).
- */
-export async function lockOwner(
-  trx: Trx,
-  dialect: Dialect,
-  owner: { type: OwnerType; id: string },
-  now: string,
-): Promise<{ mode: 'neo' | 'byok' }> {
-  await trx
-    .insertInto('byok_settings')
-    .values({ owner_type: owner.type, owner_id: owner.id, mode: 'neo', updated_at: now })
-    .onConflict((oc) => oc.columns(['owner_type', 'owner_id']).doNothing())
-    .execute();
-  let q = trx
-    .selectFrom('byok_settings')
-    .select('mode')
-    .where('owner_type', '=', owner.type)
-    .where('owner_id', '=', owner.id);
-  if (dialect === 'postgres') q = q.forUpdate();
-  const row = await q.executeTakeFirstOrThrow();
-  return { mode: row.mode };
 }
 
 /** Current time as the RFC 3339 UTC string stored in every timestamp column. */

@@ -161,7 +161,7 @@ interface Job {
  *   process stops: src/db/sqlite-driver.ts); a busy database may be retried by
  *   withTransaction.
  * - Jobs run serially, in arrival order, each seeing the ones before it: the same serial
- *   order BEGIN IMMEDIATE gave (one writer at a time), so lockOwner's guarantee holds.
+ *   order BEGIN IMMEDIATE gave (one writer at a time), so ByokRepo.lockOwner's guarantee holds.
  * - Reads outside a transaction use the read-only connection (sqlite-driver.ts): they
  *   never see a batch's uncommitted savepoints and never wait for a batch.
  * A batch is bounded (MAX_GROUP) so that one outer transaction stays short, and the
