@@ -19,6 +19,7 @@ import { buildApp, type App } from '../src/http/app.ts';
 import { TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, type TestContext } from './helpers/context.ts';
 import { createPostgresDatabase, postgresTestUrl, type TestDatabase } from './helpers/databases.ts';
 import { createUser } from './helpers/fixtures.ts';
+import { eventually } from './helpers/processes.ts';
 
 /** A bus whose only way out is the writing transaction: sending after a commit fails. */
 class NoAfterCommitSendBus extends PgBus {
@@ -27,15 +28,6 @@ class NoAfterCommitSendBus extends PgBus {
     this.sentAfterCommit++;
     return Promise.reject(new Error('simulated: the process died between COMMIT and publish'));
   }
-}
-
-async function until(pred: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await pred()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return pred();
 }
 
 describe('PostgreSQL: invalidations commit with their write', { skip: postgresTestUrl() ? false : 'NEO_TEST_DATABASE_URL is not set', timeout: 120_000 }, () => {
@@ -93,8 +85,8 @@ describe('PostgreSQL: invalidations commit with their write', { skip: postgresTe
     const del = await a.inject({ method: 'DELETE', url: '/api/v1/user/apikey', headers: user.headers });
     assert.equal(del.statusCode, 200, del.body);
     await a.services.features.set(user.owner, 'byok', false);
-    assert.equal(await until(async () => (await withKey()) === 401, 1000), true, 'B refuses the deleted key');
-    assert.equal(await until(async () => (await flagOnB()) === false, 1000), true, 'B sees the flag off');
+    assert.equal(await eventually(async () => (await withKey()) === 401, 1000), true, 'B refuses the deleted key');
+    assert.equal(await eventually(async () => (await flagOnB()) === false, 1000), true, 'B sees the flag off');
     assert.equal(busA.sentAfterCommit, 0, 'nothing was left to send after a commit');
   });
 
@@ -115,7 +107,7 @@ describe('PostgreSQL: invalidations commit with their write', { skip: postgresTe
 
     const demote = await a.inject({ method: 'PATCH', url: '/api/v1/teams/members/role', headers: owner.headers, payload: { email: other.email, role: 'viewer' } });
     assert.equal(demote.statusCode, 200, demote.body);
-    assert.equal(await until(async () => (await roleOnB()) === 'viewer', 1000), true, 'B sees the demotion');
+    assert.equal(await eventually(async () => (await roleOnB()) === 'viewer', 1000), true, 'B sees the demotion');
     assert.equal(busA.sentAfterCommit, 0, 'nothing was left to send after a commit');
   });
 });
