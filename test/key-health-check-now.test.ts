@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startRevocableOpenAi, type RevocableOpenAi } from './fakes/revocable-openai.ts';
-import { createTestContext, testDialects, type TestContext } from './helpers/context.ts';
+import type { RevocableOpenAi } from './fakes/revocable-openai.ts';
+import { testDialects, type TestContext } from './helpers/context.ts';
 import { createTeam, createUser, setByok, uniqueEmail, type TestUser } from './helpers/fixtures.ts';
-import { acceptedCredential, startProviderFakes, type ProviderFakes } from './helpers/model-fixtures.ts';
+import { acceptedCredential, type ProviderFakes } from './helpers/model-fixtures.ts';
 import { assertErrorResponse, securitySuite } from './helpers/security.ts';
+import { startKeyHealthWorld, type KeyHealthWorld } from './helpers/key-health.ts';
 
 interface KeyView {
   id: string;
@@ -30,16 +31,12 @@ for (const dialect of testDialects()) {
     let openai: RevocableOpenAi;
     let nowMs = Date.parse('2026-12-01T10:00:00.000Z');
 
+    let world: KeyHealthWorld;
     before(async () => {
-      fakes = await startProviderFakes();
-      openai = await startRevocableOpenAi();
-      ctx = await createTestContext({ dialect, env: { ...fakes.env, NEO_PROVIDER_URL_OPENAI: openai.url }, deps: { clock: () => nowMs } });
+      world = await startKeyHealthWorld(dialect, () => nowMs);
+      ({ ctx, fakes, openai } = world);
     });
-    after(async () => {
-      await ctx.close();
-      await openai.close();
-      await fakes.close();
-    });
+    after(() => world.close());
 
     async function saveKey(user: TestUser): Promise<{ secret: string; key: KeyView }> {
       const secret = acceptedCredential(fakes, 'openai').api_key;

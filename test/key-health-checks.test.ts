@@ -7,11 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startRevocableOpenAi, type RevocableOpenAi } from './fakes/revocable-openai.ts';
-import { createTestContext, TEST_INTERNAL_TOKEN, testDialects, type TestContext } from './helpers/context.ts';
+import type { RevocableOpenAi } from './fakes/revocable-openai.ts';
+import { TEST_INTERNAL_TOKEN, testDialects, type TestContext } from './helpers/context.ts';
 import { createApiKey, createUser, setByok, uniqueEmail, type TestUser } from './helpers/fixtures.ts';
-import { acceptedCredential, setMode, startProviderFakes, type ProviderFakes } from './helpers/model-fixtures.ts';
+import { acceptedCredential, setMode, type ProviderFakes } from './helpers/model-fixtures.ts';
 import { assertErrorResponse } from './helpers/security.ts';
+import { startKeyHealthWorld, type KeyHealthWorld } from './helpers/key-health.ts';
 
 const INTERNAL = { authorization: `Bearer ${TEST_INTERNAL_TOKEN}` };
 const REPORT = '/internal/v1/credentials/report';
@@ -32,16 +33,12 @@ for (const dialect of testDialects()) {
     let openai: RevocableOpenAi;
     let nowMs = Date.parse('2026-12-01T10:00:00.000Z');
 
+    let world: KeyHealthWorld;
     before(async () => {
-      fakes = await startProviderFakes();
-      openai = await startRevocableOpenAi();
-      ctx = await createTestContext({ dialect, env: { ...fakes.env, NEO_PROVIDER_URL_OPENAI: openai.url }, deps: { clock: () => nowMs } });
+      world = await startKeyHealthWorld(dialect, () => nowMs);
+      ({ ctx, fakes, openai } = world);
     });
-    after(async () => {
-      await ctx.close();
-      await openai.close();
-      await fakes.close();
-    });
+    after(() => world.close());
 
     /** A solo user in byok mode with an accepted openai key (and optionally an openrouter key). */
     async function owner(withOpenRouter = false): Promise<{ user: TestUser; secret: string; key: KeyView }> {

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { ProviderName } from '../src/providers/types.ts';
-import { startRevocableOpenAi, type RevocableOpenAi } from './fakes/revocable-openai.ts';
-import { createTestContext, TEST_INTERNAL_TOKEN, testDialects, type TestContext } from './helpers/context.ts';
+import { TEST_INTERNAL_TOKEN, testDialects, type TestContext } from './helpers/context.ts';
 import { createUser, setByok, uniqueEmail, type TestUser } from './helpers/fixtures.ts';
-import { acceptedCredential, setMode, startProviderFakes, type ProviderFakes } from './helpers/model-fixtures.ts';
+import { acceptedCredential, setMode, type ProviderFakes } from './helpers/model-fixtures.ts';
 import { assertErrorResponse } from './helpers/security.ts';
+import { startKeyHealthWorld, type KeyHealthWorld } from './helpers/key-health.ts';
 
 export const INTERNAL = { authorization: `Bearer ${TEST_INTERNAL_TOKEN}` };
 
@@ -31,20 +31,15 @@ for (const dialect of testDialects()) {
   describe(`key health: key objects and resolve [${dialect}]`, () => {
     let ctx: TestContext;
     let fakes: ProviderFakes;
-    let openai: RevocableOpenAi;
     let nowMs = Date.parse('2026-12-01T10:00:00.000Z');
     const iso = () => new Date(nowMs).toISOString();
 
+    let world: KeyHealthWorld;
     before(async () => {
-      fakes = await startProviderFakes();
-      openai = await startRevocableOpenAi();
-      ctx = await createTestContext({ dialect, env: { ...fakes.env, NEO_PROVIDER_URL_OPENAI: openai.url }, deps: { clock: () => nowMs } });
+      world = await startKeyHealthWorld(dialect, () => nowMs);
+      ({ ctx, fakes } = world);
     });
-    after(async () => {
-      await ctx.close();
-      await openai.close();
-      await fakes.close();
-    });
+    after(() => world.close());
 
     async function solo(): Promise<TestUser> {
       const user = await createUser(ctx, uniqueEmail('health'));
