@@ -8,6 +8,17 @@ import { openRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
 import { ROTATE_HELP, rotateMasterKeyCommand } from './rotate-master-key.ts';
 import { dumpCommands } from './dump.ts';
 
+/** Here, not in oidc.ts: the help loads no JWT or database module. */
+const OIDC_ROTATE_HELP = `Usage: neo-byok admin oidc rotate-key [--grace 24h]
+
+Makes a new RS256 signing key for the service's OpenID Connect issuer (NEO_OIDC_ISSUER)
+and prints {"kid", "previous", "removed"}. Tokens are signed with the new key from now
+on (running servers switch within 30 s; on SQLite at their next request); the previous
+public key stays in the JWKS for --grace (a duration with unit m, h or d; default 24h,
+at least 15m, at most 30d), so tokens it signed keep verifying until they expire.
+Retired keys whose grace has ended are deleted. The private key is stored sealed by
+NEO_MASTER_KEY. Nothing in the clouds needs to change: they fetch the JWKS again.`;
+
 export interface Command {
   path: string[];
   summary: string;
@@ -147,6 +158,21 @@ see new statuses at once; a server on SQLite on its next request.`,
     summary: 'Rewrap every data key under a new master key (online, resumable)',
     help: ROTATE_HELP,
     run: rotateMasterKeyCommand,
+  },
+  {
+    path: ['admin', 'oidc', 'rotate-key'],
+    summary: "Rotate the signing key of the service's OpenID Connect issuer",
+    help: OIDC_ROTATE_HELP,
+    run: async (argv, io) => {
+      const { flags, positional } = parseArgs(argv, { grace: 'string' });
+      noPositional(positional);
+      const { parseGrace, rotateOidcKeyCommand } = await import('./oidc.ts');
+      const graceMs = parseGrace(flags.grace);
+      return withRuntime(io, {}, async (rt) => {
+        printJson(io, await rotateOidcKeyCommand(rt, graceMs));
+        return 0;
+      });
+    },
   },
   ...dumpCommands,
 ];

@@ -107,6 +107,8 @@ export interface Config {
   generatedSecrets: string[];
   /** Open HTTP connections accepted at once (server.maxConnections); more are refused. */
   maxConnections: number;
+  /** NEO_OIDC_ISSUER: the public base URL of this deployment as an OpenID Connect issuer (docs/keyless-cloud.md); unset turns keyless cloud connections off. */
+  oidcIssuer?: string;
 }
 
 export type TrustProxy = boolean | number | string[];
@@ -202,6 +204,38 @@ function urlVar(env: Env, name: string, problems: string[], protocols = ['http:'
     problems.push(`${name} is not a valid URL`);
     return undefined;
   }
+}
+
+const LOOPBACK_ISSUER_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/**
+ * NEO_OIDC_ISSUER: an absolute https URL without query, fragment or credentials (clouds
+ * fetch `<issuer>/.well-known/openid-configuration` and compare `iss` with it exactly);
+ * plain http only on a loopback host (127.0.0.1, localhost, [::1]) for local tests, as
+ * no cloud would accept it. Returned without a trailing slash.
+ */
+export function parseOidcIssuer(raw: string | undefined, name: string, problems: string[]): string | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  let u: URL;
+  try {
+    u = new URL(raw.trim());
+  } catch {
+    problems.push(`${name} must be the public https URL of this service, e.g. https://byok.example.com (got "${raw.slice(0, 80)}")`);
+    return undefined;
+  }
+  if (u.protocol === 'http:' && !LOOPBACK_ISSUER_HOSTS.has(u.hostname)) {
+    problems.push(`${name} must use https (clouds fetch the issuer's keys over https only); plain http is accepted only for http://127.0.0.1:<port> or http://localhost:<port> in local tests (got "${raw.slice(0, 80)}")`);
+    return undefined;
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+    problems.push(`${name} must be an https URL (got ${u.protocol})`);
+    return undefined;
+  }
+  if (u.search || u.hash || u.username || u.password) {
+    problems.push(`${name} must not carry a query, a fragment or credentials (got "${raw.slice(0, 80)}")`);
+    return undefined;
+  }
+  return `${u.origin}${u.pathname}`.replace(/\/+$/, '');
 }
 
 /** True for a `postgres://` or `postgresql://` NEO_DATABASE_URL. */
@@ -344,6 +378,7 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
   };
   const trustProxy = trustProxyVar(env, 'NEO_TRUST_PROXY', problems);
   const maxConnections = intVar(env, 'NEO_MAX_CONNECTIONS', 512, 1, 1_000_000, problems);
+  const oidcIssuer = parseOidcIssuer(env.NEO_OIDC_ISSUER, 'NEO_OIDC_ISSUER', problems);
   const overload: OverloadConfig = {
     maxEventLoopDelayMs: intVar(env, 'NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS', 200, 0, 60_000, problems),
     // Default: 90 % of V8's heap limit, where the process is close to dying of it.
@@ -442,6 +477,7 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     keyHealth,
     generatedSecrets,
     maxConnections,
+    ...(oidcIssuer ? { oidcIssuer } : {}),
   };
 }
 

@@ -39,6 +39,7 @@ export const DUMP_TABLES: readonly { name: string; key: readonly string[] }[] = 
   { name: 'audit_events', key: ['id'] },
   { name: 'outbox', key: ['id'] },
   { name: 'meta', key: ['key'] },
+  { name: 'oidc_signing_keys', key: ['kid'] },
 ];
 
 /** Tables that may already hold rows in the target (a server started once writes them); the dump's rows replace them. */

@@ -158,6 +158,24 @@ export interface MetaTable {
   value: string;
 }
 
+/** A signing key of the OIDC issuer (src/modules/oidc/issuer.ts). */
+export interface OidcSigningKeysTable {
+  /** RFC 7638 thumbprint of the public key; the JWT header's `kid`. */
+  kid: string;
+  alg: 'RS256';
+  /** JSON of the public JWK. */
+  public_jwk: string;
+  /** base64 of iv | ciphertext | tag: the PKCS#8 private key sealed by the master key `master_key_id`. */
+  private_key: string;
+  master_key_id: string;
+  /** 1 on the one signing key, null on retired keys. */
+  active: number | null;
+  created_at: string;
+  retired_at: string | null;
+  /** When a retired key leaves the JWKS. */
+  remove_after: string | null;
+}
+
 export interface Database {
   users: UsersTable;
   teams: TeamsTable;
@@ -170,6 +188,7 @@ export interface Database {
   audit_events: AuditEventsTable;
   outbox: OutboxTable;
   meta: MetaTable;
+  oidc_signing_keys: OidcSigningKeysTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

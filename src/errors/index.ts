@@ -8,6 +8,7 @@ export const ERROR_CODES = {
   invalid_request: { status: 400, kind: 'invalid request', title: 'Bad request' },
   byok_no_provider_keys: { status: 400, kind: 'invalid request', title: 'No provider keys configured' },
   provider_key_invalid: { status: 400, kind: 'invalid request', title: 'Provider key rejected' },
+  oidc_issuer_not_configured: { status: 400, kind: 'invalid request', title: 'Keyless cloud connections not configured' },
   unauthorized: { status: 401, kind: 'unauthorized request', title: 'Unauthorized' },
   forbidden: { status: 403, kind: 'forbidden request', title: 'Forbidden' },
   byok_not_enabled: { status: 403, kind: 'forbidden request', title: 'BYOK not enabled' },

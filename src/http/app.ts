@@ -36,6 +36,8 @@ import { keyHealthRoutes } from '../modules/keyhealth/keyhealth.routes.ts';
 import { KeyHealthScheduler } from '../modules/keyhealth/keyhealth.scheduler.ts';
 import { KeyHealthService } from '../modules/keyhealth/keyhealth.service.ts';
 import { UsageRecorder } from '../modules/keyhealth/usage.ts';
+import { OidcIssuer } from '../modules/oidc/issuer.ts';
+import { oidcRoutes } from '../modules/oidc/oidc.routes.ts';
 import { webRoutes } from '../web/web.routes.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandling, sendError, toAppError } from './errors.ts';
@@ -81,6 +83,8 @@ export interface Services {
   keyHealth: KeyHealthService;
   keyHealthScheduler: KeyHealthScheduler;
   usage: UsageRecorder;
+  /** The service as an OpenID Connect issuer (keyless cloud connections, docs/keyless-cloud.md). */
+  oidc: OidcIssuer;
 }
 
 export type App = FastifyInstance;
@@ -258,7 +262,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     onError: (err) => app.log.warn({ event: 'key_health.last_used_write_failed', err: (err as Error)?.name }, 'last_used_at write failed'),
   });
   const resolver = new ResolveService({ auth, models, vault, metrics, usage });
-  const services: Services = { auth, features, metrics, bus, vault, providers, byok, apiKeys, teams, models, users, resolver, keyHealth, keyHealthScheduler, usage };
+  const oidc = new OidcIssuer({
+    db: database.db,
+    ...(config.oidcIssuer ? { issuer: config.oidcIssuer } : {}),
+    masterKey: config.masterKey,
+    ...(config.masterKeyPrevious ? { masterKeyPrevious: config.masterKeyPrevious } : {}),
+    bus,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  });
+  const services: Services = { auth, features, metrics, bus, vault, providers, byok, apiKeys, teams, models, users, resolver, keyHealth, keyHealthScheduler, usage, oidc };
   // @services-end
   app.decorate('services', services);
   // Headers, CORS and rate limits first: the per-IP limit on failed authentication hooks into auth.
@@ -279,6 +291,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(usersRoutes, { users });
   await app.register(resolveRoutes, { resolver });
   await app.register(keyHealthRoutes, { health: keyHealth });
+  await app.register(oidcRoutes, { issuer: oidc });
   await app.register(webRoutes);
   // @routes-end
 

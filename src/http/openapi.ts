@@ -9,6 +9,7 @@ export const OPENAPI_TAGS = [
   { name: 'Teams', description: 'Team management and member invitations' },
   { name: 'Internal', description: 'Service-to-service calls of the agent runtime (internal token)' },
   { name: 'Operations', description: 'Health, readiness and metrics' },
+  { name: 'OpenID Connect', description: 'The service as an OpenID Connect issuer for keyless cloud connections (NEO_OIDC_ISSUER)' },
 ];
 
 export function openapiOptions(): FastifyDynamicSwaggerOptions {

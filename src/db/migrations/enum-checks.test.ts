@@ -104,7 +104,8 @@ for (const dialect of dialects) {
       const rowsBefore = await snapshotRows(h);
       const indexesBefore = await indexes(h);
 
-      assert.deepEqual(await migrateToLatest(h.db), ['20261201T0900_enum_checks']);
+      // Exactly this migration (later ones add tables and indexes of their own).
+      await migrateTo(h, '20261201T0900_enum_checks');
       assert.deepEqual(await snapshotRows(h), rowsBefore);
       assert.deepEqual(await indexes(h), indexesBefore);
       if (dialect === 'sqlite') {

@@ -1,0 +1,219 @@
+/**
+ * The service as an OpenID Connect issuer (issue 18 item 1, docs/keyless-cloud.md):
+ * discovery and JWKS served over HTTP; a minted token verifies against the JWKS fetched
+ * over HTTP the way the clouds do (`iss`, `aud`, `sub`, `exp`, `iat`, signature by `kid`);
+ * key rotation with a grace period; NEO_OIDC_ISSUER validation; the rotate-key CLI.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { ConfigError, loadConfig } from '../src/config/index.ts';
+import { MIN_ROTATION_GRACE_MS, OIDC_TOKEN_TTL_S, rotateOidcKey } from '../src/modules/oidc/issuer.ts';
+import { createTestContext, TEST_MASTER_KEY, testDialects, type TestContext } from './helpers/context.ts';
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+/** A controllable clock (ms). */
+function manualClock(start = Date.parse('2026-12-02T12:00:00Z')) {
+  let now = start;
+  return { now: () => now, advance: (ms: number) => void (now += ms) };
+}
+
+for (const dialect of testDialects()) {
+  describe(`OIDC issuer over HTTP (${dialect})`, () => {
+    let ctx: TestContext;
+    let issuer: string;
+    const clock = manualClock();
+
+    before(async () => {
+      const port = await freePort();
+      issuer = `http://127.0.0.1:${port}`;
+      ctx = await createTestContext({ dialect, env: { NEO_OIDC_ISSUER: issuer }, deps: { clock: clock.now } });
+      await ctx.app.listen({ port, host: '127.0.0.1' });
+    });
+    after(async () => ctx?.close());
+
+    /** Verifies a token the way a cloud does: discovery → jwks_uri → key by kid, with the claims checked at the clock's time. */
+    async function verifyLikeACloud(token: string, audience: string, subject: string) {
+      const discovery = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { issuer: string; jwks_uri: string };
+      // A fresh key set per call: no cached key hides a rotation.
+      const jwks = createRemoteJWKSet(new URL(discovery.jwks_uri), { cacheMaxAge: 0, cooldownDuration: 0 });
+      return jwtVerify(token, jwks, {
+        issuer: discovery.issuer,
+        audience,
+        subject,
+        algorithms: ['RS256'],
+        currentDate: new Date(clock.now()),
+        requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat'],
+      });
+    }
+
+    it('serves the discovery document and the JWKS it names, with cache headers', async () => {
+      const res = await fetch(`${issuer}/.well-known/openid-configuration`);
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('cache-control') ?? '', /public, max-age=\d+/);
+      const doc = (await res.json()) as Record<string, unknown>;
+      assert.deepEqual(doc, {
+        issuer,
+        jwks_uri: `${issuer}/.well-known/jwks.json`,
+        response_types_supported: ['id_token'],
+        subject_types_supported: ['public'],
+        id_token_signing_alg_values_supported: ['RS256'],
+        claims_supported: ['iss', 'sub', 'aud', 'exp', 'iat', 'nbf', 'jti'],
+      });
+      const jwksRes = await fetch(doc.jwks_uri);
+      assert.equal(jwksRes.status, 200);
+      assert.match(jwksRes.headers.get('content-type') ?? '', /^application\/json/);
+      assert.match(jwksRes.headers.get('cache-control') ?? '', /public, max-age=\d+/);
+      const { keys } = (await jwksRes.json()) as { keys: Record<string, unknown>[] };
+      assert.equal(keys.length, 1);
+      assert.equal(keys[0]!.kty, 'RSA');
+      assert.equal(keys[0]!.alg, 'RS256');
+      assert.equal(keys[0]!.use, 'sig');
+      assert.equal(typeof keys[0]!.kid, 'string');
+      // Public parts only.
+      for (const p of ['d', 'p', 'q', 'dp', 'dq', 'qi']) assert.equal(keys[0]![p], undefined, `JWKS leaks ${p}`);
+    });
+
+    it('mints a token that verifies against the JWKS fetched over HTTP: iss, aud, sub, exp, iat', async () => {
+      const teamId = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
+      const token = await ctx.app.services.oidc.mintToken({ type: 'team', id: teamId }, 'sts.amazonaws.com');
+      const { payload, protectedHeader } = await verifyLikeACloud(token, 'sts.amazonaws.com', `neo:team:${teamId}`);
+      const iat = Math.floor(clock.now() / 1000);
+      assert.equal(payload.iss, issuer);
+      assert.equal(payload.sub, `neo:team:${teamId}`);
+      assert.equal(payload.aud, 'sts.amazonaws.com');
+      assert.equal(payload.iat, iat);
+      assert.equal(payload.exp, iat + OIDC_TOKEN_TTL_S);
+      assert.ok(payload.exp - payload.iat <= 600, 'lives at most 10 minutes');
+      assert.equal(typeof payload.jti, 'string');
+      assert.equal(protectedHeader.alg, 'RS256');
+
+      const userToken = await ctx.app.services.oidc.mintToken({ type: 'user', id: 'u-1' }, 'api://AzureADTokenExchange');
+      const user = await verifyLikeACloud(userToken, 'api://AzureADTokenExchange', 'neo:user:u-1');
+      assert.equal(user.payload.sub, 'neo:user:u-1');
+
+      // Audience-bound: a token for one cloud is refused by another; expired after 5 minutes.
+      await assert.rejects(verifyLikeACloud(token, 'api://AzureADTokenExchange', `neo:team:${teamId}`), /aud/);
+      clock.advance((OIDC_TOKEN_TTL_S + 1) * 1000);
+      await assert.rejects(verifyLikeACloud(token, 'sts.amazonaws.com', `neo:team:${teamId}`), /exp/);
+    });
+
+    it('rotation: old tokens verify during the grace period, new ones with the new key; after the grace the old key leaves the JWKS', async () => {
+      const oidc = ctx.app.services.oidc;
+      const owner = { type: 'team' as const, id: 'team-rot' };
+      const before = await oidc.mintToken(owner, 'sts.amazonaws.com');
+      const oldKid = decodeProtectedHeader(before).kid;
+
+      const grace = MIN_ROTATION_GRACE_MS;
+      const rotated = await oidc.rotate(grace);
+      assert.equal(rotated.previous?.kid, oldKid);
+      assert.notEqual(rotated.kid, oldKid);
+
+      const afterRotation = await oidc.mintToken(owner, 'sts.amazonaws.com');
+      assert.equal(decodeProtectedHeader(afterRotation).kid, rotated.kid);
+      const kids = async () => ((await (await fetch(`${issuer}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
+      assert.deepEqual(new Set(await kids()), new Set([oldKid, rotated.kid]));
+
+      // Both verify now (the old token is still within its 5 minutes).
+      await verifyLikeACloud(before, 'sts.amazonaws.com', 'neo:team:team-rot');
+      await verifyLikeACloud(afterRotation, 'sts.amazonaws.com', 'neo:team:team-rot');
+
+      // Past the grace: the old key is gone from the JWKS; a fresh token verifies with the new key.
+      clock.advance(grace + 1000);
+      assert.deepEqual(await kids(), [rotated.kid]);
+      const later = await oidc.mintToken(owner, 'sts.amazonaws.com');
+      await verifyLikeACloud(later, 'sts.amazonaws.com', 'neo:team:team-rot');
+      // A token of the old key (even re-dated) no longer finds its key.
+      await assert.rejects(verifyLikeACloud(before, 'sts.amazonaws.com', 'neo:team:team-rot'), /no applicable key/);
+    });
+
+    it('a rotation made by another process (the CLI on the same database) is served and used', async () => {
+      const oidc = ctx.app.services.oidc;
+      const result = await rotateOidcKey({ db: ctx.database.db, masterKey: Buffer.from(TEST_MASTER_KEY, 'base64'), clock: clock.now, graceMs: MIN_ROTATION_GRACE_MS });
+      // What the bus does on SQLite when another process commits (data_version), and the 30 s reload elsewhere.
+      ctx.app.services.bus.resetCaches();
+      const token = await oidc.mintToken({ type: 'user', id: 'u-2' }, 'sts.amazonaws.com');
+      assert.equal(decodeProtectedHeader(token).kid, result.kid);
+      await verifyLikeACloud(token, 'sts.amazonaws.com', 'neo:user:u-2');
+    });
+
+    it('the private key is stored sealed, never in clear', async () => {
+      const rows = await ctx.database.db.selectFrom('oidc_signing_keys').selectAll().execute();
+      assert.ok(rows.length >= 1);
+      for (const r of rows) {
+        assert.doesNotMatch(r.private_key, /PRIVATE KEY/);
+        assert.doesNotMatch(Buffer.from(r.private_key, 'base64').toString('latin1'), /PRIVATE KEY/);
+        assert.equal(JSON.parse(r.public_jwk).d, undefined);
+      }
+    });
+  });
+}
+
+describe('OIDC issuer off (NEO_OIDC_ISSUER unset)', () => {
+  let ctx: TestContext;
+  before(async () => {
+    ctx = await createTestContext({ captureLogs: false });
+  });
+  after(async () => ctx?.close());
+
+  it('serves no discovery document or JWKS and mints nothing', async () => {
+    for (const url of ['/.well-known/openid-configuration', '/.well-known/jwks.json']) {
+      const res = await ctx.app.inject({ method: 'GET', url });
+      assert.equal(res.statusCode, 404, url);
+      assert.match(res.json<{ message: string }>().message, /NEO_OIDC_ISSUER/);
+    }
+    assert.equal(ctx.app.services.oidc.issuer(), undefined);
+    await assert.rejects(ctx.app.services.oidc.mintToken({ type: 'user', id: 'x' }, 'sts.amazonaws.com'), (err: Error & { code?: string; status?: number }) => {
+      assert.equal(err.code, 'oidc_issuer_not_configured');
+      assert.equal(err.status, 400);
+      assert.match(err.message, /NEO_OIDC_ISSUER/);
+      return true;
+    });
+  });
+});
+
+describe('NEO_OIDC_ISSUER validation', () => {
+  const base = {
+    NEO_JWT_SECRET: 'a-jwt-secret-that-is-long-enough-0123456789',
+    NEO_MASTER_KEY: Buffer.alloc(32, 9).toString('base64'),
+    NEO_INTERNAL_TOKEN: 'an-internal-token-that-is-long-enough-0123',
+    NEO_DATABASE_URL: ':memory:',
+  };
+  const issuerOf = (value: string) => loadConfig({ ...base, NEO_OIDC_ISSUER: value }).oidcIssuer;
+  const problemOf = (value: string) => {
+    try {
+      loadConfig({ ...base, NEO_OIDC_ISSUER: value });
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      return err.problems.join('\n');
+    }
+    return assert.fail(`accepted ${value}`);
+  };
+
+  it('accepts https (without a trailing slash) and loopback http for local tests', () => {
+    assert.equal(issuerOf('https://byok.example.com'), 'https://byok.example.com');
+    assert.equal(issuerOf('https://byok.example.com/'), 'https://byok.example.com');
+    assert.equal(issuerOf('https://example.com/neo/'), 'https://example.com/neo');
+    assert.equal(issuerOf('http://127.0.0.1:8080'), 'http://127.0.0.1:8080');
+    assert.equal(issuerOf('http://localhost:3000'), 'http://localhost:3000');
+    assert.equal(loadConfig(base).oidcIssuer, undefined);
+  });
+
+  it('refuses plain http elsewhere, other schemes, queries, fragments, credentials and non-URLs', () => {
+    assert.match(problemOf('http://byok.example.com'), /NEO_OIDC_ISSUER must use https/);
+    assert.match(problemOf('http://10.0.0.5:8080'), /NEO_OIDC_ISSUER must use https/);
+    assert.match(problemOf('ftp://byok.example.com'), /NEO_OIDC_ISSUER must be an https URL/);
+    assert.match(problemOf('https://byok.example.com/?a=1'), /query/);
+    assert.match(problemOf('https://byok.example.com/#x'), /fragment/);
+    assert.match(problemOf('https://u:p@byok.example.com'), /credentials/);
+    assert.match(problemOf('byok.example.com'), /NEO_OIDC_ISSUER must be the public https URL/);
+  });
+});
