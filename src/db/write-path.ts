@@ -37,6 +37,15 @@ interface Scope {
 }
 
 const scopes = new AsyncLocalStorage<Scope>();
+/**
+ * Transaction callbacks running now. While an AsyncLocalStorage is enabled, Node 20 runs
+ * async hooks on every promise of the process (~130 ns each, 6–10 µs of every cached
+ * request in the profiles of docs/benchmarks.md), so the storage is disabled whenever no
+ * callback runs: outside a transaction `getStore()` then answers undefined, which is what
+ * it means (no open scope), and the next `run` enables it again. Work a callback started
+ * that outlives it sees its scope closed (`open` false) either way.
+ */
+let openScopes = 0;
 
 /** Throws when the current async context is inside a transaction's callback (drivers call it before handing out a connection). */
 export function assertOutsideTransaction(): void {
@@ -80,6 +89,7 @@ export function beforeCommit(fn: (trx: Trx) => Promise<unknown>): boolean {
 
 async function runInScope<T>(trx: Trx, fn: (trx: Trx) => Promise<T>): Promise<{ value: T; scope: Scope }> {
   const scope: Scope = { trx, open: true, beforeCommit: [], afterCommit: [] };
+  openScopes += 1;
   try {
     const value = await scopes.run(scope, async () => {
       const v = await fn(trx);
@@ -89,6 +99,8 @@ async function runInScope<T>(trx: Trx, fn: (trx: Trx) => Promise<T>): Promise<{ 
     return { value, scope };
   } finally {
     scope.open = false;
+    openScopes -= 1;
+    if (openScopes === 0) scopes.disable();
   }
 }
 
