@@ -8,9 +8,15 @@ import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { randomBytes } from 'node:crypto';
+import { main } from '../src/cli/main.ts';
 import { ConfigError, loadConfig } from '../src/config/index.ts';
-import { MIN_ROTATION_GRACE_MS, OIDC_TOKEN_TTL_S, rotateOidcKey } from '../src/modules/oidc/issuer.ts';
-import { createTestContext, TEST_MASTER_KEY, testDialects, type TestContext } from './helpers/context.ts';
+import { masterKeyId } from '../src/crypto/envelope.ts';
+import { rotateMasterKey } from '../src/crypto/rotate.ts';
+import { MasterKeyMismatchError } from '../src/crypto/vault.ts';
+import { buildApp } from '../src/http/app.ts';
+import { MIN_ROTATION_GRACE_MS, OIDC_TOKEN_TTL_S, OidcIssuer, rotateOidcKey } from '../src/modules/oidc/issuer.ts';
+import { createTestContext, TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, testDialects, type TestContext } from './helpers/context.ts';
 
 async function freePort(): Promise<number> {
   const srv = createServer();
@@ -153,6 +159,74 @@ for (const dialect of testDialects()) {
         assert.doesNotMatch(Buffer.from(r.private_key, 'base64').toString('latin1'), /PRIVATE KEY/);
         assert.equal(JSON.parse(r.public_jwk).d, undefined);
       }
+    });
+  });
+}
+
+for (const dialect of testDialects()) {
+  describe(`OIDC signing keys and the CLI (${dialect})`, () => {
+    let ctx: TestContext;
+    before(async () => {
+      ctx = await createTestContext({ dialect, captureLogs: false, env: { NEO_OIDC_ISSUER: 'https://byok.example.com' } });
+    });
+    after(async () => ctx?.close());
+
+    const cli = async (args: string[], extra: Record<string, string> = {}) => {
+      let stdout = '';
+      let stderr = '';
+      const env = {
+        NEO_DATA_DIR: ctx.dataDir,
+        NEO_DATABASE_URL: ctx.config.databaseUrl,
+        NEO_JWT_SECRET: TEST_JWT_SECRET,
+        NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
+        NEO_MASTER_KEY: TEST_MASTER_KEY,
+        NEO_OIDC_ISSUER: 'https://byok.example.com',
+        ...extra,
+      };
+      const code = await main(args, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env, isTTY: false });
+      return { code, stdout, stderr };
+    };
+    const kids = async () => (await ctx.app.services.oidc.jwks()).keys.map((k) => k.kid);
+
+    it('`admin oidc rotate-key` makes a new signing key and keeps the previous one published for --grace', async () => {
+      const first = (await kids())[0]!;
+      const r = await cli(['admin', 'oidc', 'rotate-key', '--grace', '2h']);
+      assert.equal(r.code, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { kid: string; previous: { kid: string; remove_after: string }; removed: string[] };
+      assert.equal(out.previous.kid, first);
+      assert.ok(Math.abs(Date.parse(out.previous.remove_after) - (Date.now() + 2 * 3_600_000)) < 60_000);
+      // The running server sees the other process's rotation (SQLite: data_version on the next request; elsewhere within 30 s).
+      ctx.app.services.bus.resetCaches();
+      assert.deepEqual(new Set(await kids()), new Set([first, out.kid]));
+      const token = await ctx.app.services.oidc.mintToken({ type: 'user', id: 'u' }, 'sts.amazonaws.com');
+      assert.equal(decodeProtectedHeader(token).kid, out.kid);
+    });
+
+    it('`admin oidc rotate-key` refuses a bad --grace and documents itself', async () => {
+      for (const grace of ['5m', '31d', '1y', 'soon']) {
+        const r = await cli(['admin', 'oidc', 'rotate-key', '--grace', grace]);
+        assert.equal(r.code, 2, grace);
+        assert.match(r.stderr, /--grace must/);
+      }
+      const help = await cli(['admin', 'oidc', 'rotate-key', '--help']);
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /grace/);
+    });
+
+    it('a master-key rotation reseals the signing keys: the same kid signs under the new master key alone', async () => {
+      const before = await kids();
+      const newKey = randomBytes(32);
+      const result = await rotateMasterKey({ db: ctx.database.db, newKey, oldKeys: [Buffer.from(TEST_MASTER_KEY, 'base64')] });
+      assert.equal(result.complete, true, JSON.stringify(result));
+      assert.equal(result.signing_keys_resealed, before.length);
+      const rows = await ctx.database.db.selectFrom('oidc_signing_keys').select('master_key_id').execute();
+      assert.ok(rows.every((r) => r.master_key_id === masterKeyId(newKey)));
+      const issuer = new OidcIssuer({ db: ctx.database.db, issuer: 'https://byok.example.com', masterKey: newKey });
+      const active = (await ctx.database.db.selectFrom('oidc_signing_keys').select('kid').where('active', '=', 1).executeTakeFirstOrThrow()).kid;
+      assert.equal(decodeProtectedHeader(await issuer.mintToken({ type: 'team', id: 't' }, 'sts.amazonaws.com')).kid, active);
+      // The old master key alone no longer opens the database (the check value moved), nor the signing keys.
+      const config = { ...ctx.config, masterKey: Buffer.from(TEST_MASTER_KEY, 'base64') };
+      await assert.rejects(buildApp({ config, database: ctx.database, quiet: true }), MasterKeyMismatchError);
     });
   });
 }

@@ -40,10 +40,11 @@ with the new key alone. Then every provider key still in an older ciphertext for
 (v1: its location was not sealed with it) is rewritten in the current one; running the
 command with the current key as --new-key does only that. Prints {"master_key_id",
 "total", "already_rotated", "rewrapped", "failed", "remaining", "complete",
-"check_updated", "ciphertexts_upgraded", "ciphertexts_failed"}; a progress bar on a
-terminal (stderr), a plain progress line per batch otherwise. Exit 0 when complete or
-stopped by --max-batches, 1 when a data key or an older provider key could not be
-rewritten (tampered row).`;
+"check_updated", "ciphertexts_upgraded", "ciphertexts_failed", "signing_keys_resealed",
+"signing_keys_failed"} (the last two: the OIDC issuer's signing keys, resealed under the
+new key); a progress bar on a terminal (stderr), a plain progress line per batch
+otherwise. Exit 0 when complete or stopped by --max-batches, 1 when a data key, an
+older provider key or a signing key could not be rewritten (tampered row).`;
 
 function parseCount(value: string | boolean | undefined, name: string, def: number | undefined, max: number): number | undefined {
   if (value === undefined) return def;
@@ -154,6 +155,12 @@ export async function rotateMasterKeyCommand(argv: string[], io: CliIo): Promise
     if (result.ciphertexts_failed.length) {
       io.stderr(
         `rotate-master-key: ${result.ciphertexts_failed.length} provider keys of the older format could not be rewritten (tampered rows, or an Azure endpoint that fails the host rules); they are left as they are and must be replaced\n`,
+      );
+      return 1;
+    }
+    if (result.signing_keys_failed.length) {
+      io.stderr(
+        `rotate-master-key: ${result.signing_keys_failed.length} OIDC signing keys could not be resealed (tampered rows); replace them with \`neo-byok admin oidc rotate-key\`\n`,
       );
       return 1;
     }

@@ -96,6 +96,25 @@ export function rewrapDataKey(wrapped: string, ctx: DataKeyContext, from: Buffer
   }
 }
 
+function signingKeyAad(kid: string): Buffer {
+  return Buffer.from(['neo-byok/oidc-key/v1', kid].join('\0'), 'utf8');
+}
+
+/** Seals the OIDC issuer's private key (PKCS#8 PEM) under the master key, bound to its kid: `oidc_signing_keys.private_key`. */
+export function sealSigningKey(masterKey: Buffer, pkcs8Pem: string, kid: string): string {
+  return seal(masterKey, Buffer.from(pkcs8Pem, 'utf8'), signingKeyAad(kid)).toString('base64');
+}
+
+/** Opens `oidc_signing_keys.private_key`; DecryptionError for a wrong master key or a row moved to another kid. */
+export function openSigningKey(masterKey: Buffer, sealed: string, kid: string): string {
+  return open(masterKey, Buffer.from(sealed, 'base64'), signingKeyAad(kid)).toString('utf8');
+}
+
+/** Reseals a signing key from one master key to another (master-key rotation). */
+export function resealSigningKey(sealed: string, kid: string, from: Buffer, to: Buffer): string {
+  return sealSigningKey(to, openSigningKey(from, sealed, kid), kid);
+}
+
 /**
  * Where a provider secret belongs; bound into its associated data: owner type, owner id,
  * provider and (v2) the stored location, i.e. the region or, for Azure, the endpoint

@@ -21,6 +21,7 @@ import {
   decryptSecret,
   encryptSecret,
   masterKeyId,
+  resealSigningKey,
   rewrapDataKey,
   unwrapDataKey,
   verifyMasterKeyCheck,
@@ -84,6 +85,10 @@ export interface RotateResult {
   ciphertexts_upgraded: number;
   /** Older-format ciphertexts that could not be rewritten (tampered rows); they stay as they are. */
   ciphertexts_failed: CiphertextFailure[];
+  /** OIDC issuer signing keys resealed under the new master key. */
+  signing_keys_resealed: number;
+  /** kids of signing keys that did not open (tampered rows); replace them with `admin oidc rotate-key`. */
+  signing_keys_failed: string[];
 }
 
 export interface CiphertextFailure {
@@ -101,6 +106,44 @@ async function countNotUnder(db: Db, id: string): Promise<number> {
     .where('master_key_id', '!=', id)
     .executeTakeFirstOrThrow();
   return Number(row.n);
+}
+
+async function signingKeysNotUnder(db: Db, id: string): Promise<number> {
+  const row = await db
+    .selectFrom('oidc_signing_keys')
+    .select((eb) => eb.fn.countAll<string | number>().as('n'))
+    .where('master_key_id', '!=', id)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/**
+ * Reseals the OIDC issuer's signing keys (src/modules/oidc/issuer.ts) under the new master
+ * key: a handful of rows, one transaction. A row that does not open is reported (and
+ * keeps the rotation incomplete); `admin oidc rotate-key` replaces such a key.
+ */
+async function resealSigningKeys(db: Db, keys: Map<string, Buffer>, newKey: Buffer, newId: string): Promise<{ resealed: number; failed: string[] }> {
+  const rows = await db.selectFrom('oidc_signing_keys').select(['kid', 'private_key', 'master_key_id']).where('master_key_id', '!=', newId).execute();
+  const updates: { kid: string; from: string; to: string }[] = [];
+  const failed: string[] = [];
+  for (const r of rows) {
+    const from = keys.get(r.master_key_id);
+    try {
+      if (!from) throw new DecryptionError();
+      updates.push({ kid: r.kid, from: r.private_key, to: resealSigningKey(r.private_key, r.kid, from, newKey) });
+    } catch {
+      failed.push(r.kid);
+    }
+  }
+  const resealed = await withTransaction(db, async (trx) => {
+    let n = 0;
+    for (const u of updates) {
+      const r = await trx.updateTable('oidc_signing_keys').set({ private_key: u.to, master_key_id: newId }).where('kid', '=', u.kid).where('private_key', '=', u.from).executeTakeFirst();
+      n += Number(r.numUpdatedRows);
+    }
+    return n;
+  });
+  return { resealed, failed };
 }
 
 /** Checks that the given keys can open this database before anything is written. */
@@ -124,6 +167,13 @@ async function preflight(db: Db, keys: Map<string, Buffer>): Promise<void> {
   if (unknown.length) {
     throw new RotationError(
       `some data keys are wrapped by a master key that is not configured (master key id ${unknown.join(', ')}); set it as NEO_MASTER_KEY_PREVIOUS`,
+    );
+  }
+  const signing = await db.selectFrom('oidc_signing_keys').select('master_key_id').distinct().execute();
+  const unknownSigning = signing.map((r) => r.master_key_id).filter((id) => !keys.has(id));
+  if (unknownSigning.length) {
+    throw new RotationError(
+      `the OIDC issuer's signing keys are sealed by a master key that is not configured (master key id ${unknownSigning.join(', ')}); set it as NEO_MASTER_KEY_PREVIOUS`,
     );
   }
 }
@@ -217,14 +267,16 @@ export async function rotateMasterKey(opts: RotateOptions): Promise<RotateResult
   }
 
   const upgrade = stoppedEarly ? { upgraded: 0, failed: [] } : await upgradeCiphertexts(db, keys, batchSize, opts.azureAllowedHosts ?? []);
+  const signing = stoppedEarly ? { resealed: 0, failed: [] } : await resealSigningKeys(db, keys, newKey, newId);
 
-  const remaining = await countNotUnder(db, newId);
+  // Data keys and OIDC signing keys still under another master key.
+  const remaining = (await countNotUnder(db, newId)) + (await signingKeysNotUnder(db, newId));
   const finalTotal = await db
     .selectFrom('data_keys')
     .select((eb) => eb.fn.countAll<string | number>().as('n'))
     .executeTakeFirstOrThrow();
   let checkUpdated = false;
-  if (remaining === 0 && failed.length === 0) {
+  if (remaining === 0 && failed.length === 0 && signing.failed.length === 0) {
     const meta = await db.selectFrom('meta').select('value').where('key', '=', MASTER_KEY_CHECK_META).executeTakeFirst();
     let current = false;
     try {
@@ -244,10 +296,12 @@ export async function rotateMasterKey(opts: RotateOptions): Promise<RotateResult
     rewrapped: progress.rewrapped,
     failed,
     remaining,
-    complete: remaining === 0 && failed.length === 0,
+    complete: remaining === 0 && failed.length === 0 && signing.failed.length === 0,
     check_updated: checkUpdated,
     ciphertexts_upgraded: upgrade.upgraded,
     ciphertexts_failed: upgrade.failed,
+    signing_keys_resealed: signing.resealed,
+    signing_keys_failed: signing.failed,
   };
 }
 

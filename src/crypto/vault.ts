@@ -281,8 +281,11 @@ export class KeyVault {
         );
       } else throw new MasterKeyMismatchError();
     }
-    // Every data key must be wrapped by a configured master key.
-    const ids = await db.selectFrom('data_keys').select('master_key_id').distinct().execute();
+    // Every data key (and every signing key of the OIDC issuer) must be wrapped by a configured master key.
+    const ids = [
+      ...(await db.selectFrom('data_keys').select('master_key_id').distinct().execute()),
+      ...(await db.selectFrom('oidc_signing_keys').select('master_key_id').distinct().execute()),
+    ];
     const known = new Set([currentId, ...(previousId ? [previousId] : [])]);
     const unknown = ids.map((r) => r.master_key_id).filter((id) => !known.has(id));
     if (unknown.length) {

@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importPKCS8, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { nowIso, withTransaction, type Db } from '../../db/index.ts';
 import type { OidcSigningKeysTable } from '../../db/schema.ts';
-import { masterKeyId, open, seal } from '../../crypto/envelope.ts';
+import { masterKeyId, openSigningKey, sealSigningKey } from '../../crypto/envelope.ts';
 import { AppError } from '../../errors/index.ts';
 import type { CacheBus, CacheCounts, ManagedCache } from '../../lib/bus.ts';
 import type { Selectable } from 'kysely';
@@ -244,16 +244,12 @@ export class OidcIssuer implements ManagedCache {
     }
     let pem: string;
     try {
-      pem = open(master, Buffer.from(row.private_key, 'base64'), privateKeyAad(row.kid)).toString('utf8');
+      pem = openSigningKey(master, row.private_key, row.kid);
     } catch {
       throw new OidcKeyError(`the OIDC signing key ${row.kid} does not open with its master key`);
     }
     return importPKCS8(pem, OIDC_ALG);
   }
-}
-
-function privateKeyAad(kid: string): Buffer {
-  return Buffer.from(['neo-byok/oidc-key/v1', kid].join('\0'), 'utf8');
 }
 
 function publicJwk(row: KeyRow): PublicJwk {
@@ -274,7 +270,7 @@ export async function generateSigningKey(masterKey: Buffer): Promise<NewKey> {
   const jwk: JWK = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint({ kty: 'RSA', n: jwk.n!, e: jwk.e! }, 'sha256');
   const pem = await exportPKCS8(privateKey);
-  const sealed = seal(masterKey, Buffer.from(pem, 'utf8'), privateKeyAad(kid)).toString('base64');
+  const sealed = sealSigningKey(masterKey, pem, kid);
   return { kid, publicJwk: JSON.stringify({ kty: 'RSA', n: jwk.n, e: jwk.e }), sealed, masterKeyId: masterKeyId(masterKey) };
 }
 
