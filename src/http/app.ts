@@ -38,6 +38,7 @@ import { KeyHealthService } from '../modules/keyhealth/keyhealth.service.ts';
 import { UsageRecorder } from '../modules/keyhealth/usage.ts';
 import { OidcIssuer } from '../modules/oidc/issuer.ts';
 import { oidcRoutes } from '../modules/oidc/oidc.routes.ts';
+import { federationRoutes } from '../modules/oidc/federation.routes.ts';
 import { webRoutes } from '../web/web.routes.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandling, sendError, toAppError } from './errors.ts';
@@ -292,6 +293,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(resolveRoutes, { resolver });
   await app.register(keyHealthRoutes, { health: keyHealth });
   await app.register(oidcRoutes, { issuer: oidc });
+  await app.register(federationRoutes, { issuer: oidc, authorize: (p) => byok.authorizeManage(p) });
   await app.register(webRoutes);
   // @routes-end
 
