@@ -25,7 +25,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/config/**', 'test/**', 'bench/**', 'scripts/**', 'eslint.config.js'],
+    files: ['src/config/**', 'test/**', 'bench/**', 'scripts/**', 'docs/examples/**', 'eslint.config.js'],
     rules: { 'no-restricted-properties': 'off' },
   },
   {

@@ -8,7 +8,9 @@
  * nor at delivery (postWebhook).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { classifyAddress } from '../src/modules/webhooks/addresses.ts';
 import {
   checkWebhookUrl,
   MAX_RESPONSE_BYTES,
@@ -360,5 +362,26 @@ describe('checkWebhookUrl accepts', () => {
 
   it('sanitizeExcerpt keeps printable ASCII only', () => {
     assert.equal(sanitizeExcerpt(Buffer.from('  a\nb\x00c\u2028d  ')), 'a b?c d');
+  });
+});
+
+describe('docs/security.md lists only ranges the classifier refuses', () => {
+  it('every CIDR range in "Webhook URLs" is refused (its first address and one inside it)', () => {
+    const doc = readFileSync(new URL('../docs/security.md', import.meta.url), 'utf8');
+    const start = doc.indexOf('## Webhook URLs');
+    const section = doc.slice(start, doc.indexOf('\n## ', start + 1));
+    // Every range named in the section, but global unicast (`2000::/3`), the one allowed.
+    const ranges = [...section.matchAll(/`([0-9a-f:.]+)\/(\d+)`/g)]
+      .map((m) => [m[1]!, Number(m[2])] as const)
+      .filter(([net]) => net !== '2000::');
+    assert.ok(ranges.length >= 20, `found ${ranges.length} ranges`);
+    for (const [net] of ranges) {
+      const v4 = !net.includes(':');
+      const first = v4 ? [...net.split('.'), '0', '0', '0'].slice(0, 4).join('.') : net;
+      // One address inside: the last byte (IPv4) or the last group (IPv6) set to 1.
+      const inside = v4 ? first.replace(/\.\d+$/, '.1') : `${net.replace(/::$/, '')}::1`.replace(':::', '::');
+      for (const a of [first, inside])
+        assert.equal(classifyAddress(a).allowed, false, `${a} (from ${net}) is refused`);
+    }
   });
 });
