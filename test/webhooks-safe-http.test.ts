@@ -162,6 +162,25 @@ describe('postWebhook connects to the address it checked (DNS rebinding)', () =>
       await trap?.close();
     }
   });
+  it('tries the next checked address when the first does not answer (dual-stack hosts), still without a second lookup', async () => {
+    const receiver = await startReceiver();
+    try {
+      const calls: string[] = [];
+      // Nothing listens on 127.0.0.3: the connection falls through to 127.0.0.1.
+      const lookup = fakeLookup({ 'dual.example.test': ['127.0.0.3', '127.0.0.1'] }, calls);
+      const result = await postWebhook(
+        `http://dual.example.test:${receiver.port}/`,
+        '{}',
+        {},
+        { allowedHttpHosts: [`dual.example.test:${receiver.port}`], lookup },
+      );
+      assert.equal(result.status, 204);
+      assert.deepEqual(calls, ['dual.example.test']);
+      assert.equal(receiver.requests.length, 1);
+    } finally {
+      await receiver.close();
+    }
+  });
 });
 
 describe('postWebhook never follows a redirect', () => {

@@ -7,9 +7,9 @@
  *   tests and local receivers. No user name or password in the URL.
  * - The host is resolved once; every resolved address must be global unicast
  *   ({@link classifyAddress}), else nothing is sent.
- * - The connection goes to the address that was checked: the request's `lookup` hands
- *   back that address instead of asking DNS again, so a rebinding DNS answer cannot
- *   swap it for an internal one between the check and the connect. TLS still verifies
+ * - The connection goes to an address that was checked: the request's `lookup` hands
+ *   back the checked addresses instead of asking DNS again, so a rebinding DNS answer
+ *   cannot swap one for an internal one between the check and the connect. TLS still verifies
  *   the certificate against the URL's host name (SNI and `Host` are the name).
  * - Redirects are never followed (a 3xx is only a status); one deadline (5 s) covers
  *   resolution, connect and the answer; at most 64 KiB of the answer is read and only a
@@ -97,7 +97,10 @@ function parseTarget(
   return { ok: true, target: { url, hostname, port, allowListed } };
 }
 
-type Resolved = { ok: true; target: Target; address: string; family: 4 | 6 } | { ok: false; reason: string };
+/** `addresses`: every address the host resolved to, each checked (in the resolver's order). */
+type Resolved =
+  | { ok: true; target: Target; addresses: { address: string; family: 4 | 6 }[] }
+  | { ok: false; reason: string };
 
 /** Resolves the target once and checks every address (unless allow-listed). */
 async function resolveTarget(
@@ -135,8 +138,11 @@ async function resolveTarget(
         };
     }
   }
-  const first = addresses[0]!;
-  return { ok: true, target, address: first.address, family: first.family === 6 ? 6 : 4 };
+  return {
+    ok: true,
+    target,
+    addresses: addresses.map((a) => ({ address: a.address, family: a.family === 6 ? 6 : 4 })),
+  };
 }
 
 /**
@@ -183,11 +189,14 @@ function send(
   headers: Record<string, string>,
   signal: AbortSignal,
 ): Promise<DeliveryResult> {
-  const { target, address, family } = resolved;
-  // The checked address, whatever the name: no second DNS query for rebinding to answer.
+  const { target, addresses } = resolved;
+  const first = addresses[0]!;
+  // The checked addresses, whatever the name: no second DNS query for rebinding to answer.
+  // Asked for all (Node's default happy-eyeballs connect), it gets every checked address
+  // and tries them in turn, so a dual-stack host still works when one family is unreachable.
   const pinned: LookupFunction = (_hostname: string, options: LookupOptions, callback) => {
-    if (options?.all) callback(null, [{ address, family }]);
-    else callback(null, address, family);
+    if (options?.all) callback(null, addresses);
+    else callback(null, first.address, first.family);
   };
   const outgoing: Record<string, string | number> = { 'content-type': 'application/json' };
   for (const [name, value] of Object.entries(headers)) {
