@@ -103,6 +103,7 @@ export interface Config {
    */
   trustProxy: TrustProxy;
   keyHealth: KeyHealthConfig;
+  webhooks: WebhooksConfig;
   /** Which secrets were generated into the data dir on this start (names only). */
   generatedSecrets: string[];
   /** Open HTTP connections accepted at once (server.maxConnections); more are refused. */
@@ -123,6 +124,44 @@ export interface KeyHealthConfig {
   recheckConcurrency: number;
   /** NEO_KEY_RECHECK: whether this instance runs the re-check scheduler (default on). */
   scheduler: boolean;
+}
+
+/** Webhooks (docs/webhooks.md). */
+export interface WebhooksConfig {
+  /**
+   * NEO_WEBHOOK_ALLOWED_HTTP_HOSTS: `host:port` pairs (lower case) whose webhook URLs may
+   * use plain http and skip the address checks (tests, local receivers).
+   */
+  allowedHttpHosts: string[];
+  /** NEO_WEBHOOK_RETRY_SCHEDULE: the delay before each retry, in ms (default 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h). */
+  retryScheduleMs: number[];
+  /** NEO_WEBHOOK_DELIVERY: whether this instance runs the delivery worker (default on). */
+  worker: boolean;
+}
+
+export const DEFAULT_WEBHOOK_RETRY_SCHEDULE_MS = [5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000, 36_000_000];
+
+/** NEO_WEBHOOK_RETRY_SCHEDULE: comma-separated seconds (1 to 20 entries, each 1 s to 2 days). */
+function retryScheduleVar(env: Env, name: string, problems: string[]): number[] {
+  const raw = (env[name] ?? '').trim();
+  if (raw === '') return DEFAULT_WEBHOOK_RETRY_SCHEDULE_MS;
+  const parts = raw.split(',').map((p) => p.trim());
+  if (parts.length > 20 || parts.some((p) => !/^\d{1,6}$/.test(p) || Number(p) < 1 || Number(p) > 172_800)) {
+    problems.push(`${name} must be 1 to 20 comma-separated whole numbers of seconds, each from 1 to 172800 (got "${raw.slice(0, 60)}")`);
+    return DEFAULT_WEBHOOK_RETRY_SCHEDULE_MS;
+  }
+  return parts.map((p) => Number(p) * 1000);
+}
+
+/** NEO_WEBHOOK_ALLOWED_HTTP_HOSTS: comma-separated `host:port` pairs. */
+function hostPortListVar(env: Env, name: string, problems: string[]): string[] {
+  const entries = (env[name] ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
+  const bad = entries.filter((e) => !/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+):\d{1,5}$/.test(e) || Number(e.slice(e.lastIndexOf(':') + 1)) > 65535);
+  if (bad.length) problems.push(`${name} must be comma-separated host:port pairs such as 127.0.0.1:9000; not valid: ${bad.map((b) => `"${b.slice(0, 60)}"`).join(', ')}`);
+  return entries;
 }
 
 export class ConfigError extends Error {
@@ -394,6 +433,12 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     scheduler: boolVar(env, 'NEO_KEY_RECHECK', true, problems),
   };
 
+  const webhooks: WebhooksConfig = {
+    allowedHttpHosts: hostPortListVar(env, 'NEO_WEBHOOK_ALLOWED_HTTP_HOSTS', problems),
+    retryScheduleMs: retryScheduleVar(env, 'NEO_WEBHOOK_RETRY_SCHEDULE', problems),
+    worker: boolVar(env, 'NEO_WEBHOOK_DELIVERY', true, problems),
+  };
+
   if (problems.length) throw new ConfigError(problems);
 
   // Secrets not given: generate once into <data dir>/secrets.json (0600) and reuse.
@@ -475,6 +520,7 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
     overload,
     trustProxy,
     keyHealth,
+    webhooks,
     generatedSecrets,
     maxConnections,
     ...(oidcIssuer ? { oidcIssuer } : {}),

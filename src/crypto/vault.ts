@@ -90,6 +90,8 @@ interface CachedDataKey {
 
 const ownerKeyOf = (o: Owner) => `${o.type}:${o.id}`;
 
+const webhookContext = (owner: Owner, endpointId: string) => ({ ownerType: owner.type, ownerId: owner.id, provider: `webhook:${endpointId}`, location: null });
+
 /** How long an unwrapped data key stays in memory after it was last loaded. */
 export const DATA_KEY_TTL_MS = 10 * 60_000;
 
@@ -150,6 +152,23 @@ export class KeyVault {
       if (err instanceof DecryptionError) throw new UnreadableKeyError(owner, provider);
       throw err;
     }
+  }
+
+  /**
+   * Encrypts a webhook endpoint's signing secret under the owner's data key, inside the
+   * caller's transaction. The associated data names the endpoint (`webhook:<id>` where a
+   * provider key names its provider), so the ciphertext opens only as that endpoint's
+   * secret: never as a provider key, another endpoint's secret or another owner's.
+   */
+  async encryptWebhookSecret(trx: Trx, owner: Owner, endpointId: string, secret: string): Promise<string> {
+    const id = await this.dataKeyIdFor(trx, owner);
+    return this.withDataKey(trx, owner, id, (key) => encryptSecret(key, id, secret, webhookContext(owner, endpointId)));
+  }
+
+  /** Decrypts a webhook endpoint's signing secret; DecryptionError on any mismatch. */
+  async decryptWebhookSecret(owner: Owner, endpointId: string, ciphertext: string): Promise<string> {
+    const { dataKeyId } = parseCiphertext(ciphertext);
+    return this.withDataKey(this.deps.db, owner, dataKeyId, (key) => decryptSecret(key, ciphertext, webhookContext(owner, endpointId)));
   }
 
   /** Drops every cached data key (tests, rotation). */

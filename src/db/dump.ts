@@ -14,7 +14,8 @@
  */
 import { sql, type Kysely } from 'kysely';
 import { checkName } from './checks.ts';
-import { CHECKS } from './migrations/20261201T0900_enum_checks.ts';
+import { CHECKS as ENUM_CHECKS } from './migrations/20261201T0900_enum_checks.ts';
+import { CHECKS as WEBHOOK_CHECKS } from './migrations/20261202T1000_webhooks.ts';
 import { migrations } from './migrations/index.ts';
 import type { Db, Dialect } from './index.ts';
 import { withTransaction } from './write-path.ts';
@@ -38,6 +39,8 @@ export const DUMP_TABLES: readonly { name: string; key: readonly string[] }[] = 
   { name: 'provider_keys', key: ['id'] },
   { name: 'audit_events', key: ['id'] },
   { name: 'outbox', key: ['id'] },
+  { name: 'webhook_endpoints', key: ['id'] },
+  { name: 'webhook_deliveries', key: ['id'] },
   { name: 'meta', key: ['key'] },
   { name: 'oidc_signing_keys', key: ['kid'] },
 ];
@@ -261,7 +264,7 @@ function checkViolation(err: unknown, table: string, rows: Row[], lines: number[
   const sqlite = e?.code === 'SQLITE_CONSTRAINT_CHECK' ? /CHECK constraint failed: (\S+)/.exec(typeof e.message === 'string' ? e.message : '')?.[1] : undefined;
   const name = e?.code === '23514' && typeof e.constraint === 'string' ? e.constraint : sqlite;
   if (!name) return undefined;
-  const check = CHECKS.find((c) => checkName(c) === name);
+  const check = [...ENUM_CHECKS, ...WEBHOOK_CHECKS].find((c) => checkName(c) === name);
   if (!check) return new DumpError(`table ${table}: a row breaks the constraint ${name}; nothing was imported`);
   const at = rows.findIndex((r) => r[check.column] !== null && r[check.column] !== undefined && !check.values.includes(r[check.column] as string | number));
   const where = at >= 0 ? `line ${lines[at]}: ` : '';

@@ -136,6 +136,8 @@ export interface AuditEventsTable {
   to_status: Generated<string | null>;
   outcome: Generated<string | null>;
   key_id: Generated<string | null>;
+  /** The endpoint of a `webhook.disabled` event. */
+  webhook_id: Generated<string | null>;
 }
 
 /** Events written in the transaction of the change, delivered later (webhooks). Never a secret. */
@@ -151,6 +153,49 @@ export interface OutboxTable {
   next_attempt_at: string | null;
   lease_owner: string | null;
   lease_until: string | null;
+}
+
+/** Webhook endpoints of an owner (docs/webhooks.md); the signing secret only as ciphertext. */
+export interface WebhookEndpointsTable {
+  id: string;
+  owner_type: OwnerType;
+  owner_id: string;
+  url: string;
+  description: string | null;
+  /** JSON array of event types. */
+  events: string;
+  enabled: number;
+  disabled_reason: 'gone' | 'failing' | null;
+  secret_ciphertext: string;
+  previous_secret_ciphertext: string | null;
+  previous_secret_expires_at: string | null;
+  failing_since: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+/** One event for one endpoint, with its attempts. */
+export interface WebhookDeliveriesTable {
+  id: string;
+  endpoint_id: string;
+  owner_type: OwnerType;
+  owner_id: string;
+  event_id: string;
+  event_type: string;
+  payload: string;
+  status: DeliveryStatus;
+  attempts: Generated<number>;
+  next_attempt_at: string | null;
+  last_attempt_at: string | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  last_response_excerpt: string | null;
+  delivered_at: string | null;
+  lease_owner: string | null;
+  lease_until: string | null;
+  created_at: string;
 }
 
 export interface MetaTable {
@@ -187,6 +232,8 @@ export interface Database {
   provider_keys: ProviderKeysTable;
   audit_events: AuditEventsTable;
   outbox: OutboxTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
   meta: MetaTable;
   oidc_signing_keys: OidcSigningKeysTable;
 }
@@ -199,6 +246,8 @@ export type ProviderKeyRow = Selectable<ProviderKeysTable>;
 export type AuditEventRow = Selectable<AuditEventsTable>;
 export type OutboxRow = Selectable<OutboxTable>;
 export type DataKeyRow = Selectable<DataKeysTable>;
+export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
 export type NewUser = Insertable<UsersTable>;
 export type UserUpdate = Updateable<UsersTable>;
 // Generated is re-exported for modules that add autoincrement columns later.

@@ -39,6 +39,9 @@ import { UsageRecorder } from '../modules/keyhealth/usage.ts';
 import { OidcIssuer } from '../modules/oidc/issuer.ts';
 import { oidcRoutes } from '../modules/oidc/oidc.routes.ts';
 import { federationRoutes } from '../modules/oidc/federation.routes.ts';
+import { webhooksRoutes } from '../modules/webhooks/webhooks.routes.ts';
+import { WebhooksService } from '../modules/webhooks/webhooks.service.ts';
+import { WebhookWorker } from '../modules/webhooks/webhooks.worker.ts';
 import { webRoutes } from '../web/web.routes.ts';
 import { installAuth } from './auth.ts';
 import { installErrorHandling, sendError, toAppError } from './errors.ts';
@@ -86,6 +89,8 @@ export interface Services {
   usage: UsageRecorder;
   /** The service as an OpenID Connect issuer (keyless cloud connections, docs/keyless-cloud.md). */
   oidc: OidcIssuer;
+  webhooks: WebhooksService;
+  webhookWorker: WebhookWorker;
 }
 
 export type App = FastifyInstance;
@@ -271,7 +276,27 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     bus,
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
-  const services: Services = { auth, features, metrics, bus, vault, providers, byok, apiKeys, teams, models, users, resolver, keyHealth, keyHealthScheduler, usage, oidc };
+  const webhookWorker = new WebhookWorker({
+    db: database.db,
+    dialect: database.dialect,
+    vault,
+    allowedHttpHosts: config.webhooks.allowedHttpHosts,
+    retryScheduleMs: config.webhooks.retryScheduleMs,
+    metrics,
+    log: app.log,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  });
+  const webhooks = new WebhooksService({
+    db: database.db,
+    dialect: database.dialect,
+    vault,
+    byok,
+    allowedHttpHosts: config.webhooks.allowedHttpHosts,
+    onDue: () => webhookWorker.wake(),
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  });
+  metrics.webhookQueueSource = () => webhooks.repo.queueState();
+  const services: Services = { auth, features, metrics, bus, vault, providers, byok, apiKeys, teams, models, users, resolver, keyHealth, keyHealthScheduler, usage, oidc, webhooks, webhookWorker };
   // @services-end
   app.decorate('services', services);
   // Headers, CORS and rate limits first: the per-IP limit on failed authentication hooks into auth.
@@ -294,15 +319,18 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(keyHealthRoutes, { health: keyHealth });
   await app.register(oidcRoutes, { issuer: oidc });
   await app.register(federationRoutes, { issuer: oidc, authorize: (p) => byok.authorizeManage(p) });
+  await app.register(webhooksRoutes, { byok, webhooks });
   await app.register(webRoutes);
   // @routes-end
 
   app.addHook('onReady', async () => {
     usage.start();
     if (config.keyHealth.scheduler) keyHealthScheduler.start();
+    if (config.webhooks.worker) webhookWorker.start();
   });
   app.addHook('preClose', async () => {
     await keyHealthScheduler.stop();
+    await webhookWorker.stop();
     await usage.stop();
   });
   app.addHook('onClose', async () => {

@@ -7,6 +7,7 @@ export const OPENAPI_TAGS = [
   { name: 'User', description: 'User profile and account information' },
   { name: 'API Keys', description: 'Neo API key management for programmatic access' },
   { name: 'Teams', description: 'Team management and member invitations' },
+  { name: 'Webhooks', description: 'Signed event notifications to the owner\'s systems (docs/webhooks.md)' },
   { name: 'Internal', description: 'Service-to-service calls of the agent runtime (internal token)' },
   { name: 'Operations', description: 'Health, readiness and metrics' },
   { name: 'OpenID Connect', description: 'The service as an OpenID Connect issuer for keyless cloud connections (NEO_OIDC_ISSUER)' },

@@ -18,6 +18,10 @@ export class Metrics {
   readonly keyReports: Counter<'outcome'>;
   readonly keyRechecksRequested: Counter;
   readonly keyRechecks: Counter<'provider' | 'outcome'>;
+  /** Webhook delivery attempts by event type and outcome (docs/webhooks.md "Metrics"). */
+  readonly webhookDeliveries: Counter<'event_type' | 'outcome'>;
+  /** Source of the webhook queue gauges (set by the app once the database is known). */
+  webhookQueueSource?: () => Promise<{ depth: number; oldest: string | null }>;
   /** Source of the keys-by-status gauge (set by the app once the database is known). */
   keyStatusSource?: () => Promise<{ provider: string; status: string; n: number }[]>;
   /**
@@ -79,6 +83,46 @@ export class Metrics {
       registers: [this.registry],
     });
     [this.keyReports, this.keyRechecksRequested, this.keyRechecks] = this.keyHealthMetrics();
+    this.webhookDeliveries = this.webhookMetrics();
+  }
+
+  /** Webhook series: attempts by event type and outcome; queue depth and oldest pending age (read at scrape time). */
+  private webhookMetrics(): Counter<'event_type' | 'outcome'> {
+    const source = () => this.webhookQueueSource;
+    let last: Promise<{ depth: number; oldest: string | null } | undefined> | undefined;
+    // Both gauges come from one query per scrape.
+    const read = () => {
+      const s = source();
+      if (!s) return Promise.resolve(undefined);
+      last ??= s()
+        .catch(() => undefined)
+        .finally(() => setImmediate(() => (last = undefined)));
+      return last;
+    };
+    new Gauge({
+      name: 'neo_webhook_queue_depth',
+      help: 'Webhook deliveries waiting to be sent (pending, including retries) plus events not yet handed to the endpoints',
+      registers: [this.registry],
+      async collect() {
+        const q = await read();
+        if (q) this.set(q.depth);
+      },
+    });
+    new Gauge({
+      name: 'neo_webhook_oldest_pending_age_seconds',
+      help: 'Age of the oldest pending webhook delivery or undispatched event (0 when none)',
+      registers: [this.registry],
+      async collect() {
+        const q = await read();
+        if (q) this.set(q.oldest ? Math.max(0, (Date.now() - Date.parse(q.oldest)) / 1000) : 0);
+      },
+    });
+    return new Counter({
+      name: 'neo_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by event type and outcome (delivered, retrying, failed, endpoint_gone)',
+      labelNames: ['event_type', 'outcome'],
+      registers: [this.registry],
+    });
   }
 
   /** Key-health series: reports, re-checks, and keys by provider and status (read at scrape time). */

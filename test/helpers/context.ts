@@ -71,6 +71,8 @@ export async function createTestContext(options: TestContextOptions = {}): Promi
     NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     // Tests run key-health rounds themselves (services.keyHealthScheduler.round()).
     NEO_KEY_RECHECK: 'off',
+    // Tests run webhook delivery rounds themselves (services.webhookWorker.round()).
+    NEO_WEBHOOK_DELIVERY: 'off',
     ...options.env,
   });
   const database = await openDatabase(config.databaseUrl, { poolSize: 5 });

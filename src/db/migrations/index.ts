@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as initial from './20261127T1300_initial.ts';
 import * as keyHealth from './20261130T2300_key_health.ts';
 import * as enumChecks from './20261201T0900_enum_checks.ts';
+import * as webhooks from './20261202T1000_webhooks.ts';
 import * as oidcKeys from './20261202T1100_oidc_keys.ts';
 
 /**
@@ -12,5 +13,6 @@ export const migrations: Record<string, Migration> = {
   '20261127T1300_initial': initial,
   '20261130T2300_key_health': keyHealth,
   '20261201T0900_enum_checks': enumChecks,
+  '20261202T1000_webhooks': webhooks,
   '20261202T1100_oidc_keys': oidcKeys,
 };

@@ -23,7 +23,8 @@ export type AuditAction =
   | 'mode.auto_switched'
   | 'provider_key.status_changed'
   | 'provider_key.expiring'
-  | 'provider_key.expired';
+  | 'provider_key.expired'
+  | 'webhook.disabled';
 
 export interface AuditInput {
   id: string;
@@ -225,6 +226,25 @@ class LockedOwner {
       .where('provider', '=', provider)
       .executeTakeFirst();
     return Number(r.numDeletedRows) > 0;
+  }
+
+  /** An event for webhooks, written with the change (docs/webhooks.md); `data` is never a secret. */
+  async insertOutbox(e: { id: string; type: string; createdAt: string; data: Record<string, unknown> }): Promise<void> {
+    await this.#trx
+      .insertInto('outbox')
+      .values({
+        id: e.id,
+        owner_type: this.owner.type,
+        owner_id: this.owner.id,
+        event_type: e.type,
+        payload: JSON.stringify({ id: e.id, type: e.type, timestamp: e.createdAt, resource_type: this.owner.type, resource_id: this.owner.id, data: e.data }),
+        created_at: e.createdAt,
+        dispatched_at: null,
+        next_attempt_at: e.createdAt,
+        lease_owner: null,
+        lease_until: null,
+      })
+      .execute();
   }
 
   async insertAudit(e: AuditInput): Promise<void> {

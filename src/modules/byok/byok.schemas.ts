@@ -182,6 +182,7 @@ const AuditAction = Type.Unsafe<string>({
     'provider_key.status_changed',
     'provider_key.expiring',
     'provider_key.expired',
+    'webhook.disabled',
   ],
 });
 const StatusOrNull = Type.Unsafe<KeyStatus | null>({ type: ['string', 'null'], enum: [...KEY_STATUSES, null] });
@@ -207,6 +208,7 @@ export const AuditEvent = Type.Object(
       }),
     ),
     key_id: Type.Optional(Nullable(Uuid)),
+    webhook_id: Type.Optional(Nullable(Uuid, { description: '`webhook.disabled`: the endpoint the server disabled (`outcome` says why: `gone` or `failing`)' })),
   },
   { $id: 'AuditEvent', additionalProperties: false },
 );

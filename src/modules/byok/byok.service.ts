@@ -88,6 +88,8 @@ export interface AuditEventView {
   to_status?: KeyStatus | null;
   outcome?: string | null;
   key_id?: string | null;
+  /** `webhook.disabled`: the endpoint. */
+  webhook_id?: string | null;
 }
 
 export interface KeyInput {
@@ -269,7 +271,7 @@ export class ByokService {
       }
       if (lock.mode === mode) return false;
       await lock.setMode(mode, now);
-      await this.audit(lock, actor, now, 'mode.changed', null, lock.mode, mode);
+      await this.audit(lock, actor, now, 'mode.changed', null, lock.mode, mode, { from_mode: lock.mode, to_mode: mode });
       return true;
     });
     return { mode, resource_type: owner.type, resource_id: owner.id };
@@ -364,9 +366,14 @@ export class ByokService {
       };
       if (current) await lock.updateKey(write);
       else await lock.insertKey(write);
-      await this.audit(lock, actor, now, current ? 'provider_key.updated' : 'provider_key.created', provider, null, null);
       const saved = await lock.getKey(provider);
       if (!saved) throw new Error('provider key vanished inside its transaction');
+      await this.audit(lock, actor, now, current ? 'provider_key.updated' : 'provider_key.created', provider, null, null, {
+        ...keyEventData(saved),
+        status: saved.status,
+        outcome: result.outcome,
+        expires_at: saved.expires_at,
+      });
       return saved;
     });
     const validation = toValidation(result);
@@ -383,15 +390,22 @@ export class ByokService {
    */
   async deleteKey(owner: Owner, actor: Actor, provider: ProviderName): Promise<{ deleted: true; provider: ProviderName; remaining_keys: number; auto_switched: boolean }> {
     const out = await this.locked(owner, actor, async (lock, now) => {
-      if (!(await lock.deleteKey(provider))) {
+      const key = await lock.getKey(provider);
+      if (!key || !(await lock.deleteKey(provider))) {
         throw notFound(`no ${provider} key is configured`);
       }
-      await this.audit(lock, actor, now, 'provider_key.deleted', provider, null, null);
       const remaining = await lock.countKeys();
+      await this.audit(lock, actor, now, 'provider_key.deleted', provider, null, null, { ...keyEventData(key), remaining_keys: remaining });
       let autoSwitched = false;
       if (remaining === 0 && lock.mode === 'byok') {
         await lock.setMode('neo', now);
-        await this.audit(lock, actor, now, 'mode.auto_switched', provider, 'byok', 'neo');
+        await this.audit(lock, actor, now, 'mode.auto_switched', provider, 'byok', 'neo', {
+          from_mode: 'byok',
+          to_mode: 'neo',
+          reason: 'last_provider_key_deleted',
+          provider,
+          key_id: key.id,
+        });
         autoSwitched = true;
       }
       return { remaining, autoSwitched };
@@ -450,6 +464,16 @@ export class ByokService {
   }
 
   /**
+   * Runs another module's write on this owner (webhook endpoints) under the same owner
+   * lock and authority re-check as the BYOK writes: the limits it checks (at most 10
+   * endpoints) hold under concurrency, and a demoted admin or a flag turned off meanwhile
+   * writes nothing.
+   */
+  runLocked<T>(owner: Owner, actor: Actor, fn: (trx: Trx, now: string) => Promise<T>): Promise<T> {
+    return this.locked(owner, actor, (_lock, now, trx) => fn(trx, now));
+  }
+
+  /**
    * Runs a write: one transaction that takes the owner lock, then re-checks the actor's
    * authority as committed (see `recheckAuthority`), then runs `fn` with the lock's writes.
    */
@@ -497,6 +521,11 @@ export class ByokService {
     return uuidv7(ms);
   }
 
+  /**
+   * The audit row of a change and, with `event`, the outbox row of the same event (same
+   * id), both in the change's transaction: a webhook event exists exactly when the change
+   * committed (docs/webhooks.md). `event` is the payload's `data`: never a secret.
+   */
   private async audit(
     lock: LockedOwner,
     actor: Actor,
@@ -505,9 +534,12 @@ export class ByokService {
     provider: ProviderName | null,
     fromMode: ModelUseMode | null,
     toMode: ModelUseMode | null,
+    event?: Record<string, unknown>,
   ): Promise<void> {
+    const id = this.newId();
+    if (event) await lock.insertOutbox({ id, type: action, createdAt: now, data: event });
     await lock.insertAudit({
-      id: this.newId(),
+      id,
       action,
       actorId: actor.id,
       actorEmail: actor.email,
@@ -518,6 +550,11 @@ export class ByokService {
       createdAt: now,
     });
   }
+}
+
+/** What every provider_key.* event says about the key (never the secret). */
+function keyEventData(k: ProviderKeyRow): Record<string, unknown> {
+  return { provider: k.provider, key_id: k.id, key_hint: k.key_hint, display_name: k.display_name, credential_version: Number(k.credential_version) };
 }
 
 function presentAudit(r: AuditEventRow): AuditEventView {
@@ -533,5 +570,6 @@ function presentAudit(r: AuditEventRow): AuditEventView {
     ...(r.to_status !== null || r.from_status !== null || r.outcome !== null
       ? { from_status: r.from_status as KeyStatus | null, to_status: r.to_status as KeyStatus | null, outcome: r.outcome, key_id: r.key_id }
       : {}),
+    ...(r.webhook_id ? { webhook_id: r.webhook_id } : {}),
   };
 }
