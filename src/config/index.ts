@@ -11,6 +11,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { isIP } from 'node:net';
 import { isAbsolute, join, resolve } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
+import { normalizeAllowedHttpHost } from '../modules/webhooks/safe-http.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -157,11 +158,18 @@ function retryScheduleVar(env: Env, name: string, problems: string[]): number[] 
 function hostPortListVar(env: Env, name: string, problems: string[]): string[] {
   const entries = (env[name] ?? '')
     .split(',')
-    .map((h) => h.trim().toLowerCase())
+    .map((h) => h.trim())
     .filter(Boolean);
-  const bad = entries.filter((e) => !/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+):\d{1,5}$/.test(e) || Number(e.slice(e.lastIndexOf(':') + 1)) > 65535);
-  if (bad.length) problems.push(`${name} must be comma-separated host:port pairs such as 127.0.0.1:9000; not valid: ${bad.map((b) => `"${b.slice(0, 60)}"`).join(', ')}`);
-  return entries;
+  const out: string[] = [];
+  const bad: string[] = [];
+  for (const e of entries) {
+    // The same canonical form safe-http.ts compares URLs with (`[::1]:8080`, `127.0.0.1:9000`).
+    const n = normalizeAllowedHttpHost(e);
+    if (n === undefined) bad.push(`"${e.slice(0, 60)}"`);
+    else out.push(n);
+  }
+  if (bad.length) problems.push(`${name} must be comma-separated host:port pairs such as 127.0.0.1:9000 (a port is required); not valid: ${bad.join(', ')}`);
+  return out;
 }
 
 export class ConfigError extends Error {
