@@ -158,8 +158,29 @@ export function isOutdatedCiphertext(ciphertext: string): boolean {
 
 /** Decrypts a provider secret (any readable version); throws DecryptionError on any tampering or AAD mismatch. */
 export function decryptSecret(dataKey: Buffer, ciphertext: string, ctx: SecretContext): string {
+  return openSecret(dataKey, prepareSecret(ciphertext, ctx));
+}
+
+/**
+ * A stored ciphertext made ready for decryption in a context: its data key id, sealed
+ * bytes and associated data. Holds nothing secret (the vault keeps these per ciphertext,
+ * so that a resolve neither parses nor decodes the same string again).
+ */
+export interface PreparedSecret {
+  readonly dataKeyId: string;
+  readonly sealed: Buffer;
+  readonly aad: Buffer;
+}
+
+/** Parses a ciphertext and builds its associated data for `ctx`; DecryptionError when malformed. */
+export function prepareSecret(ciphertext: string, ctx: SecretContext): PreparedSecret {
   const { version, dataKeyId, sealed } = parseCiphertext(ciphertext);
-  return open(dataKey, sealed, secretAad(version, ctx, dataKeyId)).toString('utf8');
+  return { dataKeyId, sealed, aad: secretAad(version, ctx, dataKeyId) };
+}
+
+/** Decrypts a prepared secret with its data key; DecryptionError on any tampering or AAD mismatch. */
+export function openSecret(dataKey: Buffer, p: PreparedSecret): string {
+  return open(dataKey, p.sealed, p.aad).toString('utf8');
 }
 
 const CHECK_PLAINTEXT = Buffer.from('neo-byok master key check v1', 'utf8');

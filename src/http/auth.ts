@@ -3,7 +3,7 @@
  * `user` (Bearer JWT or X-Api-Key; the default for /api/v1 routes),
  * `internal` (the service token of NEO_INTERNAL_TOKEN only) or `public`.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { unauthorized } from '../errors/index.ts';
 import type { AuthService, Principal } from '../modules/auth/auth.service.ts';
@@ -36,14 +36,14 @@ export function installAuth(app: FastifyInstance, auth: AuthService, internalTok
   const internalDigest = sha256(internalToken);
   app.decorateRequest('principal', null);
   app.addHook('onRequest', async (request) => {
+    // Read once: Fastify builds a new frozen object at every read of request.routeOptions.
+    const route = request.routeOptions;
+    const url = route.url;
     // Unknown routes answer 404 to everyone.
-    if (!request.routeOptions.url) return;
-    const url = request.routeOptions.url;
+    if (!url) return;
     // Routes that do not say: API routes need a user, internal ones the service token,
     // the rest (docs assets, the settings page) are public.
-    const mode: AuthMode =
-      request.routeOptions.config.auth ??
-      (url.startsWith('/api/v1') ? 'user' : url.startsWith('/internal/') ? 'internal' : 'public');
+    const mode: AuthMode = route.config.auth ?? (url.startsWith('/api/v1') ? 'user' : url.startsWith('/internal/') ? 'internal' : 'public');
     if (mode === 'public') return;
     try {
       if (mode === 'internal') {
@@ -71,9 +71,12 @@ export function installAuth(app: FastifyInstance, auth: AuthService, internalTok
   });
 }
 
-/** SHA-256 digest: equal-length inputs for a constant-time comparison (as lib/hash.ts safeEqual). */
+/**
+ * SHA-256 digest: equal-length inputs for a constant-time comparison (as lib/hash.ts
+ * safeEqual). One-shot `crypto.hash`: no Hash object per call.
+ */
 function sha256(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
+  return hash('sha256', value, 'buffer');
 }
 
 /** The authenticated caller of a `user` route. */
