@@ -41,6 +41,7 @@ import { oidcRoutes } from '../modules/oidc/oidc.routes.ts';
 import { federationRoutes } from '../modules/oidc/federation.routes.ts';
 import { webhooksRoutes } from '../modules/webhooks/webhooks.routes.ts';
 import { WebhooksService } from '../modules/webhooks/webhooks.service.ts';
+import type { LookupFn } from '../modules/webhooks/safe-http.ts';
 import { WebhookWorker } from '../modules/webhooks/webhooks.worker.ts';
 import { webRoutes } from '../web/web.routes.ts';
 import { installAuth } from './auth.ts';
@@ -69,6 +70,8 @@ export interface AppDeps {
   logStream?: NodeJS.WritableStream;
   /** Turn logging off entirely (tests that do not inspect logs). */
   quiet?: boolean;
+  /** DNS for webhook URLs, at creation and at delivery (tests answer it; the system resolver when not given). */
+  webhookLookup?: LookupFn;
 }
 
 export interface Services {
@@ -285,6 +288,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     metrics,
     log: app.log,
     ...(deps.clock ? { clock: deps.clock } : {}),
+    ...(deps.webhookLookup ? { lookup: deps.webhookLookup } : {}),
   });
   const webhooks = new WebhooksService({
     db: database.db,
@@ -294,6 +298,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     allowedHttpHosts: config.webhooks.allowedHttpHosts,
     onDue: () => webhookWorker.wake(),
     ...(deps.clock ? { clock: deps.clock } : {}),
+    ...(deps.webhookLookup ? { lookup: deps.webhookLookup } : {}),
   });
   metrics.webhookQueueSource = () => webhooks.repo.queueState();
   const services: Services = { auth, features, metrics, bus, vault, providers, byok, apiKeys, teams, models, users, resolver, keyHealth, keyHealthScheduler, usage, oidc, webhooks, webhookWorker };

@@ -16,7 +16,7 @@ import type { KeyVault } from '../../crypto/vault.ts';
 import { invalid, notFound } from '../../errors/index.ts';
 import type { Owner } from '../auth/owner.ts';
 import type { Actor, ByokService } from '../byok/byok.service.ts';
-import { checkWebhookUrl } from './safe-http.ts';
+import { checkWebhookUrl, type LookupFn } from './safe-http.ts';
 import { newWebhookSecret } from './signing.ts';
 import { MAX_ENDPOINTS_PER_OWNER, ROTATION_OVERLAP_MS, WEBHOOK_EVENT_TYPES, type WebhookEventType } from './webhooks.events.ts';
 import { WebhooksRepo } from './webhooks.repo.ts';
@@ -71,6 +71,8 @@ export interface WebhooksServiceDeps {
   vault: KeyVault;
   byok: Pick<ByokService, 'runLocked'>;
   allowedHttpHosts: readonly string[];
+  /** DNS for the URL check (tests answer it; the system resolver when not given). */
+  lookup?: LookupFn;
   clock?: () => number;
   /** Called when a delivery became due now (the worker wakes up). */
   onDue?: () => void;
@@ -216,7 +218,7 @@ export class WebhooksService {
   /** The creation-time URL check (safe-http.ts): 400 invalid_request naming `url` and why. */
   private async checkUrl(raw: string): Promise<string> {
     if (raw.length > MAX_URL_LENGTH) throw invalid(`url must be at most ${MAX_URL_LENGTH} characters`);
-    const r = await checkWebhookUrl(raw, { allowedHttpHosts: this.deps.allowedHttpHosts });
+    const r = await checkWebhookUrl(raw, { allowedHttpHosts: this.deps.allowedHttpHosts, ...(this.deps.lookup ? { lookup: this.deps.lookup } : {}) });
     // The reason is a sentence naming the field ("url must use https").
     if (!r.ok) throw invalid(r.reason);
     return r.url.href;

@@ -23,7 +23,7 @@ import { uuidv7 } from '../../db/ids.ts';
 import { DecryptionError, type KeyVault } from '../../crypto/vault.ts';
 import type { Metrics } from '../../lib/metrics.ts';
 import type { Owner } from '../auth/owner.ts';
-import { postWebhook } from './safe-http.ts';
+import { postWebhook, type LookupFn } from './safe-http.ts';
 import { signDelivery } from './signing.ts';
 import { ATTEMPT_TIMEOUT_MS, DELIVERY_EVENT_TYPES, DELIVERY_LEASE_MS, DISABLE_AFTER_FAILING_MS } from './webhooks.events.ts';
 import { parseEvents } from './webhooks.service.ts';
@@ -55,6 +55,8 @@ export interface WebhookWorkerDeps {
   concurrency?: number;
   /** Replaces the HTTP call (tests of the worker without a network; production passes none). */
   post?: typeof postWebhook;
+  /** DNS for the delivery's URL (tests answer it; the system resolver when not given). */
+  lookup?: LookupFn;
 }
 
 const USER_AGENT = 'neo-byok-webhooks/1';
@@ -210,7 +212,7 @@ export class WebhookWorker {
       'webhook-timestamp': String(sentAt.getTime() / 1000),
       'webhook-signature': signDelivery(secrets, d.event_id, sentAt, d.payload),
     };
-    const res = await this.post(d.url, d.payload, headers, { allowedHttpHosts: this.deps.allowedHttpHosts, timeoutMs: ATTEMPT_TIMEOUT_MS });
+    const res = await this.post(d.url, d.payload, headers, { allowedHttpHosts: this.deps.allowedHttpHosts, timeoutMs: ATTEMPT_TIMEOUT_MS, ...(this.deps.lookup ? { lookup: this.deps.lookup } : {}) });
     const nowMs = this.clock();
     const now = new Date(nowMs).toISOString();
     const base = { last_attempt_at: now, last_status_code: res.status ?? null, last_error: res.error ? res.error.slice(0, 300) : null, last_response_excerpt: res.excerpt ? res.excerpt.slice(0, 300) : null };
