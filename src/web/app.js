@@ -28,6 +28,8 @@ const state = {
   auditError: null,
   /** Bumped on sign-out so that late answers for the previous session are dropped. */
   generation: 0,
+  /** The keyless setup help of this session: { gen, promise } (see loadFederation). */
+  federation: null,
 };
 
 /** provider id → card parts */
@@ -486,6 +488,7 @@ function buildCards() {
       onCheck: (body) => void checkKey(card, body),
       onSave: (body) => void saveKey(card, body),
       onCancel: () => closeForm(card),
+      loadFederation,
     });
     card.root = h(
       'li',
@@ -504,6 +507,22 @@ function buildCards() {
     cards.set(provider.id, card);
     list.append(card.root);
   }
+}
+
+/**
+ * The setup help for connecting without a key (GET /api/v1/byok/federation), fetched once
+ * per sign-in and shared by the three cloud forms; a failure is not kept, so reopening retries.
+ */
+function loadFederation() {
+  const gen = state.generation;
+  if (!state.federation || state.federation.gen !== gen) {
+    const promise = api('GET', '/api/v1/byok/federation');
+    state.federation = { gen, promise };
+    promise.catch(() => {
+      if (state.federation?.promise === promise) state.federation = null;
+    });
+  }
+  return state.federation.promise;
 }
 
 function renderProvidersStatus() {

@@ -5,6 +5,68 @@ import { h } from './dom.js';
 import { AZURE_ENDPOINT_FORMATS } from './providers.js';
 
 const MAX_SECRET = 16384;
+
+/**
+ * "Connect without a key" (docs/keyless-cloud.md): the fields of each cloud's federated
+ * credential (sent as the JSON credential in `api_key`; none of them is a secret) and
+ * which part of `GET /api/v1/byok/federation` explains the setup.
+ */
+const KEYLESS = {
+  bedrock: {
+    section: 'aws',
+    label: 'Without a key (IAM role)',
+    about: 'Neo assumes an IAM role in your account with a short-lived token it signs; no AWS key is stored. Create the OIDC provider and the role with the commands below, then enter the role ARN.',
+    fields: [{ name: 'role_arn', label: 'Role ARN', placeholder: 'arn:aws:iam::123456789012:role/neo-byok-bedrock', required: true }],
+  },
+  vertex: {
+    section: 'google',
+    label: 'Without a key (Workload Identity Federation)',
+    about: 'Neo exchanges a short-lived token it signs at Google for access to Vertex AI; no service-account key is stored. Create the pool and provider with the commands below, then enter their names.',
+    fields: [
+      { name: 'workload_identity_provider', label: 'Workload identity provider', placeholder: 'projects/123456789012/locations/global/workloadIdentityPools/neo-byok/providers/neo-byok', required: true },
+      { name: 'project_id', label: 'Project id', placeholder: 'my-project', required: true },
+      { name: 'service_account_email', label: 'Service account email (optional)', placeholder: 'neo-byok-vertex@my-project.iam.gserviceaccount.com', required: false, hint: 'Only if you set up a service account for Neo to act as (the optional commands).' },
+    ],
+  },
+  azure: {
+    section: 'azure',
+    label: 'Without a key (Microsoft Entra workload identity)',
+    about: 'Neo signs in to Microsoft Entra as your app registration with a short-lived token it signs; no resource key or client secret is stored. Create the app and its federated credential with the commands below, then enter its ids.',
+    fields: [
+      { name: 'tenant_id', label: 'Directory (tenant) id', placeholder: '00000000-0000-0000-0000-000000000000', required: true },
+      { name: 'client_id', label: 'Application (client) id', placeholder: '11111111-1111-1111-1111-111111111111', required: true },
+    ],
+  },
+};
+
+/** A block of commands or JSON, selectable as a whole. */
+const codeBlock = (label, text) =>
+  h('figure', { class: 'code-block' }, h('figcaption', { text: label }), h('pre', { tabindex: '0' }, h('code', { text })));
+
+/** The setup help of one cloud from `GET /api/v1/byok/federation`. */
+function renderKeylessHelp(kind, help) {
+  const section = help[KEYLESS[kind].section];
+  const facts = [
+    ['Issuer', help.issuer],
+    ['Subject (sub)', help.subject],
+    ['Audience (aud)', section.audience ?? section.audience_format],
+  ];
+  if (kind === 'vertex') facts.push(['Attribute condition', section.attribute_condition]);
+  const out = [
+    h('p', { class: 'hint', text: `Set up once in your ${kind === 'bedrock' ? 'AWS account' : kind === 'vertex' ? 'Google Cloud project' : 'Microsoft Entra tenant'}. These values are for ${help.resource_type === 'team' ? 'your team' : 'you'} only: another team's tokens carry another subject and are refused by this trust.` }),
+    h('dl', { class: 'keyless-facts' }, facts.map(([k, v]) => [h('dt', { text: k }), h('dd', {}, h('code', { text: v }))])),
+  ];
+  if (kind === 'bedrock') {
+    out.push(codeBlock('Trust policy (trust-policy.json)', JSON.stringify(section.trust_policy, null, 2)));
+    out.push(codeBlock('Permissions policy (bedrock-policy.json)', JSON.stringify(section.permissions_policy, null, 2)));
+  }
+  out.push(codeBlock('Commands', section.commands.join('\n')));
+  if (kind === 'vertex') out.push(codeBlock('Optional: act as a service account', section.service_account_commands.join('\n')));
+  out.push(codeBlock('Check the setup', section.verify.join('\n')));
+  return out;
+}
+
+
 const MAX_NAME = 128;
 const MAX_FILE = 64 * 1024;
 
@@ -80,6 +142,36 @@ export function createProviderForm(provider, handlers) {
   const fields = h('div', { class: 'fields' });
   let bedrockMode = 'apikey';
   const bedrockGroups = {};
+  const keyless = KEYLESS[provider.kind] ?? null;
+  /** 'key' (a stored secret) or 'keyless' (a federated credential), for the clouds that offer both. */
+  let connectMode = 'key';
+  const keyGroup = h('div', { class: 'group' });
+  const keylessHelp = h('div', { class: 'keyless-help', role: 'region', 'aria-label': `${provider.name}: setting up a connection without a key` });
+  let keylessGroup = null;
+  let helpState = 'idle';
+  const keylessId = (name) => `f-${p}-fed-${name}`;
+
+  async function loadKeylessHelp() {
+    if (helpState === 'loading' || helpState === 'ok') return;
+    helpState = 'loading';
+    keylessHelp.replaceChildren(h('p', { class: 'hint', role: 'status', text: 'Loading the setup instructions…' }));
+    try {
+      const help = await handlers.loadFederation();
+      keylessHelp.replaceChildren(...renderKeylessHelp(provider.kind, help));
+      helpState = 'ok';
+    } catch (err) {
+      helpState = 'error';
+      const notConfigured = err?.code === 'oidc_issuer_not_configured';
+      keylessHelp.replaceChildren(
+        h(
+          'p',
+          { class: `notice ${notConfigured ? 'notice-info' : 'notice-error'}`, role: 'alert' },
+          notConfigured ? 'Connecting without a key is not available on this server yet. ' : 'The setup instructions could not be loaded. ',
+          String(err?.message ?? err).replace(/^[a-z ]+: /, ''),
+        ),
+      );
+    }
+  }
 
   if (provider.kind === 'key') {
     fields.append(
@@ -97,8 +189,8 @@ export function createProviderForm(provider, handlers) {
           'Only these Azure hosts are accepted; paste the base URL without a path.',
         ],
       ),
-      field(ids.key, 'Resource key', secretInput(ids.key, ''), 'KEY 1 or KEY 2 from the same Keys and Endpoint page.'),
     );
+    keyGroup.append(field(ids.key, 'Resource key', secretInput(ids.key, ''), 'KEY 1 or KEY 2 from the same Keys and Endpoint page.'));
   } else if (provider.kind === 'vertex') {
     const textarea = h('textarea', {
       id: ids.json,
@@ -132,7 +224,7 @@ export function createProviderForm(provider, handlers) {
       }
       fileStatus.textContent = `Loaded ${chosen.name}${who}.`;
     });
-    fields.append(
+    keyGroup.append(
       field(
         ids.json,
         'Service-account key (JSON)',
@@ -140,8 +232,8 @@ export function createProviderForm(provider, handlers) {
         'Paste the whole JSON key file of a Google Cloud service account that has the Vertex AI User role (Google Cloud console → IAM & Admin → Service accounts → Keys → Add key → JSON).',
       ),
       h('div', { class: 'field' }, h('label', { for: ids.file, text: 'Or choose the key file' }), file, fileStatus),
-      regionField(provider, ids.region),
     );
+    fields.append(regionField(provider, ids.region));
   } else if (provider.kind === 'bedrock') {
     const radio = (value, text) =>
       h(
@@ -177,7 +269,45 @@ export function createProviderForm(provider, handlers) {
       bedrockGroups.apikey.hidden = bedrockMode !== 'apikey';
       bedrockGroups.sigv4.hidden = bedrockMode !== 'sigv4';
     });
-    fields.append(choice, bedrockGroups.apikey, bedrockGroups.sigv4, regionField(provider, ids.region));
+    keyGroup.append(choice, bedrockGroups.apikey, bedrockGroups.sigv4);
+    fields.append(regionField(provider, ids.region));
+  }
+
+  if (keyless) {
+    // "Connect without a key": a choice before the fields, the setup help, the federated credential's fields.
+    const radio = (value, text) =>
+      h('label', { class: 'choice' }, h('input', { type: 'radio', name: `f-${p}-connect`, value, checked: value === connectMode }), ' ', text);
+    const connectChoice = h(
+      'fieldset',
+      { class: 'field choice-group connect-choice' },
+      h('legend', { text: 'How Neo connects' }),
+      radio('key', 'With a key'),
+      radio('keyless', `Connect without a key: ${keyless.label.replace(/^Without a key \(|\)$/g, '')}`),
+    );
+    keylessGroup = h(
+      'div',
+      { class: 'group keyless-group', hidden: true },
+      h('p', { class: 'hint', text: keyless.about }),
+      keylessHelp,
+      keyless.fields.map((f) =>
+        field(
+          keylessId(f.name),
+          f.label,
+          h('input', { id: keylessId(f.name), type: 'text', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'off', placeholder: f.placeholder, 'data-federated': f.name }),
+          f.hint ?? null,
+        ),
+      ),
+    );
+    connectChoice.addEventListener('change', (ev) => {
+      if (ev.target?.name !== `f-${p}-connect`) return;
+      connectMode = ev.target.value;
+      keyGroup.hidden = connectMode !== 'key';
+      keylessGroup.hidden = connectMode !== 'keyless';
+      if (connectMode === 'keyless') void loadKeylessHelp();
+    });
+    // The Azure endpoint stays first (both ways need it); the choice and the groups follow the location.
+    if (provider.kind === 'azure') fields.append(connectChoice, keyGroup, keylessGroup);
+    else fields.prepend(connectChoice, keyGroup, keylessGroup);
   }
 
   fields.append(
@@ -246,6 +376,15 @@ export function createProviderForm(provider, handlers) {
 
   /** The secret from the fields, or the pending checked one; `null` after showing an error. */
   function readSecret() {
+    if (keyless && connectMode === 'keyless') {
+      const credential = {};
+      for (const f of keyless.fields) {
+        const v = el(keylessId(f.name)).value.trim();
+        if (v) credential[f.name] = v;
+        else if (f.required) return fieldError(keylessId(f.name), `Enter the ${f.label.toLowerCase()}.`);
+      }
+      return JSON.stringify(credential);
+    }
     if (provider.kind === 'vertex') {
       const v = el(ids.json).value.trim();
       if (!v) return pending ?? fieldError(ids.json, 'Paste the service-account JSON or choose the key file.');
@@ -274,6 +413,7 @@ export function createProviderForm(provider, handlers) {
   }
 
   function secretFieldId() {
+    if (keyless && connectMode === 'keyless') return keylessId(keyless.fields[0].name);
     if (provider.kind === 'vertex') return ids.json;
     // With the (kept) access key id filled in, the secret is what needs entering.
     if (provider.kind === 'bedrock' && bedrockMode === 'sigv4') return el(ids.akid).value.trim() ? ids.secret : ids.akid;
@@ -354,6 +494,9 @@ export function createProviderForm(provider, handlers) {
       if (provider.kind === 'azure') el(ids.endpoint).value = existing?.location ?? '';
       saveBtn.textContent = existing ? 'Save new key' : 'Save';
       form.hidden = false;
+      // The help names the signed-in owner: fetched again for each opening (cached per session by the page).
+      helpState = 'idle';
+      if (keyless && connectMode === 'keyless') void loadKeylessHelp();
       const first = provider.kind === 'azure' && !existing ? el(ids.endpoint) : form.querySelector('[data-secret], input:not([type=radio])');
       first?.focus();
     },
@@ -387,6 +530,7 @@ export function createProviderForm(provider, handlers) {
       let id = null;
       if (/location|endpoint|region/i.test(m)) id = provider.kind === 'azure' ? ids.endpoint : provider.kind === 'key' ? null : ids.region;
       else if (/display_name/i.test(m)) id = ids.name;
+      else if (keyless && connectMode === 'keyless' && keyless.fields.some((f) => m.includes(f.name))) id = keylessId(keyless.fields.find((f) => m.includes(f.name)).name);
       else if (/api_key/i.test(m)) id = secretFieldId();
       if (!id || !el(id)) return false;
       fieldError(id, m);
