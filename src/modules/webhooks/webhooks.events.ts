@@ -20,5 +20,5 @@ export const ROTATION_OVERLAP_MS = 24 * 3600_000;
 export const DISABLE_AFTER_FAILING_MS = 3 * 24 * 3600_000;
 /** Connect + response timeout of one attempt. */
 export const ATTEMPT_TIMEOUT_MS = 5_000;
-/** How long a claim holds a delivery: far longer than one attempt. */
-export const DELIVERY_LEASE_MS = 60_000;
+/** How long a claim holds a delivery: 6× the 5 s deadline of one attempt; an instance that dies mid-attempt delays that delivery by this much. */
+export const DELIVERY_LEASE_MS = 30_000;
