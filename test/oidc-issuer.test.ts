@@ -7,13 +7,14 @@
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { randomBytes } from 'node:crypto';
 import { main } from '../src/cli/main.ts';
 import { ConfigError, loadConfig } from '../src/config/index.ts';
 import { masterKeyId } from '../src/crypto/envelope.ts';
 import { rotateMasterKey } from '../src/crypto/rotate.ts';
 import { MasterKeyMismatchError } from '../src/crypto/vault.ts';
+import { openDatabase } from '../src/db/index.ts';
 import { buildApp } from '../src/http/app.ts';
 import { MIN_ROTATION_GRACE_MS, OIDC_TOKEN_TTL_S, OidcIssuer, rotateOidcKey } from '../src/modules/oidc/issuer.ts';
 import { createTestContext, TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, testDialects, type TestContext } from './helpers/context.ts';
@@ -227,6 +228,53 @@ for (const dialect of testDialects()) {
       // The old master key alone no longer opens the database (the check value moved), nor the signing keys.
       const config = { ...ctx.config, masterKey: Buffer.from(TEST_MASTER_KEY, 'base64') };
       await assert.rejects(buildApp({ config, database: ctx.database, quiet: true }), MasterKeyMismatchError);
+    });
+  });
+}
+
+for (const dialect of testDialects()) {
+  describe(`two instances on one database (${dialect})`, () => {
+    let ctx: TestContext;
+    before(async () => {
+      ctx = await createTestContext({ dialect, captureLogs: false, env: { NEO_OIDC_ISSUER: 'https://byok.example.com' } });
+    });
+    after(async () => ctx?.close());
+
+    it('create one signing key between them when both need the first at once, serve the same JWKS, and verify each other\'s tokens', async () => {
+      // A second instance: its own connections to the same database, the same configuration.
+      const database = await openDatabase(ctx.config.databaseUrl, { poolSize: 2 });
+      const other = await buildApp({ config: ctx.config, database, quiet: true });
+      try {
+        const owner = { type: 'team' as const, id: 'team-multi' };
+        const [a, b] = await Promise.all([
+          ctx.app.services.oidc.mintToken(owner, 'sts.amazonaws.com'),
+          other.services.oidc.mintToken(owner, 'sts.amazonaws.com'),
+        ]);
+        assert.equal(decodeProtectedHeader(a).kid, decodeProtectedHeader(b).kid, 'both sign with the one key');
+        const rows = await ctx.database.db.selectFrom('oidc_signing_keys').select('kid').execute();
+        assert.equal(rows.length, 1);
+        const jwksA = await ctx.app.inject({ method: 'GET', url: '/.well-known/jwks.json' });
+        const jwksB = await other.inject({ method: 'GET', url: '/.well-known/jwks.json' });
+        assert.equal(jwksA.body, jwksB.body);
+        // A token of one instance verifies with the other's JWKS.
+        const verified = await jwtVerify(a, createLocalJWKSet(jwksB.json()), { issuer: 'https://byok.example.com', audience: 'sts.amazonaws.com' });
+        assert.equal(verified.payload.sub, 'neo:team:team-multi');
+      } finally {
+        await other.close();
+        await database.close();
+      }
+    });
+
+    it('two rotations at once: one wins, the other says so; one active key remains', async () => {
+      const masterKey = Buffer.from(TEST_MASTER_KEY, 'base64');
+      const results = await Promise.allSettled([
+        rotateOidcKey({ db: ctx.database.db, masterKey, graceMs: MIN_ROTATION_GRACE_MS }),
+        rotateOidcKey({ db: ctx.database.db, masterKey, graceMs: MIN_ROTATION_GRACE_MS }),
+      ]);
+      assert.ok(results.some((r) => r.status === 'fulfilled'));
+      for (const r of results) if (r.status === 'rejected') assert.match(String(r.reason), /another rotation/);
+      const active = await ctx.database.db.selectFrom('oidc_signing_keys').select('kid').where('active', '=', 1).execute();
+      assert.equal(active.length, 1);
     });
   });
 }

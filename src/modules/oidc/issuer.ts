@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importPKCS8, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { nowIso, withTransaction, type Db } from '../../db/index.ts';
+import { isUniqueViolation, nowIso, withTransaction, type Db } from '../../db/index.ts';
 import type { OidcSigningKeysTable } from '../../db/schema.ts';
 import { masterKeyId, openSigningKey, sealSigningKey } from '../../crypto/envelope.ts';
 import { AppError } from '../../errors/index.ts';
@@ -302,7 +302,25 @@ export async function rotateOidcKey(opts: { db: Db; masterKey: Buffer; clock?: (
   }
   // Generated outside the transaction: RSA key generation takes a while.
   const k = await generateSigningKey(opts.masterKey);
-  return withTransaction(opts.db, async (trx) => {
+  try {
+    return await rotateWith(opts.db, k, clock, graceMs);
+  } catch (err) {
+    // Two rotations at once (PostgreSQL): the second one's new key collides with the first's on the one active row.
+    if (isUniqueViolation(err)) throw new RotationConflictError();
+    throw err;
+  }
+}
+
+/** Another rotation (or the first key's creation) committed meanwhile; running the command again rotates once more. */
+export class RotationConflictError extends Error {
+  constructor() {
+    super('another rotation of the OIDC signing key ran at the same time and won; check the JWKS, and run the command again if you still want a new key');
+    this.name = 'RotationConflictError';
+  }
+}
+
+async function rotateWith(db: Db, k: NewKey, clock: () => number, graceMs: number): Promise<RotateResult> {
+  return withTransaction(db, async (trx) => {
     const now = clock();
     const at = nowIso(() => now);
     const removeAfter = new Date(now + graceMs).toISOString();
