@@ -6,6 +6,7 @@ import { api, credential, describeError, parseCredential, setUnauthorizedHandler
 import { article, byId, h, loading, plural, replace, time } from './dom.js';
 import { createProviderForm } from './forms.js';
 import { PROVIDERS, providerName } from './providers.js';
+import { createWebhooksSection } from './webhooks.js';
 
 const AUDIT_PAGE = 10;
 const MODE_NAMES = { neo: 'Neo platform keys', byok: 'your own provider keys (BYOK)' };
@@ -31,6 +32,9 @@ const state = {
   /** The keyless setup help of this session: { gen, promise } (see loadFederation). */
   federation: null,
 };
+
+/** The Webhooks section (webhooks.js), made at start. */
+let webhooks = null;
 
 /** provider id → card parts */
 const cards = new Map();
@@ -180,6 +184,8 @@ function signOut(message) {
   byId('providers-status').replaceChildren();
   byId('overview-body').replaceChildren();
   byId('history-body').replaceChildren();
+  webhooks?.reset();
+  webhooks?.show(false);
   byId('session-email').textContent = '';
   notify(null);
   show('view-signin');
@@ -273,7 +279,10 @@ async function loadManagerSections() {
   const manager = isManager();
   byId('providers').hidden = !manager;
   byId('history').hidden = !manager;
+  webhooks?.show(manager);
   if (!manager) return;
+  // Independent of the keys: its own loading state and errors (a flag turned off answers 403 there too).
+  void webhooks?.load();
   buildCards();
   if (state.mode && !byokEnabled()) {
     state.keysStatus = 'disabled';
@@ -914,6 +923,8 @@ function describeEvent(e) {
       return `Switched from ${MODE_NAMES[e.from_mode] ?? e.from_mode} to ${MODE_NAMES[e.to_mode] ?? e.to_mode}`;
     case 'mode.auto_switched':
       return `Switched back to ${MODE_NAMES[e.to_mode] ?? e.to_mode} automatically: the last key was deleted`;
+    case 'webhook.disabled':
+      return e.outcome === 'gone' ? 'Disabled a webhook endpoint: its receiver answered 410 Gone' : 'Disabled a webhook endpoint: every delivery failed for 3 days';
     default:
       return String(e.action);
   }
@@ -985,6 +996,7 @@ function start() {
   byId('delete-cancel').addEventListener('click', () => byId('delete-dialog').close());
   byId('delete-confirm').addEventListener('click', () => void onConfirmDelete());
   byId('delete-dialog').addEventListener('close', onDialogClose);
+  webhooks = createWebhooksSection({ section: byId('webhooks'), body: byId('webhooks-body'), generation: () => state.generation });
   const stored = credential.get();
   if (stored) {
     show('view-loading');
