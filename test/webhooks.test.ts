@@ -332,6 +332,31 @@ for (const dialect of testDialects()) {
       answers.delete(path);
     });
 
+    it('retention: finished deliveries go after 30 days, dispatched events after 7; pending ones stay', async () => {
+      const user = await soloUser();
+      const path = newPath('retention');
+      const { webhook } = await createEndpoint(user, path);
+      await ping(user, webhook.id);
+      await round();
+      answers.set(path, 500);
+      await ping(user, webhook.id);
+      await round();
+      await ctx.app.inject({ method: 'PATCH', url: '/api/v1/byok/providers/openai', headers: user.headers, payload: { api_key: acceptedCredential(fakes, 'openai').api_key } });
+      // The event is dispatched (and its delivery pending: the receiver fails).
+      await round();
+      const eventsOf = () => ctx.database.db.selectFrom('outbox').select('id').where('owner_id', '=', user.id).execute();
+      assert.equal((await eventsOf()).length, 1);
+      nowMs += 8 * 86_400_000;
+      await ctx.app.services.webhookWorker.prune();
+      assert.equal((await eventsOf()).length, 0, 'a dispatched event goes after 7 days');
+      assert.equal((await deliveries(user, webhook.id)).length, 3, 'the delivery log is kept 30 days');
+      nowMs += 23 * 86_400_000;
+      await ctx.app.services.webhookWorker.prune();
+      const left = await deliveries(user, webhook.id);
+      assert.ok(left.length >= 1 && left.every((d) => d.status === 'pending'), JSON.stringify(left.map((d) => d.status)));
+      answers.delete(path);
+    });
+
     it('rotation: both secrets sign for 24 h, then only the new one', async () => {
       const user = await soloUser();
       const path = newPath('rotate');

@@ -234,6 +234,13 @@ export class WebhooksRepo {
     return Number(r.numUpdatedRows);
   }
 
+  /** Deletes dispatched events older than `eventsBefore` and finished deliveries older than `deliveriesBefore`. */
+  async prune(eventsBefore: string, deliveriesBefore: string): Promise<{ events: number; deliveries: number }> {
+    const e = await this.db.deleteFrom('outbox').where('dispatched_at', 'is not', null).where('dispatched_at', '<', eventsBefore).executeTakeFirst();
+    const d = await this.db.deleteFrom('webhook_deliveries').where('status', '!=', 'pending').where('created_at', '<', deliveriesBefore).executeTakeFirst();
+    return { events: Number(e.numDeletedRows), deliveries: Number(d.numDeletedRows) };
+  }
+
   /** Pending deliveries and undispatched events, and the creation time of the oldest of them (metrics). */
   async queueState(): Promise<{ depth: number; oldest: string | null }> {
     const row = await this.db

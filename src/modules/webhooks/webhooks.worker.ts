@@ -60,6 +60,10 @@ export interface WebhookWorkerDeps {
 }
 
 const USER_AGENT = 'neo-byok-webhooks/1';
+/** How long dispatched outbox events and finished deliveries (the delivery log) are kept. */
+export const OUTBOX_RETENTION_MS = 7 * 86_400_000;
+export const DELIVERY_RETENTION_MS = 30 * 86_400_000;
+const PRUNE_EVERY_MS = 3_600_000;
 const DISPATCH_BATCH = 100;
 
 export class WebhookWorker {
@@ -75,7 +79,10 @@ export class WebhookWorker {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
+  /** Set by stop(): a round in progress stops claiming (what it claimed is finished). */
+  private stopping = false;
   private lastIdMs = 0;
+  private lastPruneMs = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly deps: WebhookWorkerDeps) {
     this.repo = new WebhooksRepo(deps.db, deps.dialect);
@@ -91,6 +98,7 @@ export class WebhookWorker {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.stopping = false;
     this.schedule(Math.floor(this.random() * Math.min(this.pollMs, 1000)));
   }
 
@@ -107,6 +115,7 @@ export class WebhookWorker {
   /** Stops polling and waits for a round in progress (its attempts finish or time out within 5 s). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
@@ -114,8 +123,23 @@ export class WebhookWorker {
 
   /** One round: dispatch every new event, then send every due delivery. Answers the ids of the deliveries attempted. */
   async round(): Promise<string[]> {
-    while ((await this.dispatch()) > 0);
-    return this.deliverDue();
+    while (!this.stopping && (await this.dispatch()) > 0);
+    const attempted = await this.deliverDue();
+    if (!this.stopping && this.clock() - this.lastPruneMs >= PRUNE_EVERY_MS) {
+      this.lastPruneMs = this.clock();
+      await this.prune();
+    }
+    return attempted;
+  }
+
+  /**
+   * Retention: dispatched outbox events older than 7 days and finished deliveries
+   * (delivered or failed) older than 30 days are deleted, so neither table grows without
+   * bound. Pending deliveries are never deleted. Answers how many rows went.
+   */
+  async prune(): Promise<{ events: number; deliveries: number }> {
+    const nowMs = this.clock();
+    return this.repo.prune(new Date(nowMs - OUTBOX_RETENTION_MS).toISOString(), new Date(nowMs - DELIVERY_RETENTION_MS).toISOString());
   }
 
   /**
@@ -162,7 +186,7 @@ export class WebhookWorker {
   /** Claims and sends due deliveries until none is due; answers the ids attempted. */
   async deliverDue(maxRounds = 1000): Promise<string[]> {
     const attempted: string[] = [];
-    for (let i = 0; i < maxRounds; i++) {
+    for (let i = 0; i < maxRounds && !this.stopping; i++) {
       const nowMs = this.clock();
       const claimed = await withTransaction(this.deps.db, (trx) =>
         new WebhooksRepo(trx, this.deps.dialect).claimDue(new Date(nowMs).toISOString(), new Date(nowMs + DELIVERY_LEASE_MS).toISOString(), this.instanceId, this.concurrency),
