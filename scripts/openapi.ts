@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadConfig } from '../src/config/index.ts';
 import { openDatabase } from '../src/db/index.ts';
-import { buildApp } from '../src/http/app.ts';
+import { buildApp } from '../src/app.ts';
 
 export const OPENAPI_FILE = new URL('../openapi/openapi.json', import.meta.url);
 

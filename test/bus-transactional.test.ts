@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/index.ts';
 import { nowIso, openDatabase, type DatabaseHandle } from '../src/db/index.ts';
 import { PgBus } from '../src/db/notify.ts';
-import { buildApp, type App } from '../src/http/app.ts';
+import { buildApp, type App } from '../src/app.ts';
 import { TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, type TestContext } from './helpers/context.ts';
 import { createPostgresDatabase, postgresTestUrl, type TestDatabase } from './helpers/databases.ts';
 import { createUser } from './helpers/fixtures.ts';

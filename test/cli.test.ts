@@ -14,7 +14,7 @@ import { loadConfig } from '../src/config/index.ts';
 import { nowIso, openDatabase, type DatabaseHandle } from '../src/db/index.ts';
 import { uuidv7 } from '../src/db/ids.ts';
 import { createBus } from '../src/db/notify.ts';
-import { buildApp, type App } from '../src/http/app.ts';
+import { buildApp, type App } from '../src/app.ts';
 import { principal } from '../src/http/auth.ts';
 import { commands } from '../src/cli/commands.ts';
 import { main } from '../src/cli/main.ts';

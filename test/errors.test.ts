@@ -15,7 +15,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { loadConfig } from '../src/config/index.ts';
 import { openDatabase, type DatabaseHandle } from '../src/db/index.ts';
 import { ERROR_CODES, type ErrorCode } from '../src/errors/index.ts';
-import { buildApp, type App } from '../src/http/app.ts';
+import { buildApp, type App } from '../src/app.ts';
 import {
   createTestContext,
   signTestJwt,

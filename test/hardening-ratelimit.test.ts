@@ -10,7 +10,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
 import { loadConfig } from '../src/config/index.ts';
-import { buildApp, type App } from '../src/http/app.ts';
+import { buildApp, type App } from '../src/app.ts';
 import { startFakeKeyProviders, type FakeKeyProviders } from './fakes/key-providers.ts';
 import { createTestContext, TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, testDialects, type TestContext } from './helpers/context.ts';
 import { createApiKey, createUser, setByok, type TestUser } from './helpers/fixtures.ts';

@@ -15,7 +15,7 @@ import { masterKeyId } from '../src/crypto/envelope.ts';
 import { rotateMasterKey } from '../src/crypto/rotate.ts';
 import { MasterKeyMismatchError } from '../src/crypto/vault.ts';
 import { openDatabase } from '../src/db/index.ts';
-import { buildApp } from '../src/http/app.ts';
+import { buildApp } from '../src/app.ts';
 import { MIN_ROTATION_GRACE_MS, OIDC_TOKEN_TTL_S, OidcIssuer, rotateOidcKey } from '../src/modules/oidc/issuer.ts';
 import { createTestContext, TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, testDialects, type TestContext } from './helpers/context.ts';
 

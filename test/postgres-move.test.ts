@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/index.ts';
 import { DUMP_TABLES } from '../src/db/dump.ts';
 import { openDatabase, type DatabaseHandle } from '../src/db/index.ts';
-import { buildApp, type App } from '../src/http/app.ts';
+import { buildApp, type App } from '../src/app.ts';
 import { PROVIDERS, type ProviderName } from '../src/providers/types.ts';
 import { createTestContext, TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, testDialects, type TestContext } from './helpers/context.ts';
 import { createPostgresDatabase, type TestDatabase } from './helpers/databases.ts';

@@ -14,7 +14,7 @@ import { loadConfig } from '../src/config/index.ts';
 import { DatabaseUnreachableError, isDatabaseUnavailable, migrateToLatest, openDatabase, type DatabaseHandle } from '../src/db/index.ts';
 import { migrations } from '../src/db/migrations/index.ts';
 import { createBus, PgBus } from '../src/db/notify.ts';
-import { buildApp, type App } from '../src/http/app.ts';
+import { buildApp, type App } from '../src/app.ts';
 import { signTestJwt, TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY } from './helpers/context.ts';
 import { closedPort, createPostgresDatabase, postgresTestUrl, startTcpProxy, type TcpProxy, type TestDatabase } from './helpers/databases.ts';
 import { uniqueEmail } from './helpers/fixtures.ts';

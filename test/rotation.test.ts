@@ -19,7 +19,7 @@ import { MasterKeyMismatchError } from '../src/crypto/vault.ts';
 import { nowIso, type Db } from '../src/db/index.ts';
 import { uuidv7 } from '../src/db/ids.ts';
 import { main } from '../src/cli/main.ts';
-import { buildApp, type App } from '../src/http/app.ts';
+import { buildApp, type App } from '../src/app.ts';
 import type { ProviderName } from '../src/providers/types.ts';
 import { createTestContext, TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, testDialects, type TestContext } from './helpers/context.ts';
 

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/index.ts';
 import { openDatabase, type DatabaseHandle } from '../src/db/index.ts';
 import { createBus, SqliteWatchBus } from '../src/db/notify.ts';
-import { buildApp, type App } from '../src/http/app.ts';
+import { buildApp, type App } from '../src/app.ts';
 import { signTestJwt, TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY } from './helpers/context.ts';
 
 const BIN = new URL('../bin/neo-byok', import.meta.url).pathname;

@@ -10,11 +10,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { normalizeAllowedHttpHost } from '../src/config/index.ts';
 import { classifyAddress } from '../src/modules/webhooks/addresses.ts';
 import {
   checkWebhookUrl,
   MAX_RESPONSE_BYTES,
-  normalizeAllowedHttpHost,
   postWebhook,
   sanitizeExcerpt,
   type LookupFn,

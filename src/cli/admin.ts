@@ -199,7 +199,7 @@ export async function recheckKeys(rt: Runtime, io: CliIo, target: { email?: stri
     if (!team) throw new CliError(`no team with id ${target.teamId.slice(0, 80)}`);
     owner = { type: 'team', id: team.id };
   }
-  const { buildApp } = await import('../http/app.ts');
+  const { buildApp } = await import('../app.ts');
   const config = { ...rt.config, keyHealth: { ...rt.config.keyHealth, scheduler: false } };
   const app = await buildApp({ config, database: rt.database, bus: rt.bus, quiet: true });
   try {

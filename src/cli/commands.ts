@@ -3,7 +3,7 @@
  * A runner loads what it needs on demand (`await import`): the table and the help texts
  * load no database driver, HTTP or JWT library, so `--help` starts fast.
  */
-import { CliError, type CliIo, parseArgs, printJson } from './io.ts';
+import { CliError, type CliIo, type Command, parseArgs, printJson } from './io.ts';
 import { openRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
 import { ROTATE_HELP, rotateMasterKeyCommand } from './rotate-master-key.ts';
 import { dumpCommands } from './dump.ts';
@@ -19,12 +19,6 @@ at least 15m, at most 30d), so tokens it signed keep verifying until they expire
 Retired keys whose grace has ended are deleted. The private key is stored sealed by
 NEO_MASTER_KEY. Nothing in the clouds needs to change: they fetch the JWKS again.`;
 
-export interface Command {
-  path: string[];
-  summary: string;
-  help: string;
-  run(argv: string[], io: CliIo): Promise<number>;
-}
 
 export const commands: Command[] = [
   {

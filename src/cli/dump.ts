@@ -4,8 +4,7 @@
  */
 import { closeSync, createReadStream, openSync, writeSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import type { Command } from './commands.ts';
-import { CliError, type CliIo, parseArgs, printJson } from './io.ts';
+import { CliError, type CliIo, type Command, parseArgs, printJson } from './io.ts';
 import { openRuntime } from './runtime.ts';
 
 const EXPORT_HELP = `Usage: neo-byok admin export [--output <file>]

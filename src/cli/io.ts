@@ -58,3 +58,11 @@ export function parseArgs(
 export function printJson(io: CliIo, value: unknown): void {
   io.stdout(JSON.stringify(value) + '\n');
 }
+
+/** One `neo-byok` command: its words, its one-line summary, its help and what it runs. */
+export interface Command {
+  path: string[];
+  summary: string;
+  help: string;
+  run(argv: string[], io: CliIo): Promise<number>;
+}

@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../config/index.ts';
-import { commands, type Command } from './commands.ts';
-import { CliError, type CliIo, defaultIo } from './io.ts';
+import { commands } from './commands.ts';
+import { CliError, type CliIo, type Command, defaultIo } from './io.ts';
 
 const TOP_HELP = `Usage: neo-byok <command> [options]
 

@@ -2,7 +2,7 @@
 import { loadConfig, type Config } from '../config/index.ts';
 import { openDatabase, redactDatabaseUrl } from '../db/index.ts';
 import { createBus } from '../db/notify.ts';
-import { buildApp, type App } from '../http/app.ts';
+import { buildApp, type App } from '../app.ts';
 import { looseDirMode } from '../lib/private-files.ts';
 import type { CliIo } from './io.ts';
 

@@ -11,7 +11,6 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { isIP } from 'node:net';
 import { isAbsolute, join, resolve } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
-import { normalizeAllowedHttpHost } from '../modules/webhooks/safe-http.ts';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -538,4 +537,22 @@ export function loadConfig(env: Env = process.env, options: LoadOptions = {}): C
 /** The process environment (the CLI passes it to loadConfig). */
 export function processEnv(): Env {
   return process.env;
+}
+
+/**
+ * The canonical `host:port` form of an allow-list entry (`127.0.0.1:8080`,
+ * `[::1]:8080`, `receiver.local:80`), or undefined when it is not one (no port,
+ * a path, userinfo…). Configuration validates entries with it.
+ */
+export function normalizeAllowedHttpHost(entry: string): string | undefined {
+  const e = entry.trim().toLowerCase();
+  if (!/^(\[[0-9a-f:.]+\]|[^\s:/?#@[\]\\]+):\d{1,5}$/.test(e)) return undefined;
+  try {
+    const u = new URL(`http://${e}/`);
+    const port = Number(e.slice(e.lastIndexOf(':') + 1));
+    if (port < 1 || port > 65535) return undefined;
+    return `${u.hostname}:${port}`;
+  } catch {
+    return undefined;
+  }
 }

@@ -10,11 +10,11 @@
  * (re)subscription like every other cache.
  */
 import type { Db, Trx } from '../db/index.ts';
+import { ownerKey, type Owner } from '../db/schema.ts';
 import { afterCommit, nowIso } from '../db/index.ts';
 import { uuidv7 } from '../db/ids.ts';
 import type { CacheBus } from '../lib/bus.ts';
 import { Cache } from '../lib/cache.ts';
-import type { Owner } from '../modules/auth/owner.ts';
 import type { ProviderName } from '../providers/types.ts';
 import {
   DecryptionError,
@@ -50,6 +50,14 @@ export class UnreadableKeyError extends DecryptionError {
     super('a stored provider key could not be decrypted');
     this.name = 'UnreadableKeyError';
   }
+}
+
+/** The log line (fields, message) of a stored key that does not decrypt: whose key and which provider, never the secret. */
+export function unreadableKeyLog(owner: Owner, provider: string, extra: Record<string, unknown> = {}): [Record<string, unknown>, string] {
+  return [
+    { event: 'provider_key.unreadable', ...extra, owner_type: owner.type, owner_id: owner.id, provider },
+    'stored provider key cannot be decrypted (altered, moved, or its master key is not configured)',
+  ];
 }
 
 export class MasterKeyMismatchError extends Error {
@@ -91,7 +99,6 @@ interface CachedDataKey {
   owner: string;
 }
 
-const ownerKeyOf = (o: Owner) => `${o.type}:${o.id}`;
 
 const webhookContext = (owner: Owner, endpointId: string) => ({ ownerType: owner.type, ownerId: owner.id, provider: `webhook:${endpointId}`, location: null });
 /** Ciphertexts kept prepared for decryption at most (the memo starts over when full). */
@@ -234,7 +241,7 @@ export class KeyVault {
    * transaction is cached only after that transaction commits.
    */
   private async withDataKey<T>(db: Db | Trx, owner: Owner, dataKeyId: string, use: (key: Buffer) => T): Promise<T> {
-    const ok = ownerKeyOf(owner);
+    const ok = ownerKey(owner);
     const hit = this.cache.get(dataKeyId);
     if (hit) {
       if (hit.owner !== ok) throw new DecryptionError();

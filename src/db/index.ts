@@ -356,6 +356,14 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
 }
 
 /** Current time as the RFC 3339 UTC string stored in every timestamp column. */
+/**
+ * A row lock for the rest of the transaction: `FOR UPDATE` on PostgreSQL; nothing on
+ * SQLite, where the write transaction (BEGIN IMMEDIATE) already excludes other writers.
+ */
+export function forUpdate<Q extends { forUpdate(): Q }>(query: Q, dialect: Dialect): Q {
+  return dialect === 'postgres' ? query.forUpdate() : query;
+}
+
 export function nowIso(clock: () => number = Date.now): string {
   return new Date(clock()).toISOString();
 }

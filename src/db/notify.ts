@@ -24,10 +24,11 @@
  * that time, and at the latest once the bus is back.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config/index.ts';
+import { createRedis, redactRedisUrl } from '../lib/redis.ts';
 import { LocalBus, TOPICS, type BusState, type CacheBus, type Topic } from '../lib/bus.ts';
 import { afterCommit, beforeCommit, type DatabaseHandle, type Db, type Trx } from './index.ts';
 /** PostgreSQL NOTIFY channel (a plain identifier: no quoting needed). */
@@ -283,32 +284,6 @@ export class PgBus extends RemoteBus {
       await c.end().catch(() => {});
     }
     await super.close();
-  }
-}
-
-/**
- * An ioredis connection with the service's defaults: bounded connect time, one retry per
- * command (a request never hangs on a dead Redis), reconnection with capped backoff.
- * Shared by the cache bus and the rate limiter's store.
- */
-export function createRedis(url: string, overrides: RedisOptions = {}): Redis {
-  return new Redis(url, {
-    connectTimeout: 5000,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (times) => Math.min(times * 200, 5000),
-    lazyConnect: true,
-    ...overrides,
-  });
-}
-
-/** A Redis URL without its password, for messages. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return 'redis://(unparseable url)';
   }
 }
 

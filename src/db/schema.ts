@@ -5,6 +5,15 @@
 import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
 
 export type OwnerType = 'user' | 'team';
+
+/** Whose BYOK settings a row or request addresses (CONTRACT.md section 2). */
+export interface Owner {
+  type: OwnerType;
+  id: string;
+}
+
+/** `type:id`, the owner's key in caches and bus messages. */
+export const ownerKey = (o: Owner): string => `${o.type}:${o.id}`;
 export type ModelUseMode = 'neo' | 'byok';
 export type TeamRole = 'admin' | 'member' | 'viewer';
 export type SystemRole = 'user' | 'admin';

@@ -6,9 +6,27 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { unauthorized } from '../errors/index.ts';
-import type { AuthService, Principal } from '../modules/auth/auth.service.ts';
+import type { TeamRole, UserRow } from '../db/schema.ts';
 
 export type AuthMode = 'user' | 'internal' | 'public';
+
+export interface Membership {
+  teamId: string;
+  role: TeamRole;
+}
+
+export interface Principal {
+  user: UserRow;
+  via: 'jwt' | 'apikey';
+  /** The caller's active team membership, or null for a solo user. */
+  membership: Membership | null;
+}
+
+/** What authenticates a user route's credentials (modules/auth's AuthService). */
+export interface Authenticator {
+  authenticateJwt(token: string): Promise<Principal>;
+  authenticateApiKey(key: string): Promise<Principal>;
+}
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -31,7 +49,7 @@ export interface AuthHooks {
   onFailure?: (request: FastifyRequest, err: unknown) => void | Promise<void>;
 }
 
-export function installAuth(app: FastifyInstance, auth: AuthService, internalToken: string, hooks: AuthHooks = {}): void {
+export function installAuth(app: FastifyInstance, auth: Authenticator, internalToken: string, hooks: AuthHooks = {}): void {
   // The configured token's digest is computed once; each call hashes only what it was given.
   const internalDigest = sha256(internalToken);
   app.decorateRequest('principal', null);

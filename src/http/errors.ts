@@ -1,5 +1,6 @@
 /** Turns every failure (ours, Fastify's, the database's) into the contract's ErrorResponse. */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { unreadableKeyLog, UnreadableKeyError } from '../crypto/vault.ts';
 import { databaseUnavailability } from '../db/index.ts';
 import { AppError, errorBody } from '../errors/index.ts';
 import { describeValidationError } from './validation.ts';
@@ -65,6 +66,9 @@ export function installErrorHandling(app: FastifyInstance): void {
         { error_id: request.id, err: { type: e?.name, message: e?.message, stack: e?.stack, code: (e as { code?: unknown })?.code } },
         'request failed',
       );
+      // A stored key that no longer decrypts answers a generic 500; this event (same
+      // error_id) tells the operator whose key and which provider.
+      if (err instanceof UnreadableKeyError) request.log.error(...unreadableKeyLog(err.owner, err.provider, { error_id: request.id }));
     }
     return sendError(reply, request, appErr);
   });

@@ -25,8 +25,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Config, TrustProxy } from '../config/index.ts';
-import { UnreadableKeyError } from '../crypto/vault.ts';
-import { createRedis } from '../db/notify.ts';
+import { createRedis } from '../lib/redis.ts';
 import { AppError, errorBody } from '../errors/index.ts';
 import type { AuthHooks } from './auth.ts';
 
@@ -195,17 +194,6 @@ export async function installSecurity(app: FastifyInstance, deps: SecurityDeps):
       { event: 'connection_limit', max_connections: config.maxConnections, remote_address: data?.remoteAddress },
       'connection refused: NEO_MAX_CONNECTIONS open connections reached (one warning per 10 s)',
     );
-  });
-
-  // A stored key that no longer decrypts answers a generic 500; this event (same
-  // error_id) tells the operator whose key and which provider, never the secret.
-  app.addHook('onError', async (request, _reply, error) => {
-    if (error instanceof UnreadableKeyError) {
-      request.log.error(
-        { event: 'provider_key.unreadable', error_id: request.id, owner_type: error.owner.type, owner_id: error.owner.id, provider: error.provider },
-        'stored provider key cannot be decrypted (altered, moved, or its master key is not configured)',
-      );
-    }
   });
 
   app.addHook('onSend', async (request, reply, payload) => {

@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { SignJWT } from 'jose';
 import { loadConfig, type Config } from '../../src/config/index.ts';
 import { openDatabase, type DatabaseHandle } from '../../src/db/index.ts';
-import { buildApp, type App, type AppDeps } from '../../src/http/app.ts';
+import { buildApp, type App, type AppDeps } from '../../src/app.ts';
 import { openTestDatabase, type TestDialect } from './databases.ts';
 
 export const TEST_JWT_SECRET = 'test-jwt-secret-0123456789abcdefghijklmnopqrstuvwxyz';

@@ -4,7 +4,7 @@
  * or a transaction) chosen by the service; transactions open only in services.
  */
 import type { Kysely } from 'kysely';
-import type { Dialect } from '../../db/index.ts';
+import { forUpdate, type Dialect } from '../../db/index.ts';
 import type { ApiKeyRow, Database } from '../../db/schema.ts';
 
 export class ApiKeysRepo {
@@ -26,9 +26,7 @@ export class ApiKeysRepo {
   /** The user's key row, locked for the rest of the transaction on PostgreSQL. */
   findByUserForUpdate(userId: string): Promise<ApiKeyRow | undefined> {
     if (!this.db.isTransaction) throw new Error('findByUserForUpdate needs a transaction: open one in the service');
-    let q = this.db.selectFrom('api_keys').selectAll().where('user_id', '=', userId);
-    if (this.dialect === 'postgres') q = q.forUpdate();
-    return q.executeTakeFirst();
+    return forUpdate(this.db.selectFrom('api_keys').selectAll().where('user_id', '=', userId), this.dialect).executeTakeFirst();
   }
 
   /** Inserts the user's key; the unique index on user_id refuses a second one. */

@@ -8,7 +8,7 @@
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { JwtConfig } from '../../config/index.ts';
 import { isUniqueViolation, nowIso, type Db, type Dialect } from '../../db/index.ts';
-import type { TeamRole, UserRow } from '../../db/schema.ts';
+import type { UserRow } from '../../db/schema.ts';
 import { AppError, unauthorized } from '../../errors/index.ts';
 import { EVERYTHING, type CacheBus } from '../../lib/bus.ts';
 import { Cache } from '../../lib/cache.ts';
@@ -17,17 +17,10 @@ import { ApiKeysRepo } from '../apikeys/apikeys.repo.ts';
 import { TeamsRepo } from '../teams/teams.repo.ts';
 import { EMAIL_RE, normalizeEmail, UsersRepo } from '../users/users.repo.ts';
 
-export interface Membership {
-  teamId: string;
-  role: TeamRole;
-}
+import type { Membership, Principal } from '../../http/auth.ts';
 
-export interface Principal {
-  user: UserRow;
-  via: 'jwt' | 'apikey';
-  /** The caller's active team membership, or null for a solo user. */
-  membership: Membership | null;
-}
+// The caller's type lives with route authentication (http/auth.ts), which sets it.
+export type { Membership, Principal } from '../../http/auth.ts';
 
 export const API_KEY_RE = /^neo_sk_[A-Za-z0-9]{32}$/;
 

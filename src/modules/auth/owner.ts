@@ -1,12 +1,9 @@
-import type { OwnerType } from '../../db/schema.ts';
+import type { Owner } from '../../db/schema.ts';
 import { forbidden } from '../../errors/index.ts';
 import type { Principal } from './auth.service.ts';
 
-/** Whose BYOK settings a request addresses (CONTRACT.md section 2). */
-export interface Owner {
-  type: OwnerType;
-  id: string;
-}
+// The type and its key live with the schema, below crypto/ and modules/ which both use them.
+export { ownerKey, type Owner } from '../../db/schema.ts';
 
 /** The team when the caller is in one, else the caller. */
 export function ownerOf(p: Principal): Owner {
@@ -20,5 +17,3 @@ export function requireOwnerManager(p: Principal): Owner {
   }
   return ownerOf(p);
 }
-
-export const ownerKey = (o: Owner): string => `${o.type}:${o.id}`;

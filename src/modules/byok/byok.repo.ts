@@ -9,7 +9,7 @@
  * owner than the locked one.
  */
 import { sql, type Kysely } from 'kysely';
-import type { Dialect, Trx } from '../../db/index.ts';
+import { forUpdate, type Dialect, type Trx } from '../../db/index.ts';
 import type { AuditEventRow, Database, ModelUseMode, ProviderKeyRow } from '../../db/schema.ts';
 import type { HealthColumns } from '../keyhealth/keyhealth.rules.ts';
 import type { ProviderName } from '../../providers/types.ts';
@@ -155,9 +155,10 @@ export class ByokRepo {
       .values({ owner_type: owner.type, owner_id: owner.id, mode: 'neo', updated_at: now })
       .onConflict((oc) => oc.columns(['owner_type', 'owner_id']).doNothing())
       .execute();
-    let q = trx.selectFrom('byok_settings').select('mode').where('owner_type', '=', owner.type).where('owner_id', '=', owner.id);
-    if (this.dialect === 'postgres') q = q.forUpdate();
-    const row = await q.executeTakeFirstOrThrow();
+    const row = await forUpdate(
+      trx.selectFrom('byok_settings').select('mode').where('owner_type', '=', owner.type).where('owner_id', '=', owner.id),
+      this.dialect,
+    ).executeTakeFirstOrThrow();
     return new LockedOwner(trx, { type: owner.type, id: owner.id }, asMode(row.mode));
   }
 }

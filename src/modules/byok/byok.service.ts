@@ -17,7 +17,7 @@ import type { AuditEventRow, KeyStatus, ModelUseMode, ProviderKeyRow } from '../
 import { AppError, forbidden, invalid, notFound } from '../../errors/index.ts';
 import type { CacheBus } from '../../lib/bus.ts';
 import type { Metrics } from '../../lib/metrics.ts';
-import { DecryptionError, type KeyVault } from '../../crypto/vault.ts';
+import { DecryptionError, unreadableKeyLog, type KeyVault } from '../../crypto/vault.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
 import type { CheckContext, CheckOutcome, CheckResult, PreparedCredential, ProviderAdapter, ProviderName } from '../../providers/types.ts';
 import type { Principal } from '../auth/auth.service.ts';
@@ -288,10 +288,7 @@ export class ByokService {
       } catch (err) {
         if (!(err instanceof DecryptionError)) throw err;
         view.status = 'unreadable';
-        this.deps.log?.error?.(
-          { event: 'provider_key.unreadable', owner_type: owner.type, owner_id: owner.id, provider: view.provider, key_id: row.id },
-          'stored provider key cannot be decrypted (altered, moved, or its master key is not configured)',
-        );
+        this.deps.log?.error?.(...unreadableKeyLog(owner, view.provider, { key_id: row.id }));
       }
       out.push(view);
     }

@@ -7,7 +7,7 @@
  * transactions open only in services.
  */
 import type { Kysely } from 'kysely';
-import type { Dialect } from '../../db/index.ts';
+import { forUpdate, type Dialect } from '../../db/index.ts';
 import type { Database, TeamMemberRow, TeamRole, TeamRow } from '../../db/schema.ts';
 
 /** A member row with the inviter's email resolved. */
@@ -34,9 +34,7 @@ export class TeamsRepo {
    * last-admin checks cannot race.
    */
   async lockTeam(teamId: string): Promise<TeamRow | undefined> {
-    let q = this.db.selectFrom('teams').selectAll().where('id', '=', teamId);
-    if (this.dialect === 'postgres') q = q.forUpdate();
-    return q.executeTakeFirst();
+    return forUpdate(this.db.selectFrom('teams').selectAll().where('id', '=', teamId), this.dialect).executeTakeFirst();
   }
 
   async findTeam(teamId: string): Promise<TeamView | undefined> {

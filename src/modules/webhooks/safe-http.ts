@@ -23,6 +23,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { canonicalIp, classifyAddress, describeRange } from './addresses.ts';
+import { normalizeAllowedHttpHost } from '../../config/index.ts';
 
 /** Resolves a host name to all its addresses (injected by tests; default: the OS resolver). */
 export type LookupFn = (hostname: string) => Promise<readonly { address: string; family: number }[]>;
@@ -47,24 +48,6 @@ interface Target {
   port: number;
   /** The operator allow-listed this host:port: http allowed, address checks waived. */
   allowListed: boolean;
-}
-
-/**
- * The canonical `host:port` form of an allow-list entry (`127.0.0.1:8080`,
- * `[::1]:8080`, `receiver.local:80`), or undefined when it is not one (no port,
- * a path, userinfo…). Configuration validates entries with it.
- */
-export function normalizeAllowedHttpHost(entry: string): string | undefined {
-  const e = entry.trim().toLowerCase();
-  if (!/^(\[[0-9a-f:.]+\]|[^\s:/?#@[\]\\]+):\d{1,5}$/.test(e)) return undefined;
-  try {
-    const u = new URL(`http://${e}/`);
-    const port = Number(e.slice(e.lastIndexOf(':') + 1));
-    if (port < 1 || port > 65535) return undefined;
-    return `${u.hostname}:${port}`;
-  } catch {
-    return undefined;
-  }
 }
 
 function parseTarget(

@@ -9,44 +9,44 @@ import underPressure from '@fastify/under-pressure';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
-import type { Config } from '../config/index.ts';
-import { AppError } from '../errors/index.ts';
-import type { DatabaseHandle } from '../db/index.ts';
-import { LocalBus, type CacheBus } from '../lib/bus.ts';
-import { Metrics } from '../lib/metrics.ts';
-import { AuthService } from '../modules/auth/auth.service.ts';
-import { FeaturesService } from '../modules/features/features.service.ts';
-import { healthRoutes } from '../modules/health/health.routes.ts';
-import { apiKeysRoutes } from '../modules/apikeys/apikeys.routes.ts';
-import { ApiKeysService } from '../modules/apikeys/apikeys.service.ts';
-import { teamsRoutes } from '../modules/teams/teams.routes.ts';
-import { TeamsService } from '../modules/teams/teams.service.ts';
-import { KeyVault } from '../crypto/vault.ts';
-import { byokRoutes } from '../modules/byok/byok.routes.ts';
-import { ByokService } from '../modules/byok/byok.service.ts';
-import { isStoredEndpoint } from '../providers/azure-foundry/index.ts';
-import { createProviderRegistry, type ProviderRegistry } from '../providers/registry.ts';
-import { ModelsService } from '../modules/models/models.service.ts';
-import { modelsRoutes } from '../modules/models/models.routes.ts';
-import { UsersService } from '../modules/users/users.service.ts';
-import { usersRoutes } from '../modules/users/users.routes.ts';
-import { ResolveService } from '../modules/internal/resolve.service.ts';
-import { resolveRoutes } from '../modules/internal/resolve.routes.ts';
-import { keyHealthRoutes } from '../modules/keyhealth/keyhealth.routes.ts';
-import { KeyHealthScheduler } from '../modules/keyhealth/keyhealth.scheduler.ts';
-import { KeyHealthService } from '../modules/keyhealth/keyhealth.service.ts';
-import { UsageRecorder } from '../modules/keyhealth/usage.ts';
-import { OidcIssuer } from '../modules/oidc/issuer.ts';
-import { oidcRoutes } from '../modules/oidc/oidc.routes.ts';
-import { federationRoutes } from '../modules/oidc/federation.routes.ts';
-import { webhooksRoutes } from '../modules/webhooks/webhooks.routes.ts';
-import { WebhooksService } from '../modules/webhooks/webhooks.service.ts';
-import type { LookupFn } from '../modules/webhooks/safe-http.ts';
-import { WebhookWorker } from '../modules/webhooks/webhooks.worker.ts';
-import { webRoutes } from '../web/web.routes.ts';
-import { installAuth } from './auth.ts';
-import { installErrorHandling, sendError, toAppError } from './errors.ts';
-import { openapiOptions } from './openapi.ts';
+import type { Config } from './config/index.ts';
+import { AppError } from './errors/index.ts';
+import type { DatabaseHandle } from './db/index.ts';
+import { LocalBus, type CacheBus } from './lib/bus.ts';
+import { Metrics } from './lib/metrics.ts';
+import { AuthService } from './modules/auth/auth.service.ts';
+import { FeaturesService } from './modules/features/features.service.ts';
+import { healthRoutes } from './modules/health/health.routes.ts';
+import { apiKeysRoutes } from './modules/apikeys/apikeys.routes.ts';
+import { ApiKeysService } from './modules/apikeys/apikeys.service.ts';
+import { teamsRoutes } from './modules/teams/teams.routes.ts';
+import { TeamsService } from './modules/teams/teams.service.ts';
+import { KeyVault } from './crypto/vault.ts';
+import { byokRoutes } from './modules/byok/byok.routes.ts';
+import { ByokService } from './modules/byok/byok.service.ts';
+import { isStoredEndpoint } from './providers/azure-foundry/index.ts';
+import { createProviderRegistry, type ProviderRegistry } from './providers/registry.ts';
+import { ModelsService } from './modules/models/models.service.ts';
+import { modelsRoutes } from './modules/models/models.routes.ts';
+import { UsersService } from './modules/users/users.service.ts';
+import { usersRoutes } from './modules/users/users.routes.ts';
+import { ResolveService } from './modules/internal/resolve.service.ts';
+import { resolveRoutes } from './modules/internal/resolve.routes.ts';
+import { keyHealthRoutes } from './modules/keyhealth/keyhealth.routes.ts';
+import { KeyHealthScheduler } from './modules/keyhealth/keyhealth.scheduler.ts';
+import { KeyHealthService } from './modules/keyhealth/keyhealth.service.ts';
+import { UsageRecorder } from './modules/keyhealth/usage.ts';
+import { OidcIssuer } from './modules/oidc/issuer.ts';
+import { oidcRoutes } from './modules/oidc/oidc.routes.ts';
+import { federationRoutes } from './modules/oidc/federation.routes.ts';
+import { webhooksRoutes } from './modules/webhooks/webhooks.routes.ts';
+import { WebhooksService } from './modules/webhooks/webhooks.service.ts';
+import type { LookupFn } from './modules/webhooks/safe-http.ts';
+import { WebhookWorker } from './modules/webhooks/webhooks.worker.ts';
+import { webRoutes } from './web/web.routes.ts';
+import { installAuth } from './http/auth.ts';
+import { installErrorHandling, sendError, toAppError } from './http/errors.ts';
+import { openapiOptions } from './http/openapi.ts';
 import {
   CONNECTIONS_CHECKING_INTERVAL_MS,
   DOCS_CSP,
@@ -54,9 +54,9 @@ import {
   installSecurity,
   transportErrorHandler,
   trustProxyOption,
-} from './security.ts';
-import { addFrameworkErrorResponses, ErrorResponse } from './schemas.ts';
-import { buildStrictValidator } from './validation.ts';
+} from './http/security.ts';
+import { addFrameworkErrorResponses, ErrorResponse } from './http/schemas.ts';
+import { buildStrictValidator } from './http/validation.ts';
 
 export interface AppDeps {
   config: Config;

@@ -1,0 +1,44 @@
+/**
+ * The import rules of src/ (run by `npm run lint`): a file imports only from its own layer
+ * or the layers below it, and no files import each other in a loop. The layers, lowest
+ * first — written here once; the rules below are made from this list:
+ *
+ *   errors, lib        no project imports beyond these two
+ *   config             the environment, read and checked
+ *   providers, models  provider adapters and the model catalogue
+ *   db                 connections, schema, migrations, cache bus
+ *   crypto             envelope encryption and the key vault
+ *   http               HTTP plumbing the modules use (auth hook, errors, validation, security)
+ *   modules, web       one folder per domain (routes, service, repo, schemas); the settings page
+ *   app.ts             the composition root (`buildApp`), which imports every module
+ *   cli                the `neo-byok` commands
+ *
+ * Within a layer, folders may import each other (modules/byok uses modules/auth).
+ */
+const LAYERS = [['errors', 'lib'], ['config'], ['providers', 'models'], ['db'], ['crypto'], ['http'], ['modules', 'web'], ['app.ts'], ['cli']];
+
+const paths = (names) => `^src/(${names.map((n) => n.replace('.', '\\.')).join('|')})($|/)`;
+
+module.exports = {
+  forbidden: [
+    ...LAYERS.slice(0, -1).map((layer, i) => ({
+      name: `${layer.join('-')}-imports-upward`,
+      comment: `${layer.join(', ')} may import only from ${LAYERS.slice(0, i + 1).flat().join(', ')} (.dependency-cruiser.cjs)`,
+      severity: 'error',
+      from: { path: paths(layer) },
+      to: { path: paths(LAYERS.slice(i + 1).flat()) },
+    })),
+    {
+      name: 'no-import-loop',
+      comment: 'files that import each other, directly or through others',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { circular: true },
+    },
+  ],
+  options: {
+    includeOnly: '^src/',
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+  },
+};
