@@ -27,6 +27,8 @@ const ENDPOINTS: Endpoint[] = [
   { name: 'GET mode', method: 'GET', url: '/api/v1/byok/mode', anyRole: true },
   { name: 'PATCH mode', method: 'PATCH', url: '/api/v1/byok/mode', payload: { mode: 'byok' } },
   { name: 'GET audit', method: 'GET', url: '/api/v1/byok/audit' },
+  // The webhook routes share the rule; the writes and per-id routes are in test/webhooks.test.ts.
+  { name: 'GET webhooks', method: 'GET', url: '/api/v1/byok/webhooks' },
 ];
 
 for (const dialect of testDialects()) {

@@ -70,7 +70,15 @@ for (const dialect of testDialects()) {
     const round = () => ctx.app.services.keyHealthScheduler.round();
     const events = (user: TestUser) =>
       ctx.database.db.selectFrom('audit_events').selectAll().where('owner_id', '=', user.owner.id).where('action', 'like', 'provider_key.%').orderBy('id').execute();
-    const outbox = (user: TestUser) => ctx.database.db.selectFrom('outbox').selectAll().where('owner_id', '=', user.owner.id).orderBy('id').execute();
+    // The key-health events (the owner's saves and mode changes are in the outbox too, for webhooks).
+    const outbox = (user: TestUser) =>
+      ctx.database.db
+        .selectFrom('outbox')
+        .selectAll()
+        .where('owner_id', '=', user.owner.id)
+        .where('event_type', 'in', ['provider_key.status_changed', 'provider_key.expiring'])
+        .orderBy('id')
+        .execute();
 
     it('revoked key: report → re-check → one rejection keeps active, a second ≥ 30 s later makes it invalid (audit + outbox); acceptance restores active', async () => {
       const { user, secret, key } = await owner();
