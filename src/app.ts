@@ -31,6 +31,7 @@ import { modelsRoutes } from './modules/models/models.routes.ts';
 import { UsersService } from './modules/users/users.service.ts';
 import { usersRoutes } from './modules/users/users.routes.ts';
 import { ResolveService } from './modules/internal/resolve.service.ts';
+import { ShortLivedCredentials } from './modules/internal/short-lived.ts';
 import { resolveRoutes } from './modules/internal/resolve.routes.ts';
 import { keyHealthRoutes } from './modules/keyhealth/keyhealth.routes.ts';
 import { KeyHealthScheduler } from './modules/keyhealth/keyhealth.scheduler.ts';
@@ -92,6 +93,7 @@ export interface Services {
   usage: UsageRecorder;
   /** The service as an OpenID Connect issuer (keyless cloud connections, docs/keyless-cloud.md). */
   oidc: OidcIssuer;
+  shortLived: ShortLivedCredentials;
   webhooks: WebhooksService;
   webhookWorker: WebhookWorker;
 }
@@ -229,6 +231,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     acceptsLocation: (provider, location) => provider !== 'azure-foundry' || isStoredEndpoint(location, config.azureAllowedHosts),
   });
   const providers = createProviderRegistry({ azureAllowedHosts: config.azureAllowedHosts });
+  const oidc = new OidcIssuer({
+    db: database.db,
+    ...(config.oidcIssuer ? { issuer: config.oidcIssuer } : {}),
+    masterKey: config.masterKey,
+    ...(config.masterKeyPrevious ? { masterKeyPrevious: config.masterKeyPrevious } : {}),
+    bus,
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  });
   const byok = new ByokService({
     db: database.db,
     dialect: database.dialect,
@@ -245,6 +255,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     ...(deps.clock ? { clock: deps.clock } : {}),
     // Cached mode and keys for GET /byok/mode (`models` is built below; called per request).
     ownerState: (owner) => models.ownerState(owner),
+    oidc,
   });
   const apiKeys = new ApiKeysService({ db: database.db, dialect: database.dialect, bus, ...(deps.clock ? { clock: deps.clock } : {}) });
   const teams = new TeamsService({ db: database.db, dialect: database.dialect, invalidateUser: (id) => auth.invalidateUser(id), ...(deps.clock ? { clock: deps.clock } : {}) });
@@ -256,7 +267,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     bus,
     config: config.keyHealth,
     decrypt: (owner, provider, ciphertext, location) => vault.decrypt(owner, provider, ciphertext, location),
-    check: (provider, apiKey, location) => byok.checkCredential(provider, apiKey, location),
+    check: (provider, apiKey, location, owner) => byok.checkCredential(provider, apiKey, location, owner),
     providerCallsPerMinute: config.rateLimit.providerCallsPerMinute,
     metrics,
     log: app.log,
@@ -270,15 +281,18 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     ...(deps.clock ? { clock: deps.clock } : {}),
     onError: (err) => app.log.warn({ event: 'key_health.last_used_write_failed', err: (err as Error)?.name }, 'last_used_at write failed'),
   });
-  const resolver = new ResolveService({ auth, models, vault, metrics, usage });
-  const oidc = new OidcIssuer({
-    db: database.db,
-    ...(config.oidcIssuer ? { issuer: config.oidcIssuer } : {}),
-    masterKey: config.masterKey,
-    ...(config.masterKeyPrevious ? { masterKeyPrevious: config.masterKeyPrevious } : {}),
-    bus,
+  // Keyless connections and short_lived resolve: short-lived cloud credentials, cached per owner, refreshed in the background.
+  const shortLived = new ShortLivedCredentials({
+    providers,
+    oidc,
+    decrypt: (owner, provider, ciphertext, location) => vault.decrypt(owner, provider, ciphertext, location),
+    fetch: deps.fetch ?? globalThis.fetch,
+    providerUrls: config.providerUrls,
+    providerTimeoutMs: config.providerTimeoutMs,
+    log: app.log,
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
+  const resolver = new ResolveService({ auth, models, vault, metrics, usage, shortLived });
   const webhookWorker = new WebhookWorker({
     db: database.db,
     dialect: database.dialect,
@@ -301,7 +315,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     ...(deps.webhookLookup ? { lookup: deps.webhookLookup } : {}),
   });
   metrics.webhookQueueSource = () => webhooks.repo.queueState();
-  const services: Services = { auth, features, metrics, bus, vault, providers, byok, apiKeys, teams, models, users, resolver, keyHealth, keyHealthScheduler, usage, oidc, webhooks, webhookWorker };
+  const services: Services = { auth, features, metrics, bus, vault, providers, byok, apiKeys, teams, models, users, resolver, keyHealth, keyHealthScheduler, usage, oidc, shortLived, webhooks, webhookWorker };
   // @services-end
   app.decorate('services', services);
   // Headers, CORS and rate limits first: the per-IP limit on failed authentication hooks into auth.
@@ -330,6 +344,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   app.addHook('onReady', async () => {
     usage.start();
+    shortLived.start();
     if (config.keyHealth.scheduler) keyHealthScheduler.start();
     if (config.webhooks.worker) webhookWorker.start();
   });
@@ -337,6 +352,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     await keyHealthScheduler.stop();
     await webhookWorker.stop();
     await usage.stop();
+    await shortLived.stop();
   });
   app.addHook('onClose', async () => {
     await bus.close();

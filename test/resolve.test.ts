@@ -30,7 +30,7 @@ interface Resolved {
   neo_model_id: string;
   provider: string;
   provider_model_id: string;
-  credential: { api_key: string; location: string | null } | null;
+  credential: { api_key: string; location: string | null; kind?: string; expires_at?: string | null } | null;
   credential_id: string | null;
   credential_version: number | null;
 }
@@ -140,7 +140,7 @@ for (const dialect of testDialects()) {
           neo_model_id: 'claude-sonnet-4-5',
           provider: 'anthropic',
           provider_model_id: 'claude-sonnet-4-5-20250929',
-          credential: { api_key: creds.get('anthropic')!.api_key, location: null },
+          credential: { api_key: creds.get('anthropic')!.api_key, location: null, kind: 'api_key', expires_at: null },
           credential_id: anthropicKey.id,
           credential_version: anthropicKey.credential_version,
         });
@@ -178,7 +178,7 @@ for (const dialect of testDialects()) {
         assert.equal(bedrock.provider, 'amazon-bedrock');
         // The key's region (us-east-1) selects the us. cross-region inference profile.
         assert.equal(bedrock.provider_model_id, 'us.anthropic.claude-sonnet-4-5-20250929-v1:0');
-        assert.deepEqual(bedrock.credential, { api_key: creds.get('amazon-bedrock')!.api_key, location: fakes.aws.region });
+        assert.deepEqual(bedrock.credential, { api_key: creds.get('amazon-bedrock')!.api_key, location: fakes.aws.region, kind: 'aws_access_keys', expires_at: null });
 
         await del('amazon-bedrock');
         const or = await resolveOk(user, 'claude-sonnet-4-5');

@@ -26,6 +26,10 @@ export const KEY_PROVIDER_URL_VARS = {
   'google-oauth': 'NEO_PROVIDER_URL_GOOGLE_OAUTH',
   'amazon-bedrock': 'NEO_PROVIDER_URL_AMAZON_BEDROCK',
   'aws-sts': 'NEO_PROVIDER_URL_AWS_STS',
+  // Keyless cloud connections (docs/keyless-cloud.md): the token exchanges.
+  'google-sts': 'NEO_PROVIDER_URL_GOOGLE_STS',
+  'google-iam-credentials': 'NEO_PROVIDER_URL_GOOGLE_IAM_CREDENTIALS',
+  'azure-login': 'NEO_PROVIDER_URL_AZURE_LOGIN',
 } as const;
 export type ProviderUrlName = keyof typeof KEY_PROVIDER_URL_VARS;
 

@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   not_exists: { status: 404, kind: 'not found', title: 'Not found' },
   already_exists: { status: 409, kind: 'conflict', title: 'Already exists' },
   byok_model_unavailable: { status: 409, kind: 'conflict', title: 'Model unavailable in BYOK mode' },
+  cloud_credential_rejected: { status: 409, kind: 'conflict', title: 'Cloud refused the credential exchange' },
   payload_too_large: { status: 413, kind: 'invalid request', title: 'Payload too large' },
   unsupported_media_type: { status: 415, kind: 'invalid request', title: 'Unsupported media type' },
   request_timeout: { status: 408, kind: 'invalid request', title: 'Request timeout' },
@@ -22,6 +23,7 @@ export const ERROR_CODES = {
   rate_limited: { status: 429, kind: 'rate limited', title: 'Too many requests' },
   internal: { status: 500, kind: 'internal error', title: 'Internal server error' },
   unavailable: { status: 503, kind: 'service unavailable', title: 'Service unavailable' },
+  cloud_credential_unavailable: { status: 503, kind: 'service unavailable', title: 'Cloud credentials unavailable' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -35,6 +35,41 @@ export interface PreparedCredential {
   location: string | null;
   /** Identifies the key without revealing it (CONTRACT.md key_hint). */
   keyHint: string;
+  /**
+   * A keyless (federated) connection: the credential names a cloud identity (role ARN,
+   * workload identity provider, Entra app) and holds no secret; checks and resolve
+   * exchange a token of this service's OIDC issuer for it (docs/keyless-cloud.md).
+   */
+  federated?: boolean;
+}
+
+/**
+ * The shape of a credential handed to the agent runtime (resolve's `credential.kind`):
+ * `api_key` an API key or resource key as saved; `gcp_service_account` the service-account
+ * JSON as saved; `aws_access_keys` the SigV4 JSON `{"access_key_id","secret_access_key",
+ * "session_token"?}`; `access_token` an OAuth bearer access token.
+ */
+export const CREDENTIAL_KINDS = ['api_key', 'gcp_service_account', 'aws_access_keys', 'access_token'] as const;
+export type CredentialKind = (typeof CREDENTIAL_KINDS)[number];
+
+/** A credential that expires: what a keyless connection (or `short_lived` resolve) delivers. */
+export interface ShortLivedCredential {
+  kind: CredentialKind;
+  /** The secret to hand to the runtime (never logged). */
+  apiKey: string;
+  /** When the cloud says it expires (epoch ms). */
+  expiresAtMs: number;
+}
+
+/** An exchange's result: the credential, or why not as a check outcome (`rejected`: the cloud refused). */
+export type ShortLivedResult = { ok: true; credential: ShortLivedCredential } | { ok: false; result: CheckResult };
+
+/** Tokens of this service's OIDC issuer for one owner (issue 18), given to a check or exchange of a keyless connection. */
+export interface FederationContext {
+  /** A fresh token for `audience` (sub = the owner). Never logged, never returned to an API caller. */
+  mintToken(audience: string): Promise<string>;
+  /** The owner's subject (`neo:team:<id>`), e.g. for the AWS role session name. */
+  subject: string;
 }
 
 export interface CheckResult {
@@ -67,6 +102,8 @@ export interface CheckContext {
   /** Base URL (scheme+host+port, no trailing slash) of an API, honouring NEO_PROVIDER_URL_* overrides. */
   baseUrl(api: string, fallback: string): string;
   clock: () => number;
+  /** Present when NEO_OIDC_ISSUER is set and the owner is known: mints the owner's tokens. */
+  federation?: FederationContext;
 }
 
 export interface ProviderAdapter {
@@ -82,4 +119,10 @@ export interface ProviderAdapter {
   prepare(input: { apiKey: string; location: string | null | undefined }): PreparedCredential;
   /** Live check. Never throws for provider or network failures: they are outcomes. */
   check(credential: PreparedCredential, ctx: CheckContext): Promise<CheckResult>;
+  /**
+   * A short-lived credential for this one (a keyless connection's exchange; temporary AWS
+   * keys or a Vertex access token for stored long-lived keys), or null when the
+   * credential has no short-lived form (API keys). Never throws for cloud failures.
+   */
+  shortLived?(credential: PreparedCredential, ctx: CheckContext): Promise<ShortLivedResult | null>;
 }

@@ -19,6 +19,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
+import { unverifiedIssuer, verifyIssuerToken } from './oidc-verifier.ts';
 
 export interface RecordedRequest {
   method: string;
@@ -168,6 +169,24 @@ export interface GoogleFake extends FakeBase {
   tokenRequests(): RecordedRequest[];
   listRequests(): RecordedRequest[];
   revokeAllTokens(): void;
+  /** The fake's clock (token expiry, assertion windows). */
+  clock: () => number;
+  /**
+   * Workload identity pool providers by full resource name
+   * (`projects/<n>/locations/global/workloadIdentityPools/<pool>/providers/<provider>`):
+   * the issuer they trust and their attribute condition (`assertion.sub` in `subjects`).
+   */
+  workloadProviders: Map<string, { issuer: string; subjects: Set<string>; disabled?: boolean }>;
+  /** roles/iam.workloadIdentityUser bindings: service account email → principals allowed to impersonate it. */
+  impersonators: Map<string, Set<string>>;
+  /** Every successful STS exchange and impersonation, in order. */
+  exchanges: { kind: 'sts' | 'generateAccessToken'; principal: string; serviceAccount?: string }[];
+}
+
+/** The principal of a federated identity (what an IAM binding names). */
+export function workloadPrincipal(workloadProvider: string, subject: string): string {
+  const pool = workloadProvider.replace(/\/providers\/[^/]+$/, '');
+  return `principal://iam.googleapis.com/${pool}/subject/${subject}`;
 }
 
 const CLOUD_PLATFORM = 'https://www.googleapis.com/auth/cloud-platform';
@@ -187,6 +206,9 @@ export async function startGoogleFake(): Promise<GoogleFake> {
   const handler: Handler = async (req, res) => {
     const url = new URL(req.path, 'http://fake');
     if (req.method === 'POST' && url.pathname === '/token') return tokenEndpoint(req, res);
+    if (req.method === 'POST' && url.pathname === '/v1/token') return stsEndpoint(req, res);
+    const ga = /^\/v1\/projects\/-\/serviceAccounts\/([^/:]+):generateAccessToken$/.exec(url.pathname);
+    if (req.method === 'POST' && ga) return generateAccessToken(req, res, decodeURIComponent(ga[1]!));
     const m = /^\/([a-z0-9-]+)\/v1beta1\/publishers\/([a-z]+)\/models$/.exec(url.pathname);
     if (req.method === 'GET' && m) return listModels(req, res, url, m[1]!, m[2]!);
     googleError(res, 404, 'NOT_FOUND', 'The requested URL was not found on this server.');
@@ -222,28 +244,102 @@ export async function startGoogleFake(): Promise<GoogleFake> {
     }
     let claims: Record<string, unknown>;
     try {
-      const verified = await jwtVerify(assertion, account.publicKey, { algorithms: ['RS256'], issuer: iss as string, audience: fake.tokenUrl });
+      const verified = await jwtVerify(assertion, account.publicKey, { algorithms: ['RS256'], issuer: iss as string, audience: fake.tokenUrl, currentDate: new Date(fake.clock()) });
       claims = verified.payload;
     } catch {
       return json(res, 400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
     }
     const iat = Number(claims.iat);
     const exp = Number(claims.exp);
-    const now = Math.floor(Date.now() / 1000);
+    const now = Math.floor(fake.clock() / 1000);
     if (!Number.isFinite(iat) || !Number.isFinite(exp) || exp - iat > 3600 || exp <= now || iat > now + 300) {
       return json(res, 400, { error: 'invalid_grant', error_description: 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.' });
     }
     if (claims.scope !== CLOUD_PLATFORM) return json(res, 400, { error: 'invalid_scope', error_description: 'Invalid OAuth scope.' });
     fake.lastAssertion = { header, claims };
     const token = `ya29.fake-${randomBytes(24).toString('base64url')}`;
-    fake.issued.set(token, { email: iss as string, expiresAt: Date.now() + fake.tokenLifetimeS * 1000 });
+    fake.issued.set(token, { email: iss as string, expiresAt: fake.clock() + fake.tokenLifetimeS * 1000 });
     json(res, 200, { access_token: token, expires_in: fake.tokenLifetimeS, token_type: 'Bearer' });
+  }
+
+  /** Google STS token exchange (RFC 8693), as sts.googleapis.com/v1/token answers it. */
+  async function stsEndpoint(req: RecordedRequest, res: ServerResponse): Promise<void> {
+    if (fake.tokenFault) return json(res, fake.tokenFault.status, fake.tokenFault.body);
+    if (!/^application\/x-www-form-urlencoded/.test(req.headers['content-type'] ?? '')) {
+      return json(res, 400, { error: 'invalid_request', error_description: 'Invalid content type.' });
+    }
+    const form = new URLSearchParams(req.body);
+    if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:token-exchange') return json(res, 400, { error: 'unsupported_grant_type', error_description: 'Invalid grant_type.' });
+    if (form.get('subject_token_type') !== 'urn:ietf:params:oauth:token-type:jwt') return json(res, 400, { error: 'invalid_request', error_description: 'Invalid subject_token_type.' });
+    if (form.get('requested_token_type') !== 'urn:ietf:params:oauth:token-type:access_token') return json(res, 400, { error: 'invalid_request', error_description: 'Invalid requested_token_type.' });
+    if (form.get('scope') !== CLOUD_PLATFORM) return json(res, 400, { error: 'invalid_scope', error_description: 'Invalid scope.' });
+    const audience = form.get('audience') ?? '';
+    const providerName = audience.replace(/^\/\/iam\.googleapis\.com\//, '');
+    const provider = fake.workloadProviders.get(providerName);
+    if (!audience.startsWith('//iam.googleapis.com/') || !provider || provider.disabled) {
+      return json(res, 400, {
+        error: 'invalid_target',
+        error_description: `The target service indicated by the "audience" parameters is invalid. This might either be because the pool or provider is disabled or deleted or because it doesn't exist.`,
+      });
+    }
+    const token = form.get('subject_token') ?? '';
+    // The provider's default allowed audience: its own full resource name.
+    const v = await verifyIssuerToken(token, { trustedIssuer: provider.issuer, audience, nowMs: fake.clock(), maxLifetimeS: 86_400 });
+    if (!v.ok) {
+      const description =
+        v.reason === 'issuer'
+          ? 'The issuer in ID Token does not match the expected ones.'
+          : v.reason === 'audience'
+            ? 'The audience in ID Token does not match the expected audience.'
+            : v.reason === 'expired'
+              ? 'ID Token has expired.'
+              : v.reason === 'discovery'
+                ? 'Unable to retrieve the public keys (JWKS) of the OIDC issuer.'
+                : 'Invalid ID Token.';
+      return json(res, 400, { error: 'invalid_grant', error_description: description });
+    }
+    // The attribute condition on assertion.sub.
+    if (!provider.subjects.has(v.claims.sub)) {
+      return json(res, 400, { error: 'unauthorized_client', error_description: 'The given credential is rejected by the attribute condition.' });
+    }
+    const principal = workloadPrincipal(providerName, v.claims.sub);
+    const access = `ya29.d.fed-${randomBytes(24).toString('base64url')}`;
+    fake.issued.set(access, { email: principal, expiresAt: fake.clock() + fake.tokenLifetimeS * 1000 });
+    fake.exchanges.push({ kind: 'sts', principal });
+    json(res, 200, { access_token: access, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', token_type: 'Bearer', expires_in: fake.tokenLifetimeS });
+  }
+
+  /** IAM Credentials generateAccessToken: a federated principal impersonates a service account it is bound to. */
+  function generateAccessToken(req: RecordedRequest, res: ServerResponse, email: string): void {
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const grant = bearer ? fake.issued.get(bearer) : undefined;
+    if (!grant || grant.expiresAt <= fake.clock()) {
+      return googleError(res, 401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token.', 'ACCESS_TOKEN_TYPE_UNSUPPORTED');
+    }
+    if (fake.tokenFault) return json(res, fake.tokenFault.status, fake.tokenFault.body);
+    let body: { scope?: unknown; lifetime?: unknown };
+    try {
+      body = JSON.parse(req.body) as typeof body;
+    } catch {
+      return googleError(res, 400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.');
+    }
+    if (!Array.isArray(body.scope) || body.scope.length === 0) return googleError(res, 400, 'INVALID_ARGUMENT', 'Scope required.');
+    const lifetime = typeof body.lifetime === 'string' ? /^(\d+)s$/.exec(body.lifetime)?.[1] : '3600';
+    if (!lifetime || Number(lifetime) > 3600) return googleError(res, 400, 'INVALID_ARGUMENT', 'The lifetime must be at most 3600s.');
+    if (!fake.impersonators.get(email)?.has(grant.email)) {
+      return googleError(res, 403, 'PERMISSION_DENIED', "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not exist).", 'IAM_PERMISSION_DENIED');
+    }
+    const access = `ya29.c.sa-${randomBytes(24).toString('base64url')}`;
+    const expiresAt = fake.clock() + Number(lifetime) * 1000;
+    fake.issued.set(access, { email, expiresAt });
+    fake.exchanges.push({ kind: 'generateAccessToken', principal: grant.email, serviceAccount: email });
+    json(res, 200, { accessToken: access, expireTime: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z') });
   }
 
   function listModels(req: RecordedRequest, res: ServerResponse, url: URL, region: string, publisher: string): void {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     const grant = token ? fake.issued.get(token) : undefined;
-    if (!grant || grant.expiresAt <= Date.now()) {
+    if (!grant || grant.expiresAt <= fake.clock()) {
       return googleError(res, 401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token.', 'ACCESS_TOKEN_TYPE_UNSUPPORTED');
     }
     const account = fake.accounts.get(grant.email);
@@ -297,6 +393,10 @@ export async function startGoogleFake(): Promise<GoogleFake> {
     tokenRequests: () => s.requests.filter((r) => r.path === '/token'),
     listRequests: () => s.requests.filter((r) => r.path.includes('/publishers/')),
     revokeAllTokens: () => fake.issued.clear(),
+    clock: Date.now,
+    workloadProviders: new Map(),
+    impersonators: new Map(),
+    exchanges: [],
   }) as GoogleFake;
   return fake;
 }
@@ -310,7 +410,20 @@ export interface AwsIdentity {
   sessionToken?: string;
   /** The session token has expired (ExpiredToken). */
   sessionExpired?: boolean;
+  /** Temporary keys issued by this fake: they expire then (on the fake's clock). */
+  expiresAtMs?: number;
   account?: string;
+}
+
+/**
+ * A role with a web-identity trust policy: the IAM OIDC provider for `issuer` exists in
+ * the account (audience sts.amazonaws.com) and the trust policy conditions on
+ * `<issuer host>:sub` = `subject` and `:aud` = sts.amazonaws.com.
+ */
+export interface AwsRoleTrust {
+  issuer: string;
+  subject: string;
+  audience?: string;
 }
 
 export type AwsFault = { code: string; status: number } | null;
@@ -343,6 +456,12 @@ export interface AwsFake extends FakeBase {
   /** Fault of ListInferenceProfiles only (the adapter treats it as optional). */
   profilesFault: AwsFault;
   records: AwsRecord[];
+  /** The fake's clock (signature windows, temporary key expiry, token verification). */
+  clock: () => number;
+  /** Roles assumable with AssumeRoleWithWebIdentity, by ARN. */
+  roles: Map<string, AwsRoleTrust>;
+  /** Every successful AssumeRoleWithWebIdentity / GetSessionToken, in order. */
+  exchanges: { action: 'AssumeRoleWithWebIdentity' | 'GetSessionToken'; roleArn?: string; sub?: string; sessionName?: string; accessKeyId: string }[];
   /** Makes a fresh access key pair (optionally temporary, with a session token). */
   addIdentity(opts?: { temporary?: boolean; sessionExpired?: boolean }): { access_key_id: string; secret_access_key: string; session_token?: string };
 }
@@ -400,7 +519,9 @@ export async function startAwsFake(opts: { region?: string } = {}): Promise<AwsF
     if (!identity || (identity.sessionToken ?? undefined) !== token) {
       return { status: 403, code: codes.unknownKey, message: 'The security token included in the request is invalid.' };
     }
-    if (identity.sessionExpired) return { status: 403, code: codes.expired, message: 'The security token included in the request is expired' };
+    if (identity.sessionExpired || (identity.expiresAtMs !== undefined && identity.expiresAtMs <= fake.clock())) {
+      return { status: 403, code: codes.expired, message: 'The security token included in the request is expired' };
+    }
     if (scopeService !== service) {
       return { status: 403, code: codes.badSignature, message: `Credential should be scoped to correct service: '${service}'.` };
     }
@@ -409,7 +530,7 @@ export async function startAwsFake(opts: { region?: string } = {}): Promise<AwsF
     const dm = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(amzDate);
     if (!dm || amzDate.slice(0, 8) !== shortDate) return { status: 403, code: codes.badSignature, message: 'Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP.' };
     const signingDate = new Date(Date.UTC(+dm[1]!, +dm[2]! - 1, +dm[3]!, +dm[4]!, +dm[5]!, +dm[6]!));
-    if (Math.abs(Date.now() - signingDate.getTime()) > 15 * 60_000) return { status: 403, code: codes.badSignature, message: 'Signature expired.' };
+    if (Math.abs(fake.clock() - signingDate.getTime()) > 15 * 60_000) return { status: 403, code: codes.badSignature, message: 'Signature expired.' };
     const signed = signedHeaderList!.split(';');
     for (const required of ['host', 'x-amz-date', ...(token ? ['x-amz-security-token'] : [])]) {
       if (!signed.includes(required)) return { status: 403, code: codes.badSignature, message: `'${required}' must be a signed header.` };
@@ -457,8 +578,18 @@ export async function startAwsFake(opts: { region?: string } = {}): Promise<AwsF
     const service: 'sts' | 'bedrock' = req.method === 'POST' && url.pathname === '/' ? 'sts' : 'bedrock';
     const rec: AwsRecord = { service, path: url.pathname, auth: 'none', verified: false };
     fake.records.push(rec);
+    const form = service === 'sts' ? new URLSearchParams(req.body) : new URLSearchParams();
+    // AssumeRoleWithWebIdentity is the one unsigned STS action: the web identity token is the credential.
+    if (service === 'sts' && form.get('Action') === 'AssumeRoleWithWebIdentity') return assumeRoleWithWebIdentity(req, res, form);
     const failed = await authenticate(req, service, rec);
     if (failed) return service === 'sts' ? stsError(res, failed.status, failed.code, failed.message) : bedrockError(res, failed.status, failed.code, failed.message);
+    if (service === 'sts' && form.get('Action') === 'GetSessionToken' && form.get('Version') === '2011-06-15') {
+      if (fake.stsFault) return stsError(res, fake.stsFault.status, fake.stsFault.code, 'fault');
+      if (rec.sessionToken) return stsError(res, 403, 'AccessDenied', 'Cannot call GetSessionToken with session credentials');
+      const duration = Number(form.get('DurationSeconds') ?? '43200');
+      if (!Number.isInteger(duration) || duration < 900 || duration > 129600) return stsError(res, 400, 'ValidationError', 'DurationSeconds out of range');
+      return issueTemporary(res, 'GetSessionToken', duration, {});
+    }
     if (service === 'sts') {
       if (req.body !== 'Action=GetCallerIdentity&Version=2011-06-15') return stsError(res, 400, 'InvalidAction', 'Could not find operation');
       if (fake.stsFault) return stsError(res, fake.stsFault.status, fake.stsFault.code, 'fault');
@@ -498,8 +629,66 @@ export async function startAwsFake(opts: { region?: string } = {}): Promise<AwsF
     bedrockError(res, 404, 'UnknownOperationException', 'unknown');
   };
 
+  /** AWS STS AssumeRoleWithWebIdentity: verifies the token against the role's OIDC provider and trust policy. */
+  async function assumeRoleWithWebIdentity(req: RecordedRequest, res: ServerResponse, form: URLSearchParams): Promise<void> {
+    if (req.headers.authorization) return stsError(res, 400, 'InvalidParameterCombination', 'AssumeRoleWithWebIdentity must not be signed');
+    if (form.get('Version') !== '2011-06-15') return stsError(res, 400, 'InvalidAction', 'Could not find operation');
+    if (fake.stsFault) return stsError(res, fake.stsFault.status, fake.stsFault.code, 'fault');
+    const roleArn = form.get('RoleArn') ?? '';
+    const sessionName = form.get('RoleSessionName') ?? '';
+    const token = form.get('WebIdentityToken') ?? '';
+    const duration = Number(form.get('DurationSeconds') ?? '3600');
+    if (!/^[\w+=,.@-]{2,64}$/.test(sessionName)) return stsError(res, 400, 'ValidationError', "1 validation error detected: Value at 'roleSessionName' failed to satisfy constraint");
+    if (!Number.isInteger(duration) || duration < 900 || duration > 43200) return stsError(res, 400, 'ValidationError', 'DurationSeconds out of range');
+    const role = fake.roles.get(roleArn);
+    const iss = unverifiedIssuer(token);
+    if (!iss) return stsError(res, 400, 'InvalidIdentityToken', 'The web identity token that was passed could not be validated by AWS. Get a new identity token from the identity provider and then retry the request.');
+    if (!role || role.issuer !== iss) {
+      // No IAM OIDC provider for this issuer in the role's account.
+      if (!role || ![...fake.roles.values()].some((r) => r.issuer === iss)) {
+        return stsError(res, 400, 'InvalidIdentityToken', `No OpenIDConnect provider found in your account for ${iss}`);
+      }
+      return stsError(res, 403, 'AccessDenied', 'Not authorized to perform sts:AssumeRoleWithWebIdentity');
+    }
+    const v = await verifyIssuerToken(token, { trustedIssuer: role.issuer, audience: role.audience ?? 'sts.amazonaws.com', nowMs: fake.clock(), maxLifetimeS: 86_400 });
+    if (!v.ok) {
+      switch (v.reason) {
+        case 'discovery':
+          return stsError(res, 400, 'InvalidIdentityToken', "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements");
+        case 'expired':
+          return stsError(res, 400, 'ExpiredTokenException', 'Token expired: current date/time must be before the expiration date/time.');
+        case 'audience':
+          return stsError(res, 400, 'InvalidIdentityToken', 'Incorrect token audience');
+        default:
+          return stsError(res, 400, 'InvalidIdentityToken', 'The web identity token that was passed could not be validated by AWS. Get a new identity token from the identity provider and then retry the request.');
+      }
+    }
+    // The trust policy's condition on sub: another owner's token cannot assume this role.
+    if (v.claims.sub !== role.subject) return stsError(res, 403, 'AccessDenied', 'Not authorized to perform sts:AssumeRoleWithWebIdentity');
+    return issueTemporary(res, 'AssumeRoleWithWebIdentity', duration, { roleArn, sub: v.claims.sub, sessionName });
+  }
+
+  /** Temporary keys (ASIA…) the Bedrock side of this fake accepts until they expire. */
+  function issueTemporary(res: ServerResponse, action: 'AssumeRoleWithWebIdentity' | 'GetSessionToken', durationS: number, info: { roleArn?: string; sub?: string; sessionName?: string }): void {
+    const id = fake.addIdentity({ temporary: true });
+    const expiresAtMs = fake.clock() + durationS * 1000;
+    fake.identities.get(id.access_key_id)!.expiresAtMs = expiresAtMs;
+    fake.exchanges.push({ action, ...info, accessKeyId: id.access_key_id });
+    const extra =
+      action === 'AssumeRoleWithWebIdentity'
+        ? `<SubjectFromWebIdentityToken>${info.sub}</SubjectFromWebIdentityToken><Audience>sts.amazonaws.com</Audience><AssumedRoleUser><Arn>${info.roleArn!.replace(':iam::', ':sts::').replace(':role/', ':assumed-role/')}/${info.sessionName}</Arn><AssumedRoleId>AROA${randomBytes(8).toString('hex').toUpperCase()}:${info.sessionName}</AssumedRoleId></AssumedRoleUser><Provider>oidc</Provider>`
+        : '';
+    res.writeHead(200, { 'content-type': 'text/xml' });
+    res.end(
+      `<${action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/">\n  <${action}Result>\n    ${extra}<Credentials>\n      <AccessKeyId>${id.access_key_id}</AccessKeyId>\n      <SecretAccessKey>${id.secret_access_key}</SecretAccessKey>\n      <SessionToken>${id.session_token}</SessionToken>\n      <Expiration>${new Date(expiresAtMs).toISOString().replace(/\.\d{3}Z$/, 'Z')}</Expiration>\n    </Credentials>\n  </${action}Result>\n  <ResponseMetadata><RequestId>${randomBytes(8).toString('hex')}</RequestId></ResponseMetadata>\n</${action}Response>\n`,
+    );
+  }
+
   const s = await startServer(handler);
   const fake = Object.assign(fakeBase(s), {
+    clock: Date.now,
+    roles: new Map<string, AwsRoleTrust>(),
+    exchanges: [] as AwsFake['exchanges'],
     region: opts.region ?? 'us-east-1',
     identities: new Map<string, AwsIdentity>(),
     bearerKeys: new Set<string>(),
@@ -540,6 +729,9 @@ export interface AzureFake extends FakeBase {
   legacyOnly: boolean;
   /** Neither route exists (not an Azure OpenAI endpoint). */
   noOpenAi: boolean;
+  /** Entra access tokens accepted as `Authorization: Bearer` (issued by the Entra fake), with their expiry. */
+  bearerTokens: Map<string, number>;
+  clock: () => number;
 }
 
 export async function startAzureFake(): Promise<AzureFake> {
@@ -553,7 +745,12 @@ export async function startAzureFake(): Promise<AzureFake> {
     const v1 = url.pathname === '/openai/v1/models' && !fake.legacyOnly;
     const legacy = url.pathname === '/openai/models' && url.searchParams.has('api-version');
     if (req.method !== 'GET' || fake.noOpenAi || !(v1 || legacy)) return json(res, 404, { error: { code: '404', message: 'Resource not found' } });
-    if (!fake.keys.has(req.headers['api-key'] ?? '')) {
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const bearerOk = bearer !== undefined && (fake.bearerTokens.get(bearer) ?? 0) > fake.clock();
+    if (bearer !== undefined && !bearerOk) {
+      return json(res, 401, { error: { code: 'InvalidAuthenticationToken', message: 'The access token is invalid or has expired.' } });
+    }
+    if (!bearerOk && !fake.keys.has(req.headers['api-key'] ?? '')) {
       return json(res, 401, {
         error: {
           code: '401',
@@ -573,6 +770,8 @@ export async function startAzureFake(): Promise<AzureFake> {
     redirectTo: null,
     legacyOnly: false,
     noOpenAi: false,
+    bearerTokens: new Map<string, number>(),
+    clock: Date.now,
   }) as AzureFake;
   return fake;
 }

@@ -134,7 +134,7 @@ Omitted \`display_name\`/\`location\` keep their stored values; \`null\` clears 
         response: { 200: ref(ValidationResult), ...errorResponses(400, 401, 403, 413, 415, 429) },
       },
     },
-    async (request) => svc.validateKey(request.params.provider, request.body),
+    async (request) => svc.validateKey(request.params.provider, request.body, ownerOfRequest(request)),
   );
 
   app.post(

@@ -24,6 +24,7 @@ import type { Principal } from '../auth/auth.service.ts';
 import { ownerKey, ownerOf, requireOwnerManager, type Owner } from '../auth/owner.ts';
 import type { FeaturesService } from '../features/features.service.ts';
 import { healthOnSave } from '../keyhealth/keyhealth.rules.ts';
+import { issuerNotConfigured, oidcSubject, type OidcIssuer } from '../oidc/issuer.ts';
 import { TeamsRepo } from '../teams/teams.repo.ts';
 import { ByokRepo, type AuditAction, type KeyWrite, type LockedOwner } from './byok.repo.ts';
 
@@ -127,6 +128,8 @@ export interface ByokServiceDeps {
    * database on a warm cache, and agrees with GET /user, GET /models and resolve.
    */
   ownerState?: (owner: Owner) => Promise<{ storedMode: ModelUseMode; keys: readonly unknown[] }>;
+  /** The OIDC issuer: keyless cloud connections exchange its tokens for the owner (docs/keyless-cloud.md). */
+  oidc?: Pick<OidcIssuer, 'issuer' | 'mintToken'>;
 }
 
 /** At most this many model ids are remembered per key (a listing is bounded anyway). */
@@ -300,19 +303,31 @@ export class ByokService {
     return (await this.listKeys(owner)).find((k) => k.provider === provider);
   }
 
-  /** Local shape check (400 naming the field) then the live check; never throws for provider failures. */
-  async checkCredential(provider: ProviderName, apiKey: string, location: string | null | undefined): Promise<{ prepared: PreparedCredential; result: CheckResult }> {
+  /**
+   * Local shape check (400 naming the field) then the live check; never throws for
+   * provider failures. A keyless connection is checked with the owner's OIDC tokens
+   * (400 oidc_issuer_not_configured without NEO_OIDC_ISSUER).
+   */
+  async checkCredential(
+    provider: ProviderName,
+    apiKey: string,
+    location: string | null | undefined,
+    owner?: Owner,
+    opts: { requireIssuer?: boolean } = {},
+  ): Promise<{ prepared: PreparedCredential; result: CheckResult }> {
     const adapter = this.adapter(provider);
     const prepared = adapter.prepare({ apiKey, location });
-    const result = await this.runCheck(adapter, prepared);
+    // A save or validation says what to configure; a re-check finds the check inconclusive (unavailable).
+    if (opts.requireIssuer && prepared.federated && !this.deps.oidc?.issuer()) throw issuerNotConfigured();
+    const result = await this.runCheck(adapter, prepared, owner);
     this.deps.metrics?.providerChecks.inc({ provider, outcome: result.outcome });
     this.deps.log?.info({ provider, outcome: result.outcome }, 'provider key check');
     return { prepared, result };
   }
 
   /** POST /byok/providers/{provider}/validate: checks a key without saving it. */
-  async validateKey(provider: ProviderName, input: { api_key: string; location?: string | null }): Promise<ValidationResult> {
-    const { result } = await this.checkCredential(provider, input.api_key, input.location);
+  async validateKey(provider: ProviderName, input: { api_key: string; location?: string | null }, owner?: Owner): Promise<ValidationResult> {
+    const { result } = await this.checkCredential(provider, input.api_key, input.location, owner, { requireIssuer: true });
     return toValidation(result);
   }
 
@@ -330,7 +345,7 @@ export class ByokService {
     // location) that passed the check is what gets saved, even if another save changed
     // the location meanwhile (a location is only ever saved with a checked key).
     const location = input.location !== undefined ? input.location : ((await this.repo.getKey(owner, provider))?.location ?? null);
-    const { prepared, result } = await this.checkCredential(provider, input.api_key, location);
+    const { prepared, result } = await this.checkCredential(provider, input.api_key, location, owner, { requireIssuer: true });
     if (result.outcome === 'rejected') throw new AppError('provider_key_invalid', result.message);
 
     const validated = VALIDATED.has(result.outcome);
@@ -426,7 +441,7 @@ export class ByokService {
    * adapter shares it, and a check still running when it fires is `unavailable`, even if
    * the adapter would have settled for partial results afterwards.
    */
-  private async runCheck(adapter: ProviderAdapter, prepared: PreparedCredential): Promise<CheckResult> {
+  private async runCheck(adapter: ProviderAdapter, prepared: PreparedCredential, owner?: Owner): Promise<CheckResult> {
     const deadlineMs = checkDeadlineMs(this.deps.providerTimeoutMs);
     const signal = AbortSignal.timeout(deadlineMs);
     const late: CheckResult = {
@@ -439,7 +454,7 @@ export class ByokService {
       signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
-      const result = await Promise.race([adapter.check(prepared, this.checkContext(signal)), deadline]);
+      const result = await Promise.race([adapter.check(prepared, this.checkContext(signal, owner)), deadline]);
       return signal.aborted ? late : result;
     } catch {
       // Adapters must not throw; if one does, the check is inconclusive, never a 500.
@@ -449,14 +464,16 @@ export class ByokService {
     }
   }
 
-  private checkContext(signal: AbortSignal): CheckContext {
+  private checkContext(signal: AbortSignal, owner?: Owner): CheckContext {
     const urls = this.deps.providerUrls;
+    const oidc = this.deps.oidc;
     return {
       fetch: this.deps.fetch,
       timeoutMs: this.deps.providerTimeoutMs,
       signal,
       baseUrl: (api, fallback) => (urls[api] ?? fallback).replace(/\/+$/, ''),
       clock: this.clock,
+      ...(owner && oidc?.issuer() ? { federation: { subject: oidcSubject(owner), mintToken: (audience: string) => oidc.mintToken(owner, audience) } } : {}),
     };
   }
 

@@ -29,20 +29,29 @@ export const resolveRoutes: FastifyPluginAsync<{ resolver: ResolveService }> = a
 - Unknown user or model → 404 \`not_exists\`.
 - While the owner's \`byok\` flag is off the owner is in \`neo\` mode.
 
-When two of the owner's keys serve the model, the model's first-party provider wins, then Amazon Bedrock, Google Vertex, Azure AI Foundry, then OpenRouter, then the Vercel AI Gateway. No provider is called. Do not cache the credential beyond the call (docs/runtime-integration.md).`,
+When two of the owner's keys serve the model, the model's first-party provider wins, then Amazon Bedrock, Google Vertex, Azure AI Foundry, then OpenRouter, then the Vercel AI Gateway. No provider is called for a stored key. Do not cache the credential beyond the call (docs/runtime-integration.md).
+
+\`credential.kind\` says what \`api_key\` holds: \`api_key\` (an API or resource key as saved), \`gcp_service_account\` (the service-account JSON as saved), \`aws_access_keys\` (the SigV4 JSON \`{"access_key_id","secret_access_key","session_token"?}\`), \`access_token\` (an OAuth bearer access token: \`Authorization: Bearer\` for Vertex AI and for Azure AI Foundry instead of \`api-key\`). \`credential.expires_at\` is set for short-lived credentials, null for stored ones.
+
+Keyless cloud connections (docs/keyless-cloud.md) always resolve to short-lived credentials (Bedrock: \`aws_access_keys\` with a session token; Vertex and Azure: \`access_token\`), valid for at most an hour. With \`"short_lived": true\` (recommended) a stored Vertex service-account key is delivered as an \`access_token\` and stored long-term AWS keys as one-hour \`GetSessionToken\` keys; a credential with no short-lived form (an API key, a Bedrock API key, keys that are already temporary) comes as saved. Short-lived credentials are cached per owner and refreshed in the background ahead of expiry, so a resolve does not wait on a cloud call while a valid one (≥ 60 s left) is cached, even when the cloud is down. With nothing valid cached: 409 \`cloud_credential_rejected\` when the cloud refuses the exchange (trust policy, binding or federated credential changed: fix the connection), 503 \`cloud_credential_unavailable\` with \`Retry-After\` when the cloud cannot be reached (retry).`,
         security: [{ InternalToken: [] }],
         body: ref(ResolveCredentialsRequest),
-        response: { 200: ref(ResolveCredentialsResponse), ...errorResponses(400, 401, 404, 409, 413, 415) },
+        response: { 200: ref(ResolveCredentialsResponse), ...errorResponses(400, 401, 404, 409, 413, 415, 503) },
       },
     },
     async (request, reply) => {
       // The answer carries a secret: never stored by a cache on the way.
       void reply.header('Cache-Control', 'no-store');
       // The owner goes into this request's log lines (metrics carry no per-owner label).
-      return opts.resolver.resolve(request.body.user_id, request.body.model, (owner) => {
-        request.log = request.log.child({ owner_type: owner.type, owner_id: owner.id });
-        reply.log = request.log;
-      });
+      return opts.resolver.resolve(
+        request.body.user_id,
+        request.body.model,
+        (owner) => {
+          request.log = request.log.child({ owner_type: owner.type, owner_id: owner.id });
+          reply.log = request.log;
+        },
+        request.body.short_lived === true ? { shortLived: true } : {},
+      );
     },
   );
 };

@@ -1,7 +1,7 @@
 /** TypeBox schemas of POST /internal/v1/credentials/resolve (CONTRACT.md section 8). */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Nullable, Uuid } from '../../http/schemas.ts';
-import { PROVIDERS } from '../../providers/types.ts';
+import { CREDENTIAL_KINDS, PROVIDERS } from '../../providers/types.ts';
 import { ref } from '../models/models.schemas.ts';
 
 export const ResolveCredentialsRequest = Type.Object(
@@ -13,6 +13,12 @@ export const ResolveCredentialsRequest = Type.Object(
       description: 'A Neo model id from the catalogue (GET /api/v1/models), or `auto`',
       examples: ['claude-sonnet-4-5', 'auto'],
     }),
+    short_lived: Type.Optional(
+      Type.Boolean({
+        description:
+          'Recommended. Deliver a short-lived form of a stored cloud key when it has one: a Vertex service-account key as an OAuth access token, long-term AWS keys as one-hour GetSessionToken keys (the runtime never holds the long-lived secret). Keyless connections are always short-lived. Default false.',
+      }),
+    ),
   },
   { $id: 'ResolveCredentialsRequest', required: ['user_id', 'model'], additionalProperties: false },
 );
@@ -21,13 +27,21 @@ export const ResolvedCredential = Type.Object(
   {
     api_key: Type.String({
       description:
-        'The provider secret exactly as saved: an API key, the service-account JSON (google-vertex), a Bedrock API key or the SigV4 JSON `{"access_key_id","secret_access_key","session_token"?}` (amazon-bedrock), the resource key (azure-foundry)',
+        'The secret to use, as `kind` says: as saved (an API key, the service-account JSON for google-vertex, a Bedrock API key or the SigV4 JSON `{"access_key_id","secret_access_key","session_token"?}` for amazon-bedrock, the resource key for azure-foundry), or a short-lived credential (keyless connections, `short_lived`)',
     }),
     location: Nullable(Type.String(), {
       description: 'GCP region (google-vertex), AWS region (amazon-bedrock), endpoint URL (azure-foundry); null for the others',
     }),
+    kind: Type.String({
+      enum: [...CREDENTIAL_KINDS],
+      description:
+        'What `api_key` holds: `api_key` (an API key or resource key as saved), `gcp_service_account` (the service-account JSON as saved), `aws_access_keys` (the SigV4 JSON, with `session_token` for temporary keys), `access_token` (an OAuth bearer access token: send `Authorization: Bearer <api_key>`, for Azure instead of `api-key`)',
+    }),
+    expires_at: Nullable(Type.String({ format: 'date-time' }), {
+      description: 'When a short-lived credential expires (keyless connections, `short_lived`); null for a stored credential',
+    }),
   },
-  { $id: 'ResolvedCredential', required: ['api_key', 'location'], additionalProperties: false },
+  { $id: 'ResolvedCredential', required: ['api_key', 'location', 'kind', 'expires_at'], additionalProperties: false },
 );
 
 export const ResolveCredentialsResponse = Type.Object(

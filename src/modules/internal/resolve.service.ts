@@ -19,6 +19,7 @@ import type { ProviderName } from '../../providers/types.ts';
 import type { AuthService } from '../auth/auth.service.ts';
 import type { Owner } from '../auth/owner.ts';
 import type { ModelsService } from '../models/models.service.ts';
+import { isFederatedSecret, storedKind, type DeliveredCredential, type ShortLivedCredentials } from './short-lived.ts';
 
 export interface ResolveResult {
   mode: ModelUseMode;
@@ -27,7 +28,7 @@ export interface ResolveResult {
   neo_model_id: string;
   provider: ProviderName;
   provider_model_id: string;
-  credential: { api_key: string; location: string | null } | null;
+  credential: DeliveredCredential | null;
   /** The serving key's id and version (byok mode); null in neo mode. */
   credential_id: string | null;
   credential_version: number | null;
@@ -40,6 +41,13 @@ export interface ResolveServiceDeps {
   metrics: Metrics;
   /** Notes the key handed out (`last_used_at`, written off the request path). */
   usage?: { touch(keyId: string): void };
+  /** Keyless connections and `short_lived` delivery (short-lived.ts); without it, stored secrets only. */
+  shortLived?: ShortLivedCredentials;
+}
+
+export interface ResolveOptions {
+  /** Deliver a short-lived form of a stored cloud key when it has one (issue 18 item 7). */
+  shortLived?: boolean;
 }
 
 /** Told the owner a call resolves for, once known (the route puts it into the request's log line). */
@@ -50,7 +58,7 @@ type Outcome = 'resolved' | 'unknown_user' | 'unknown_model' | 'model_unavailabl
 export class ResolveService {
   constructor(private readonly deps: ResolveServiceDeps) {}
 
-  async resolve(userId: string, modelId: string, observe?: OwnerObserver): Promise<ResolveResult> {
+  async resolve(userId: string, modelId: string, observe?: OwnerObserver, options: ResolveOptions = {}): Promise<ResolveResult> {
     const found = await this.deps.auth.membershipOf(userId);
     if (!found) {
       this.count(null, '', 'neo', 'unknown_user');
@@ -105,6 +113,17 @@ export class ResolveService {
       this.count(owner, serving.provider, 'byok', 'error');
       throw err;
     }
+    let credential: DeliveredCredential = { api_key: apiKey, location: serving.key.location, kind: storedKind(serving.provider, apiKey), expires_at: null };
+    // Keyless connections always, stored cloud keys on request: a short-lived credential
+    // (from the cache without any cloud call while a valid one is cached).
+    if (this.deps.shortLived && (options.shortLived || isFederatedSecret(serving.provider, apiKey))) {
+      try {
+        credential = (await this.deps.shortLived.get(owner, serving.provider, serving.key, apiKey)) ?? credential;
+      } catch (err) {
+        this.count(owner, serving.provider, 'byok', 'error');
+        throw err;
+      }
+    }
     this.count(owner, serving.provider, 'byok', 'resolved');
     this.deps.usage?.touch(serving.key.id);
     // One literal of a fixed shape (spreading `base` into it was a visible cost of the
@@ -116,7 +135,7 @@ export class ResolveService {
       neo_model_id: model.id,
       provider: serving.provider,
       provider_model_id: serving.providerModelId,
-      credential: { api_key: apiKey, location: serving.key.location },
+      credential,
       credential_id: serving.key.id,
       credential_version: serving.key.version,
     };

@@ -59,7 +59,7 @@ export interface KeyHealthServiceDeps {
   /** Decrypts a stored secret (the vault). */
   decrypt(owner: Owner, provider: ProviderName, ciphertext: string, location: string | null): Promise<string>;
   /** Shape check and live check of a credential (ByokService.checkCredential). */
-  check(provider: ProviderName, apiKey: string, location: string | null): Promise<{ result: CheckResult }>;
+  check(provider: ProviderName, apiKey: string, location: string | null, owner: Owner): Promise<{ result: CheckResult }>;
   /** Provider checks per owner per minute (the provider-call rate limit). */
   providerCallsPerMinute: number;
   clock?: () => number;
@@ -244,7 +244,7 @@ export class KeyHealthService {
     let unreadable = false;
     try {
       const apiKey = await this.deps.decrypt(owner, provider, k.ciphertext, k.location);
-      result = (await this.deps.check(provider, apiKey, k.location)).result;
+      result = (await this.deps.check(provider, apiKey, k.location, owner)).result;
     } catch (err) {
       if (!(err instanceof DecryptionError)) throw err;
       unreadable = true;

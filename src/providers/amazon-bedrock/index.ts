@@ -8,8 +8,9 @@
 import aws4 from 'aws4';
 import { invalid } from '../../errors/index.ts';
 import { failureMessage, modelCount, parseJsonObject, send, type SentResponse } from '../cloud-outbound.ts';
+import { assumeRoleWithWebIdentity, noFederation, parseStsCredentials, SHORT_LIVED_SECONDS, type AwsTemporaryKeys, type Exchange } from '../federation.ts';
 import { accessKeyIdHint, opaqueKeyHint } from '../hint.ts';
-import type { CheckContext, CheckResult, PreparedCredential, ProviderAdapter } from '../types.ts';
+import type { CheckContext, CheckResult, PreparedCredential, ProviderAdapter, ShortLivedResult } from '../types.ts';
 
 export const DEFAULT_REGION = 'us-east-1';
 /** AWS region names: `us-east-1`, `eu-central-2`, `ap-southeast-4`, `us-gov-west-1`. */
@@ -51,7 +52,48 @@ export type BedrockCredential =
   | { kind: 'bearer'; apiKey: string }
   | { kind: 'sigv4'; accessKeyId: string; secretAccessKey: string; sessionToken: string | undefined };
 
+/** A keyless connection (issue 18): the IAM role this service assumes with its OIDC token. */
+export interface BedrockRole {
+  kind: 'role';
+  roleArn: string;
+}
+
 const SIGV4_SHAPE = '{"access_key_id","secret_access_key","session_token"?}';
+const ROLE_SHAPE = '{"role_arn":"arn:aws:iam::<12-digit account>:role/<name>"}';
+/** IAM role ARNs (partition aws, aws-us-gov or aws-cn; an optional path; IAM's name characters). */
+const ROLE_ARN_RE = /^arn:aws(?:-us-gov|-cn)?:iam::\d{12}:role\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
+/** The audience of the service's token for AWS (FEDERATION_AUDIENCES.aws). */
+export const AWS_AUDIENCE = 'sts.amazonaws.com';
+
+/** The keyless form `{"role_arn"}`, or undefined when the credential is not one. Throws invalid_request naming api_key when malformed. */
+export function parseRole(apiKey: string): BedrockRole | undefined {
+  const s = apiKey.trim();
+  if (!s.startsWith('{') || !s.includes('"role_arn"')) return undefined;
+  let j: unknown;
+  try {
+    j = JSON.parse(s);
+  } catch {
+    throw invalid(`api_key looks like JSON but does not parse; expected ${ROLE_SHAPE}`);
+  }
+  if (!j || typeof j !== 'object' || Array.isArray(j) || !('role_arn' in j)) return undefined;
+  const o = j as Record<string, unknown>;
+  const extra = Object.keys(o).filter((k) => k !== 'role_arn');
+  if (extra.length > 0) throw invalid(`api_key: a keyless Bedrock connection is ${ROLE_SHAPE} only (no access keys: nothing secret is stored)`);
+  if (typeof o.role_arn !== 'string' || o.role_arn.length > 2048 || !ROLE_ARN_RE.test(o.role_arn.trim())) {
+    throw invalid(`api_key: role_arn must be an IAM role ARN such as arn:aws:iam::123456789012:role/neo-bedrock; expected ${ROLE_SHAPE}`);
+  }
+  return { kind: 'role', roleArn: o.role_arn.trim() };
+}
+
+/** The role session name of an owner's exchange (`neo-team-<id>`): attributes the calls in CloudTrail. */
+export function roleSessionName(subject: string): string {
+  return subject.replace(/:/g, '-').replace(/[^\w+=,.@-]/g, '').slice(0, 64);
+}
+
+/** The hint of a keyless connection: the role ARN (not a secret). */
+function roleHint(roleArn: string): string {
+  return roleArn;
+}
 
 /**
  * Parses either credential form. Throws invalid_request naming `api_key`; messages name
@@ -268,25 +310,67 @@ export function createAdapter(): ProviderAdapter {
     displayName: 'Amazon Bedrock',
     liveCheck: true,
     prepare({ apiKey, location }): PreparedCredential {
-      const cred = parseCredential(apiKey);
+      const role = parseRole(apiKey);
       const region = normalizeRegion(location);
+      if (role) {
+        if (!KNOWN_REGIONS.has(region)) throw invalid(unknownRegion(region));
+        return { apiKey: JSON.stringify({ role_arn: role.roleArn }), location: region, keyHint: roleHint(role.roleArn), federated: true };
+      }
+      const cred = parseCredential(apiKey);
       if (!KNOWN_REGIONS.has(region)) throw invalid(unknownRegion(region));
       return cred.kind === 'bearer'
         ? { apiKey: cred.apiKey, location: region, keyHint: opaqueKeyHint(cred.apiKey) }
         : { apiKey, location: region, keyHint: accessKeyIdHint(cred.accessKeyId) };
     },
+    async shortLived(credential, ctx): Promise<ShortLivedResult | null> {
+      let parsed: BedrockRole | BedrockCredential;
+      let region: string;
+      try {
+        parsed = parseRole(credential.apiKey) ?? parseCredential(credential.apiKey);
+        region = normalizeRegion(credential.location);
+      } catch {
+        return { ok: false, result: { outcome: 'rejected', message: 'the credential or region is malformed' } };
+      }
+      if (!KNOWN_REGIONS.has(region)) return { ok: false, result: { outcome: 'rejected', message: unknownRegion(region) } };
+      // A Bedrock API key, or keys that are already temporary: no shorter form (GetSessionToken refuses temporary keys).
+      if (parsed.kind === 'bearer' || (parsed.kind === 'sigv4' && parsed.sessionToken)) return null;
+      const got = parsed.kind === 'role' ? await assumeRole(parsed, region, ctx) : await getSessionToken(parsed, region, ctx);
+      if (!got.ok) return got;
+      const k = got.value;
+      return {
+        ok: true,
+        credential: {
+          kind: 'aws_access_keys',
+          apiKey: JSON.stringify({ access_key_id: k.accessKeyId, secret_access_key: k.secretAccessKey, session_token: k.sessionToken }),
+          expiresAtMs: k.expiresAtMs,
+        },
+      };
+    },
     async check(credential, ctx): Promise<CheckResult> {
       let cred: BedrockCredential;
       let region: string;
+      let role: BedrockRole | undefined;
       try {
-        cred = parseCredential(credential.apiKey);
+        role = parseRole(credential.apiKey);
         region = normalizeRegion(credential.location);
       } catch {
         return { outcome: 'rejected', message: 'the credential or region is malformed' };
       }
       // Re-checked here too: an unknown region is never called (so a DNS failure below is never a typo).
       if (!KNOWN_REGIONS.has(region)) return { outcome: 'rejected', message: unknownRegion(region) };
-      if (cred.kind === 'sigv4') {
+      if (role) {
+        // Keyless: the temporary credentials of the role are checked exactly as stored keys are (step 2).
+        const got = await assumeRole(role, region, ctx);
+        if (!got.ok) return got.result;
+        cred = { kind: 'sigv4', accessKeyId: got.value.accessKeyId, secretAccessKey: got.value.secretAccessKey, sessionToken: got.value.sessionToken };
+      } else {
+        try {
+          cred = parseCredential(credential.apiKey);
+        } catch {
+          return { outcome: 'rejected', message: 'the credential or region is malformed' };
+        }
+      }
+      if (cred.kind === 'sigv4' && !role) {
         // Step 1: GetCallerIdentity proves the keys and needs no IAM permission.
         const sts = await awsSend(
           {
@@ -317,10 +401,48 @@ export function createAdapter(): ProviderAdapter {
       for (const m of body.modelSummaries as unknown[]) addId(ids, m, 'modelId');
       for (const id of await inferenceProfiles(origin, cred, region, ctx)) ids.add(id);
       const models = [...ids].sort();
-      const who = cred.kind === 'bearer' ? 'Bedrock API key' : 'access keys';
+      const who = role ? `role ${role.roleArn} assumed (keyless)` : cred.kind === 'bearer' ? 'Bedrock API key' : 'access keys';
       return { outcome: 'accepted', message: `${who} accepted; ${modelCount(models.length)} listed in ${region}`, models };
     },
   };
+}
+
+/** AssumeRoleWithWebIdentity with the owner's token (audience sts.amazonaws.com). */
+async function assumeRole(role: BedrockRole, region: string, ctx: CheckContext): Promise<Exchange<AwsTemporaryKeys>> {
+  if (!ctx.federation) return noFederation();
+  let token: string;
+  try {
+    token = await ctx.federation.mintToken(AWS_AUDIENCE);
+  } catch {
+    return noFederation();
+  }
+  return assumeRoleWithWebIdentity(ctx, {
+    origin: ctx.baseUrl('aws-sts', awsOrigin('sts', region)),
+    region,
+    roleArn: role.roleArn,
+    sessionName: roleSessionName(ctx.federation.subject),
+    token,
+  });
+}
+
+/** GetSessionToken with stored long-term keys (SigV4-signed): one-hour temporary keys for the runtime. */
+async function getSessionToken(cred: Extract<BedrockCredential, { kind: 'sigv4' }>, region: string, ctx: CheckContext): Promise<Exchange<AwsTemporaryKeys>> {
+  const sent = await awsSend(
+    {
+      service: 'sts',
+      origin: ctx.baseUrl('aws-sts', awsOrigin('sts', region)),
+      method: 'POST',
+      path: '/',
+      body: `Action=GetSessionToken&Version=2011-06-15&DurationSeconds=${SHORT_LIVED_SECONDS}`,
+    },
+    cred,
+    region,
+    ctx,
+  );
+  if (sent.kind === 'error') return { ok: false, result: { outcome: 'unavailable', message: failureMessage(sent.reason, `AWS STS in ${region}`) } };
+  if (sent.status !== 200) return { ok: false, result: awsOutcome(sent, cred, region, 'sts') };
+  const keys = parseStsCredentials(sent.text);
+  return keys ? { ok: true, value: keys } : { ok: false, result: { outcome: 'unavailable', message: `AWS STS in ${region} gave an unexpected answer; try again later` } };
 }
 
 function addId(ids: Set<string>, item: unknown, field: string): void {

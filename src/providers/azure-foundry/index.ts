@@ -6,8 +6,56 @@
  */
 import { invalid } from '../../errors/index.ts';
 import { failureMessage, modelCount, parseJsonObject, send, type SentResponse } from '../cloud-outbound.ts';
+import { AZURE_COGNITIVE_SCOPE, entraClientAssertion, noFederation, type AccessToken, type Exchange } from '../federation.ts';
 import { opaqueKeyHint } from '../hint.ts';
-import type { CheckContext, CheckResult, PreparedCredential, ProviderAdapter } from '../types.ts';
+import type { CheckContext, CheckResult, PreparedCredential, ProviderAdapter, ShortLivedResult } from '../types.ts';
+
+/** A keyless connection (issue 18): an Entra application with a federated credential for this service's tokens. */
+export interface EntraApp {
+  tenantId: string;
+  clientId: string;
+}
+
+/** The audience of the service's token for Entra (FEDERATION_AUDIENCES.azure). */
+export const AZURE_AUDIENCE = 'api://AzureADTokenExchange';
+export { AZURE_COGNITIVE_SCOPE };
+const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A tenant: its id (GUID) or a verified domain (contoso.onmicrosoft.com). */
+const TENANT_DOMAIN_RE = /^(?=.{4,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+const ENTRA_SHAPE = '{"tenant_id","client_id"}';
+
+/** The keyless form `{"tenant_id","client_id"}`, or undefined when the credential is a resource key. Throws invalid_request naming api_key when malformed. */
+export function parseEntraApp(apiKey: string): EntraApp | undefined {
+  const s = apiKey.trim();
+  if (!s.startsWith('{')) return undefined;
+  let j: unknown;
+  try {
+    j = JSON.parse(s);
+  } catch {
+    throw invalid(`api_key looks like JSON but does not parse; expected ${ENTRA_SHAPE} (keyless) or the resource key`);
+  }
+  if (!j || typeof j !== 'object' || Array.isArray(j)) throw invalid(`api_key must be ${ENTRA_SHAPE} (keyless) or the resource key`);
+  const o = j as Record<string, unknown>;
+  if (Object.keys(o).some((k) => k !== 'tenant_id' && k !== 'client_id')) {
+    throw invalid(`api_key: a keyless Azure AI Foundry connection is ${ENTRA_SHAPE} only (no client secret: nothing secret is stored)`);
+  }
+  const tenant = typeof o.tenant_id === 'string' ? o.tenant_id.trim().toLowerCase() : '';
+  const client = typeof o.client_id === 'string' ? o.client_id.trim().toLowerCase() : '';
+  if (!GUID_RE.test(tenant) && !TENANT_DOMAIN_RE.test(tenant)) throw invalid('api_key: tenant_id must be the Microsoft Entra tenant id (a GUID) or its domain');
+  if (!GUID_RE.test(client)) throw invalid('api_key: client_id must be the application (client) id of the Entra app registration or managed identity (a GUID)');
+  return { tenantId: tenant, clientId: client };
+}
+
+async function entraToken(app: EntraApp, ctx: CheckContext): Promise<Exchange<AccessToken>> {
+  if (!ctx.federation) return noFederation();
+  let token: string;
+  try {
+    token = await ctx.federation.mintToken(AZURE_AUDIENCE);
+  } catch {
+    return noFederation();
+  }
+  return entraClientAssertion(ctx, { tenantId: app.tenantId, clientId: app.clientId, token });
+}
 
 /** One DNS label (the resource name) followed by one of the three Azure endpoint suffixes. */
 const AZURE_HOST_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.(?:openai\.azure\.com|services\.ai\.azure\.com|cognitiveservices\.azure\.com)$/;
@@ -85,22 +133,48 @@ export function createAdapter(options: AzureAdapterOptions = {}): ProviderAdapte
     displayName: 'Azure AI Foundry',
     liveCheck: true,
     prepare({ apiKey, location }): PreparedCredential {
+      const app = parseEntraApp(apiKey);
+      if (app) {
+        const stored = JSON.stringify({ tenant_id: app.tenantId, client_id: app.clientId });
+        return { apiKey: stored, location: normalizeEndpoint(location, allowedHosts), keyHint: `entra app ${app.clientId}`, federated: true };
+      }
       const key = checkKey(apiKey);
       return { apiKey: key, location: normalizeEndpoint(location, allowedHosts), keyHint: opaqueKeyHint(key) };
     },
+    async shortLived(credential, ctx): Promise<ShortLivedResult | null> {
+      let app: EntraApp | undefined;
+      try {
+        normalizeEndpoint(credential.location, allowedHosts);
+        app = parseEntraApp(credential.apiKey);
+      } catch {
+        return { ok: false, result: { outcome: 'rejected', message: 'the endpoint or credential is malformed' } };
+      }
+      // A resource key has no short-lived form.
+      if (!app) return null;
+      const got = await entraToken(app, ctx);
+      return got.ok ? { ok: true, credential: { kind: 'access_token', apiKey: got.value.token, expiresAtMs: got.value.expiresAtMs } } : got;
+    },
     async check(credential, ctx): Promise<CheckResult> {
       let endpoint: string;
-      let key: string;
+      let auth: Record<string, string>;
+      let app: EntraApp | undefined;
       try {
         // Re-checked here too: nothing but a validated Azure host is ever called.
         endpoint = normalizeEndpoint(credential.location, allowedHosts);
-        key = checkKey(credential.apiKey);
+        app = parseEntraApp(credential.apiKey);
+        auth = app ? {} : { 'api-key': checkKey(credential.apiKey) };
       } catch {
         return { outcome: 'rejected', message: 'the endpoint or key is malformed' };
       }
-      let res = await list(`${endpoint}/openai/v1/models`, key, ctx);
+      if (app) {
+        // Keyless: the Entra access token is checked exactly as a key is, as a bearer token.
+        const got = await entraToken(app, ctx);
+        if (!got.ok) return got.result;
+        auth = { authorization: `Bearer ${got.value.token}` };
+      }
+      let res = await list(`${endpoint}/openai/v1/models`, auth, ctx);
       // Resources without the v1 API answer 404 there: ask the versioned route once before calling it a wrong endpoint.
-      if (res.kind === 'response' && res.status === 404) res = await list(`${endpoint}/openai/models?api-version=${LEGACY_API_VERSION}`, key, ctx);
+      if (res.kind === 'response' && res.status === 404) res = await list(`${endpoint}/openai/models?api-version=${LEGACY_API_VERSION}`, auth, ctx);
       if (res.kind === 'error') {
         // The endpoint is typed by the user, so an unresolvable host is most likely a wrong one (issue 4);
         // the message names the other cause an operator can check.
@@ -123,24 +197,27 @@ export function createAdapter(options: AzureAdapterOptions = {}): ProviderAdapte
           if (typeof id === 'string' && /^[A-Za-z0-9._:/-]{1,200}$/.test(id)) ids.add(id);
         }
         const models = [...ids].sort();
-        return { outcome: 'accepted', message: `key accepted; ${modelCount(models.length)} listed`, models };
+        const who = app ? `Entra app ${app.clientId} accepted (keyless)` : 'key accepted';
+        return { outcome: 'accepted', message: `${who}; ${modelCount(models.length)} listed`, models };
       }
-      return azureOutcome(res);
+      return azureOutcome(res, app !== undefined);
     },
   };
 }
 
-function list(url: string, key: string, ctx: CheckContext) {
-  return send(ctx, url, { method: 'GET', headers: { 'api-key': key, accept: 'application/json' } });
+function list(url: string, auth: Record<string, string>, ctx: CheckContext) {
+  return send(ctx, url, { method: 'GET', headers: { ...auth, accept: 'application/json' } });
 }
 
 /** Sorts a non-200 answer (Azure error bodies: `{error: {code, message}}`; never echoed). */
-function azureOutcome(res: SentResponse): CheckResult {
+function azureOutcome(res: SentResponse, keyless = false): CheckResult {
   const body = parseJsonObject(res.text);
   const err = body?.error && typeof body.error === 'object' ? (body.error as Record<string, unknown>) : {};
   const code = typeof err.code === 'string' ? err.code : '';
   const text = typeof err.message === 'string' ? err.message.toLowerCase() : '';
   switch (true) {
+    case res.status === 401 && keyless:
+      return { outcome: 'rejected', message: 'Azure rejected the Entra access token at this endpoint: give the app a role on the resource (Cognitive Services OpenAI User) and check the endpoint' };
     case res.status === 401:
       return { outcome: 'rejected', message: 'Azure rejected the key: invalid resource key or wrong API endpoint for this key' };
     case res.status === 404:

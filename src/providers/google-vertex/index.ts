@@ -9,8 +9,9 @@ import { SignJWT, importPKCS8 } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { invalid } from '../../errors/index.ts';
 import { sha256Hex } from '../../lib/hash.ts';
-import type { CheckContext, CheckResult, PreparedCredential, ProviderAdapter } from '../types.ts';
+import type { CheckContext, CheckResult, PreparedCredential, ProviderAdapter, ShortLivedResult } from '../types.ts';
 import { failureMessage, modelCount, parseJsonObject as parseJson, send, type FailureReason, type SentResponse } from '../cloud-outbound.ts';
+import { googleGenerateAccessToken, googleStsExchange, noFederation, type AccessToken, type Exchange } from '../federation.ts';
 import { serviceAccountHint } from '../hint.ts';
 
 export const DEFAULT_LOCATION = 'us-central1';
@@ -105,6 +106,74 @@ export function parseServiceAccount(apiKey: string): ServiceAccount {
   return { clientEmail, privateKey, privateKeyId, projectId };
 }
 
+/** A keyless connection (issue 18): Workload Identity Federation, optionally impersonating a service account. */
+export interface WorkloadIdentity {
+  provider: string;
+  serviceAccountEmail: string | undefined;
+  projectId: string;
+}
+
+const WIF_SHAPE = '{"workload_identity_provider":"projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>","service_account_email"?,"project_id"}';
+/** The full resource name of a workload identity pool provider (project number; pool and provider ids: 4–32 of a-z 0-9 -). */
+const WIF_PROVIDER_RE = /^projects\/\d{1,20}\/locations\/global\/workloadIdentityPools\/[a-z0-9-]{4,32}\/providers\/[a-z0-9-]{4,32}$/;
+const SA_EMAIL_RE = /^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z0-9.:-]{1,100}\.iam\.gserviceaccount\.com$|^[a-z0-9-]+@(?:[a-z0-9-]+\.)*(?:appspot|developer)\.gserviceaccount\.com$/;
+const WIF_KEYS = new Set(['workload_identity_provider', 'service_account_email', 'project_id']);
+
+/** The keyless form, or undefined when the credential is not one. Throws invalid_request naming api_key when malformed. */
+export function parseWorkloadIdentity(apiKey: string): WorkloadIdentity | undefined {
+  const s = apiKey.trim();
+  if (!s.startsWith('{') || !s.includes('"workload_identity_provider"')) return undefined;
+  let j: unknown;
+  try {
+    j = JSON.parse(s);
+  } catch {
+    throw invalid(`api_key looks like JSON but does not parse; expected ${WIF_SHAPE}`);
+  }
+  if (!j || typeof j !== 'object' || Array.isArray(j) || !('workload_identity_provider' in j)) return undefined;
+  const o = j as Record<string, unknown>;
+  if (Object.keys(o).some((k) => !WIF_KEYS.has(k))) {
+    throw invalid(`api_key: a keyless Vertex connection has only workload_identity_provider, service_account_email (optional) and project_id (no private key: nothing secret is stored)`);
+  }
+  const provider = typeof o.workload_identity_provider === 'string' ? o.workload_identity_provider.trim().replace(/^\/\/iam\.googleapis\.com\//, '') : '';
+  if (!WIF_PROVIDER_RE.test(provider)) {
+    throw invalid(`api_key: workload_identity_provider must be the provider's full resource name, projects/<project number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>`);
+  }
+  let serviceAccountEmail: string | undefined;
+  if (o.service_account_email !== undefined && o.service_account_email !== null && o.service_account_email !== '') {
+    if (typeof o.service_account_email !== 'string' || !SA_EMAIL_RE.test(o.service_account_email.trim().toLowerCase())) {
+      throw invalid('api_key: service_account_email must be a service account address such as neo-vertex@my-project.iam.gserviceaccount.com');
+    }
+    serviceAccountEmail = o.service_account_email.trim().toLowerCase();
+  }
+  if (typeof o.project_id !== 'string' || !PROJECT_RE.test(o.project_id.trim())) {
+    throw invalid('api_key: project_id must be the Google Cloud project id where Vertex AI is used (6–30 lowercase letters, digits, hyphens)');
+  }
+  return { provider, serviceAccountEmail, projectId: o.project_id.trim() };
+}
+
+/** The stored form of a keyless connection (normalized, fixed key order). */
+function storedWorkloadIdentity(w: WorkloadIdentity): string {
+  return JSON.stringify({
+    workload_identity_provider: w.provider,
+    ...(w.serviceAccountEmail ? { service_account_email: w.serviceAccountEmail } : {}),
+    project_id: w.projectId,
+  });
+}
+
+/** The service's token → Google STS → (generateAccessToken when a service account is named) → an access token. */
+async function federatedToken(w: WorkloadIdentity, ctx: CheckContext): Promise<Exchange<AccessToken>> {
+  if (!ctx.federation) return noFederation();
+  let token: string;
+  try {
+    token = await ctx.federation.mintToken(`//iam.googleapis.com/${w.provider}`);
+  } catch {
+    return noFederation();
+  }
+  const sts = await googleStsExchange(ctx, { audience: `//iam.googleapis.com/${w.provider}`, token });
+  if (!sts.ok || !w.serviceAccountEmail) return sts;
+  return googleGenerateAccessToken(ctx, { serviceAccountEmail: w.serviceAccountEmail, federatedToken: sts.value.token });
+}
+
 /** The same rules jose applies to an RS256 PKCS#8 key, checked synchronously. */
 function checkPrivateKey(pem: string): void {
   const bad = () => notServiceAccount('"private_key" is not a PEM-encoded PKCS#8 RSA private key');
@@ -194,7 +263,7 @@ export function createAdapter(options: VertexAdapterOptions = {}): ProviderAdapt
   }
 
   async function listModels(
-    sa: ServiceAccount,
+    project: string,
     location: string,
     accessToken: string,
     ctx: CheckContext,
@@ -217,7 +286,7 @@ export function createAdapter(options: VertexAdapterOptions = {}): ProviderAdapt
         if (sent.kind === 'error' || sent.status !== 200) {
           // Only `google` decides the outcome; other publishers just add model ids when listed.
           if (publisher !== 'google') break;
-          if (sent.kind === 'response') return { ok: false, result: listError(sent, location, sa.projectId), unauthorized: sent.status === 401 };
+          if (sent.kind === 'response') return { ok: false, result: listError(sent, location, project), unauthorized: sent.status === 401 };
           // A DNS failure for a known location: this server cannot resolve names (inconclusive).
           return { ok: false, result: networkOutcome(sent.reason, `Vertex AI in ${location}`) };
         }
@@ -242,22 +311,62 @@ export function createAdapter(options: VertexAdapterOptions = {}): ProviderAdapt
     displayName: 'Google Vertex AI',
     liveCheck: true,
     prepare({ apiKey, location }): PreparedCredential {
-      const sa = parseServiceAccount(apiKey);
+      const wif = parseWorkloadIdentity(apiKey);
       const loc = normalizeLocation(location);
+      if (wif) {
+        if (!KNOWN_LOCATIONS.has(loc)) throw invalid(unknownLocation(loc));
+        const hint = wif.serviceAccountEmail ?? `workload identity ${wif.provider.split('/').slice(-3).join('/')}`;
+        return { apiKey: storedWorkloadIdentity(wif), location: loc, keyHint: hint, federated: true };
+      }
+      const sa = parseServiceAccount(apiKey);
       if (!KNOWN_LOCATIONS.has(loc)) throw invalid(unknownLocation(loc));
       return { apiKey, location: loc, keyHint: serviceAccountHint(sa.clientEmail) };
+    },
+    async shortLived(credential, ctx): Promise<ShortLivedResult | null> {
+      let wif: WorkloadIdentity | undefined;
+      let sa: ServiceAccount | undefined;
+      try {
+        wif = parseWorkloadIdentity(credential.apiKey);
+        if (!wif) sa = parseServiceAccount(credential.apiKey);
+      } catch {
+        return { ok: false, result: { outcome: 'rejected', message: 'the stored Vertex credential is malformed' } };
+      }
+      if (wif) {
+        const got = await federatedToken(wif, ctx);
+        return got.ok ? { ok: true, credential: { kind: 'access_token', apiKey: got.value.token, expiresAtMs: got.value.expiresAtMs } } : got;
+      }
+      // A stored service-account key: the access token the check already obtains (never the key itself).
+      const tokenUrl = `${ctx.baseUrl('google-oauth', GOOGLE_TOKEN_ORIGIN)}/token`;
+      const got = await fetchToken(sa!, tokenUrl, ctx);
+      if (!got.ok) return got;
+      return { ok: true, credential: { kind: 'access_token', apiKey: got.value.token, expiresAtMs: ctx.clock() + got.value.expiresInS * 1000 } };
     },
     async check(credential, ctx): Promise<CheckResult> {
       let sa: ServiceAccount;
       let location: string;
+      let wif: WorkloadIdentity | undefined;
       try {
-        sa = parseServiceAccount(credential.apiKey);
+        wif = parseWorkloadIdentity(credential.apiKey);
         location = normalizeLocation(credential.location);
       } catch {
-        return { outcome: 'rejected', message: 'the service-account JSON or location is malformed' };
+        return { outcome: 'rejected', message: 'the credential or location is malformed' };
       }
       // Re-checked here too: an unknown location is never called (so a DNS failure is never a typo).
       if (!KNOWN_LOCATIONS.has(location)) return { outcome: 'rejected', message: unknownLocation(location) };
+      if (wif) {
+        // Keyless: the exchanged access token is checked exactly as a service account's is.
+        const got = await federatedToken(wif, ctx);
+        if (!got.ok) return got.result;
+        const listed = await listModels(wif.projectId, location, got.value.token, ctx);
+        if (!listed.ok) return listed.result;
+        const who = wif.serviceAccountEmail ? `workload identity accepted (keyless, as ${wif.serviceAccountEmail})` : 'workload identity accepted (keyless)';
+        return { outcome: 'accepted', message: `${who}; ${modelCount(listed.value.length)} listed in ${location}`, models: listed.value };
+      }
+      try {
+        sa = parseServiceAccount(credential.apiKey);
+      } catch {
+        return { outcome: 'rejected', message: 'the service-account JSON or location is malformed' };
+      }
       // Only Google's token endpoint (or the operator's override) is ever called.
       const tokenUrl = `${ctx.baseUrl('google-oauth', GOOGLE_TOKEN_ORIGIN)}/token`;
       const cache = tokenCache(ctx.clock);
@@ -272,7 +381,7 @@ export function createAdapter(options: VertexAdapterOptions = {}): ProviderAdapt
           const ttl = got.value.expiresInS * 1000 - TOKEN_REFRESH_MARGIN_MS;
           if (ttl > 0) cache.set(cacheKey, { accessToken }, { ttl });
         }
-        const listed = await listModels(sa, location, accessToken, ctx);
+        const listed = await listModels(sa.projectId, location, accessToken, ctx);
         if (listed.ok) {
           const n = listed.value.length;
           return { outcome: 'accepted', message: `service account accepted; ${modelCount(n)} listed in ${location}`, models: listed.value };
