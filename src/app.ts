@@ -8,7 +8,7 @@ import swagger from '@fastify/swagger';
 import underPressure from '@fastify/under-pressure';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Config } from './config/index.ts';
 import { AppError } from './errors/index.ts';
 import type { DatabaseHandle } from './db/index.ts';
@@ -46,6 +46,7 @@ import type { LookupFn } from './modules/webhooks/safe-http.ts';
 import { WebhookWorker } from './modules/webhooks/webhooks.worker.ts';
 import { webRoutes } from './web/web.routes.ts';
 import { installAuth } from './http/auth.ts';
+import { OneLineRequestLog, requestLoggerFactory } from './http/request-log.ts';
 import { installErrorHandling, sendError, toAppError } from './http/errors.ts';
 import { openapiOptions } from './http/openapi.ts';
 import {
@@ -142,30 +143,14 @@ function loggerOptions(deps: AppDeps): FastifyServerOptions['logger'] {
   };
 }
 
-/**
- * One access-log line per request ("request completed", with method, route and id)
- * instead of Fastify's two ("incoming request" + "request completed"): producing log
- * lines was about a tenth of a cached request's cost (docs/benchmarks.md). Errors and
- * every other Fastify log line are unchanged.
- */
-class OneLineRequestLog extends LogController {
-  override incomingRequest(): void {}
-
-  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    if (error) {
-      super.requestCompleted(error, request, reply);
-      return;
-    }
-    reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
-  }
-}
-
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config, database } = deps;
   const bus = deps.bus ?? new LocalBus();
   const app = Fastify({
     logger: loggerOptions(deps),
     logController: new OneLineRequestLog(),
+    // Per-request loggers without a pino child each (src/http/request-log.ts).
+    childLoggerFactory: requestLoggerFactory,
     bodyLimit: BODY_LIMIT,
     requestIdHeader: false,
     genReqId: (req) => {
@@ -201,16 +186,19 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook, not an async one: no promise and no microtask per request.
+  app.addHook('onRequest', (request, reply, done) => {
     void reply.header('X-Request-Id', request.id);
     if (closing) {
       // A request on a kept-alive connection during shutdown: tell the client to go elsewhere.
       void reply.header('Connection', 'close');
-      throw new AppError('unavailable', 'the server is shutting down; retry the request', { retryAfter: 1 });
+      done(new AppError('unavailable', 'the server is shutting down; retry the request', { retryAfter: 1 }));
+      return;
     }
     // Before any cached entry is used: SQLite's data_version, so that a change another
     // process (the CLI) committed is seen by the next request (src/db/notify.ts).
     bus.sync();
+    done();
   });
   installErrorHandling(app);
 

@@ -53,39 +53,60 @@ export function installAuth(app: FastifyInstance, auth: Authenticator, internalT
   // The configured token's digest is computed once; each call hashes only what it was given.
   const internalDigest = sha256(internalToken);
   app.decorateRequest('principal', null);
-  app.addHook('onRequest', async (request) => {
+  /** Principal of a `user` route (JWT or API key); throws for missing or malformed credentials. */
+  const userPrincipal = (request: FastifyRequest): Promise<Principal> => {
+    const token = bearer(request);
+    const apiKey = request.headers['x-api-key'];
+    // Both present: the bearer token is used (CONTRACT.md section 1).
+    if (token !== undefined) {
+      if (token === '') throw unauthorized('malformed Authorization header; expected "Bearer <token>"');
+      return auth.authenticateJwt(token);
+    }
+    if (typeof apiKey === 'string') return auth.authenticateApiKey(apiKey.trim());
+    if (apiKey !== undefined) throw unauthorized('send exactly one X-Api-Key header');
+    throw unauthorized('send Authorization: Bearer <token> or X-Api-Key');
+  };
+  /** A failed authentication: the per-IP limit hears of it (and may replace the error), then the request fails. */
+  const fail = (request: FastifyRequest, err: unknown, done: (err?: Error) => void): void => {
+    const onFailure = hooks.onFailure;
+    if (!onFailure) return done(err as Error);
+    Promise.resolve()
+      .then(() => onFailure(request, err))
+      .then(
+        () => done(err as Error),
+        (replaced: unknown) => done(replaced as Error),
+      );
+  };
+  // A callback hook rather than an async one: public and internal routes (the resolve hot
+  // path) are decided synchronously, without a promise and a microtask per request.
+  app.addHook('onRequest', (request, _reply, done) => {
     // Read once: Fastify builds a new frozen object at every read of request.routeOptions.
     const route = request.routeOptions;
     const url = route.url;
     // Unknown routes answer 404 to everyone.
-    if (!url) return;
+    if (!url) return done();
     // Routes that do not say: API routes need a user, internal ones the service token,
     // the rest (docs assets, the settings page) are public.
     const mode: AuthMode = route.config.auth ?? (url.startsWith('/api/v1') ? 'user' : url.startsWith('/internal/') ? 'internal' : 'public');
-    if (mode === 'public') return;
-    try {
-      if (mode === 'internal') {
-        const token = bearer(request);
-        if (!token || !timingSafeEqual(sha256(token), internalDigest)) throw unauthorized('a valid internal service token is required');
-        return;
-      }
+    if (mode === 'public') return done();
+    if (mode === 'internal') {
       const token = bearer(request);
-      const apiKey = request.headers['x-api-key'];
-      // Both present: the bearer token is used (CONTRACT.md section 1).
-      if (token !== undefined) {
-        if (token === '') throw unauthorized('malformed Authorization header; expected "Bearer <token>"');
-        request.principal = await auth.authenticateJwt(token);
-      } else if (typeof apiKey === 'string') {
-        request.principal = await auth.authenticateApiKey(apiKey.trim());
-      } else if (apiKey !== undefined) {
-        throw unauthorized('send exactly one X-Api-Key header');
-      } else {
-        throw unauthorized('send Authorization: Bearer <token> or X-Api-Key');
-      }
-    } catch (err) {
-      await hooks.onFailure?.(request, err);
-      throw err;
+      if (token && timingSafeEqual(sha256(token), internalDigest)) return done();
+      return fail(request, unauthorized('a valid internal service token is required'), done);
     }
+    let principal: Promise<Principal>;
+    try {
+      principal = userPrincipal(request);
+    } catch (err) {
+      return fail(request, err, done);
+    }
+    principal.then(
+      (p) => {
+        request.principal = p;
+        done();
+      },
+      (err: unknown) => fail(request, err, done),
+    );
   });
 }
 

@@ -21,7 +21,7 @@ import type { Socket } from 'node:net';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import helmet from 'helmet';
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Config, TrustProxy } from '../config/index.ts';
@@ -196,13 +196,14 @@ export async function installSecurity(app: FastifyInstance, deps: SecurityDeps):
     );
   });
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  // Callback hooks here and below, not async ones: no promise and no microtask per request.
+  app.addHook('onSend', (request, reply, payload, done) => {
     const url = request.routeOptions.url ?? request.url;
     if ((url.startsWith('/api/v1') || url.startsWith('/internal/')) && !reply.hasHeader('cache-control')) {
       void reply.header('Cache-Control', 'no-store');
     }
     if (!reply.hasHeader('permissions-policy')) void reply.header('Permissions-Policy', PERMISSIONS_POLICY);
-    return payload;
+    done(null, payload);
   });
 
   if (!config.rateLimit.enabled) return {};
@@ -252,8 +253,16 @@ export async function installSecurity(app: FastifyInstance, deps: SecurityDeps):
   const warned = new LRUCache<string, true>({ max: 100_000 });
 
   // After authentication (all onRequest hooks) and before the body is read.
-  app.addHook('preParsing', async (request, reply, payload) => {
-    if (!WRITE_METHODS.has(request.method) || !request.principal) return payload;
+  app.addHook('preParsing', (request, reply, payload, done) => {
+    // Reads and service calls (resolve: no principal) pass at once, without a promise.
+    if (!WRITE_METHODS.has(request.method) || !request.principal) return done(null, payload);
+    limitWrites(request, reply).then(
+      () => done(null, payload),
+      (err: unknown) => done(err as Error),
+    );
+  });
+  const limitWrites = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (!request.principal) return;
     const route = request.routeOptions.url ?? '';
     const checks: [Limiter, string][] = [[writes, 'too many write requests']];
     if (PROVIDER_CALL_ROUTE.test(route) && (request.method === 'PATCH' || route.endsWith('/validate') || route.endsWith('/check'))) {
@@ -270,8 +279,7 @@ export async function installSecurity(app: FastifyInstance, deps: SecurityDeps):
         throw limited(`${detail}; retry later`, r.ttl);
       }
     }
-    return payload;
-  });
+  };
 
   return {
     onFailure: async (request, err) => {
