@@ -324,6 +324,8 @@ interface Target {
   ratio: number;
   /** Maximum p99 latency in ms. */
   p99Ms?: number;
+  /** Maximum server CPU per request in µs (issue 15). */
+  cpuUs?: number;
 }
 
 interface Scenario {
@@ -409,7 +411,7 @@ async function buildScenarios(
       method: 'GET',
       path: '/api/v1/byok/mode',
       variants: seed.pool.map((p) => ({ headers: { 'x-api-key': p.apiKey } })),
-      target: { ratio: 0.6, p99Ms: 10 },
+      target: { ratio: 0.65, p99Ms: 10 },
     },
     {
       id: 'user',
@@ -418,7 +420,7 @@ async function buildScenarios(
       method: 'GET',
       path: '/api/v1/user',
       variants: seed.pool.map((_p, k) => ({ headers: bearer(k) })),
-      target: { ratio: 0.4 },
+      target: { ratio: 0.45 },
     },
     {
       id: 'resolve',
@@ -427,7 +429,7 @@ async function buildScenarios(
       method: 'POST',
       path: '/internal/v1/credentials/resolve',
       variants: seed.pool.flatMap((p) => ['claude-sonnet-4-5', 'gpt-5'].map((m) => ({ headers: internal, body: resolveBody(p.userId, m) }))),
-      target: { ratio: 0.6, p99Ms: 10 },
+      target: { ratio: 0.6, p99Ms: 10, cpuUs: 75 },
     },
     {
       id: 'set-mode',
@@ -786,6 +788,9 @@ function checks(phases: Phase[]): Check[] {
         if (s.target.p99Ms !== undefined) {
           out.push({ what: `${s.label} p99 ≤ ${s.target.p99Ms} ms (${where})`, measured: `${fmtMs(s.median.p99)} ms`, ok: s.median.p99 <= s.target.p99Ms });
         }
+        if (s.target.cpuUs !== undefined) {
+          out.push({ what: `${s.label} server CPU ≤ ${s.target.cpuUs} µs/request (${where})`, measured: `${fmtInt(s.median.cpuUsPerRequest)} µs`, ok: s.median.cpuUsPerRequest <= s.target.cpuUs });
+        }
       }
       if (s.kind === 'overload') {
         out.push({ what: `${s.label}: only 2xx or 503, p99 bounded (${where})`, measured: `p99 ${fmtMs(s.median.p99)} ms, ${fmtInt(s.accepted)} × 503, ${s.failures} other`, ok: s.failures === 0 });
@@ -821,7 +826,9 @@ function table(phases: Phase[]): string {
   const rows: string[][] = [];
   for (const ph of phases) {
     for (const s of ph.scenarios) {
-      const target = s.target ? `≥ ${s.target.ratio.toFixed(2)}${s.target.p99Ms !== undefined ? `, p99 ≤ ${s.target.p99Ms} ms` : ''}` : '';
+      const target = s.target
+        ? `≥ ${s.target.ratio.toFixed(2)}${s.target.p99Ms !== undefined ? `, p99 ≤ ${s.target.p99Ms} ms` : ''}${s.target.cpuUs !== undefined ? `, ≤ ${s.target.cpuUs} µs` : ''}`
+        : '';
       rows.push([
         ph.database,
         fmtInt(ph.owners),
