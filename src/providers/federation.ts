@@ -205,7 +205,8 @@ function googleStsError(status: number, body: Record<string, unknown> | undefine
 /** IAM Credentials generateAccessToken: the federated token impersonates the service account. */
 export async function googleGenerateAccessToken(ctx: CheckContext, args: { serviceAccountEmail: string; federatedToken: string }): Promise<Exchange<AccessToken>> {
   const base = ctx.baseUrl('google-iam-credentials', GOOGLE_IAM_CREDENTIALS_ORIGIN);
-  const url = `${base}/v1/projects/-/serviceAccounts/${encodeURIComponent(args.serviceAccountEmail)}:generateAccessToken`;
+  // The address as the SDKs send it (`@` unescaped); the adapter has held it to a service-account address pattern.
+  const url = `${base}/v1/projects/-/serviceAccounts/${args.serviceAccountEmail}:generateAccessToken`;
   const sent = await send(ctx, url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${args.federatedToken}` },
