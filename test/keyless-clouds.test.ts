@@ -311,6 +311,17 @@ for (const dialect of testDialects()) {
       });
     });
 
+    it('never logs a token of the issuer or a credential the clouds issued', () => {
+      const logs = ctx.logs.join('\n');
+      assert.ok(ctx.logs.length > 0);
+      assert.ok(!/eyJ[\w-]+\.eyJ[\w-]+\./.test(logs), 'no JWT of the issuer');
+      for (const token of [...fakes.google.issued.keys(), ...fakes.azure.bearerTokens.keys()]) assert.ok(!logs.includes(token), 'no access token');
+      for (const id of fakes.aws.identities.values()) {
+        assert.ok(!logs.includes(id.secretAccessKey), 'no AWS secret');
+        if (id.sessionToken) assert.ok(!logs.includes(id.sessionToken), 'no session token');
+      }
+    });
+
     describe('short_lived: true for stored cloud keys', () => {
       it('delivers a stored Vertex service-account key as an access token', async () => {
         const u = await user();
