@@ -142,6 +142,24 @@ export class WebhooksRepo {
     return (await q.execute()).map((r) => ({ ...r, attempts: Number(r.attempts) }));
   }
 
+  /** Whether any outbox event waits for dispatch (a read: no write transaction when idle). */
+  async hasUndispatched(): Promise<boolean> {
+    return (await this.db.selectFrom('outbox').select('id').where('dispatched_at', 'is', null).limit(1).executeTakeFirst()) !== undefined;
+  }
+
+  /** Whether any delivery is due at `now` (a read: no write transaction when idle). */
+  async hasDue(now: string): Promise<boolean> {
+    const r = await this.db
+      .selectFrom('webhook_deliveries')
+      .select('id')
+      .where('status', '=', 'pending')
+      .where('next_attempt_at', '<=', now)
+      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<=', now)]))
+      .limit(1)
+      .executeTakeFirst();
+    return r !== undefined;
+  }
+
   async markDispatched(ids: readonly string[], now: string): Promise<void> {
     if (ids.length === 0) return;
     await this.db.updateTable('outbox').set({ dispatched_at: now }).where('id', 'in', ids).execute();

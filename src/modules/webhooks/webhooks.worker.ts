@@ -148,6 +148,8 @@ export class WebhookWorker {
    * transaction. Answers how many events were dispatched.
    */
   async dispatch(): Promise<number> {
+    // Polled every second by every instance: an idle poll is one indexed read, no write transaction.
+    if (!(await this.repo.hasUndispatched())) return 0;
     return withTransaction(this.deps.db, async (trx) => {
       const repo = new WebhooksRepo(trx, this.deps.dialect);
       const events = await repo.claimOutbox(DISPATCH_BATCH);
@@ -188,6 +190,7 @@ export class WebhookWorker {
     const attempted: string[] = [];
     for (let i = 0; i < maxRounds && !this.stopping; i++) {
       const nowMs = this.clock();
+      if (!(await this.repo.hasDue(new Date(nowMs).toISOString()))) break;
       const claimed = await withTransaction(this.deps.db, (trx) =>
         new WebhooksRepo(trx, this.deps.dialect).claimDue(new Date(nowMs).toISOString(), new Date(nowMs + DELIVERY_LEASE_MS).toISOString(), this.instanceId, this.concurrency),
       );
