@@ -90,6 +90,9 @@ for (const dialect of testDialects()) {
       const types = after.map((r) => (new Webhook(secret).verify(r.body, r.headers) as { type: string }).type).sort();
       assert.deepEqual(types, ['mode.changed', 'ping', 'provider_key.created'], 'each pending event delivered once after the restart');
       for (const r of receiver.requests) assert.ok(!r.body.includes('sk-proj-restart') && !r.body.includes(secret.slice(6)), 'no secret in a body');
+      const logs = [...first.logs, ...first.stderr, ...second.logs, ...second.stderr].join('\n');
+      assert.match(logs, /webhook delivery attempt/, 'the attempts are logged');
+      assert.ok(!logs.includes(secret.slice(6)) && !logs.includes('sk-proj-restart'), 'no secret in the server logs');
     });
   });
 }

@@ -435,6 +435,30 @@ for (const dialect of testDialects()) {
       assert.ok(!logs.includes(secret) && !logs.includes(secret.slice(6)), 'no signing secret in the logs');
     });
 
+    it('the OpenAPI document describes every webhook operation; no schema but the create/rotate answer has a secret', async () => {
+      const doc = (await ctx.app.inject({ method: 'GET', url: '/api/openapi.json' })).json<{
+        paths: Record<string, Record<string, { tags?: string[]; responses?: Record<string, unknown> }>>;
+        components: { schemas: Record<string, { properties?: Record<string, unknown> }> };
+      }>();
+      const ops: [string, string, string][] = [
+        ['post', BASE, '201'],
+        ['get', BASE, '200'],
+        ['patch', `${BASE}/{id}`, '200'],
+        ['delete', `${BASE}/{id}`, '200'],
+        ['post', `${BASE}/{id}/rotate-secret`, '200'],
+        ['post', `${BASE}/{id}/test`, '202'],
+        ['get', `${BASE}/{id}/deliveries`, '200'],
+      ];
+      for (const [method, path, ok] of ops) {
+        const op = doc.paths[path]?.[method];
+        assert.ok(op, `${method} ${path}`);
+        assert.deepEqual(op.tags, ['Webhooks']);
+        for (const code of [ok, '401', '403']) assert.ok(op.responses?.[code], `${method} ${path} ${code}`);
+      }
+      const withSecret = Object.entries(doc.components.schemas).filter(([, sc]) => sc.properties && 'secret' in sc.properties).map(([n]) => n);
+      assert.deepEqual(withSecret, ['WebhookWithSecret']);
+    });
+
     it('access: team admin manages the team\'s; member/viewer 403; flag off 403; another owner\'s id 404', async () => {
       const admin = await createUser(ctx, uniqueEmail('admin'));
       const member = await createUser(ctx, uniqueEmail('member'));
