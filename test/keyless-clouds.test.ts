@@ -153,6 +153,16 @@ for (const dialect of testDialects()) {
         assert.equal(fakes.aws.requests.length, before);
       });
 
+      it('"Check now" re-checks the connection with a fresh exchange for this owner (key health)', async () => {
+        const before = fakes.aws.exchanges.length;
+        const res = await ctx.app.inject({ method: 'POST', url: '/api/v1/byok/providers/amazon-bedrock/check', headers: alice.headers });
+        assert.equal(res.statusCode, 200, res.body);
+        const k = res.json<{ provider_key: { status: string; last_check_outcome: string } }>().provider_key;
+        assert.deepEqual([k.status, k.last_check_outcome], ['active', 'accepted']);
+        assert.equal(fakes.aws.exchanges.length, before + 1);
+        assert.equal(fakes.aws.exchanges.at(-1)!.sub, oidcSubject(alice.owner));
+      });
+
       it('resolves to temporary SigV4 keys (kind aws_access_keys, expires_at), cached, refreshed in the background, served while STS is down, then 503 / 409', async () => {
         await setMode(ctx, alice, 'byok');
         const first = await credentialOf(alice, 'claude-sonnet-4-5');

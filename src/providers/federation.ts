@@ -239,7 +239,7 @@ export async function googleGenerateAccessToken(ctx: CheckContext, args: { servi
 // ---------------------------------------------------------------------------------------
 
 /** AADSTS codes that mean this service's own clock or issuer is at fault (inconclusive), not the customer's setup. */
-const AADSTS_INCONCLUSIVE = new Set([700024, 50166, 50196, 500011 /* resource principal not found yet: replication */]);
+const AADSTS_INCONCLUSIVE = new Set([700024, 50166, 50196]);
 
 /** Entra v2.0 token endpoint: client credentials, the service's token as `client_assertion`. */
 export async function entraClientAssertion(ctx: CheckContext, args: { tenantId: string; clientId: string; token: string }): Promise<Exchange<AccessToken>> {
