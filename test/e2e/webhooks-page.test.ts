@@ -12,7 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { Webhook } from 'standardwebhooks';
 import { startReceiver, type LocalServer } from '../fakes/webhook-servers.ts';
-import { chromiumMissing, IN_CI, launchChromium, openPage, type OpenedPage } from '../helpers/browser.ts';
+import { join } from 'node:path';
+import { chromiumMissing, IN_CI, launchChromium, openPage, screenshotDir, type OpenedPage } from '../helpers/browser.ts';
 import { createTestContext, type TestContext } from '../helpers/context.ts';
 import { createApiKey, createTeam, createUser, setByok, uniqueEmail } from '../helpers/fixtures.ts';
 
@@ -112,6 +113,9 @@ if (missing && IN_CI) {
       await card.getByRole('button', { name: 'Refresh' }).click();
       await card.locator('.delivery[data-status="delivered"]').waitFor();
       await card.getByText(/1 attempt · HTTP 204/).waitFor();
+      // NEO_SCREENSHOTS=1: the section as docs/settings-page.md shows it.
+      const dir = screenshotDir();
+      if (dir) await s.screenshot({ path: join(dir, 'webhooks.png'), animations: 'disabled', caret: 'hide' });
       const ping = receiver.requests.at(-1)!;
       assert.equal((new Webhook(secret).verify(ping.body, ping.headers) as { type: string }).type, 'ping');
 
