@@ -61,7 +61,7 @@ describe('key-based provider adapters against the fake providers', () => {
         const before = fake.requests.length;
         const result = await adapter.check(adapter.prepare({ apiKey: key, location: null }), marker === 'slow' ? { ...ctx, timeoutMs: SLOW_TIMEOUT_MS } : ctx);
         assert.equal(result.outcome, expected, result.message);
-        if (marker === 'slow') assert.match(result.message, /did not answer within 0\.3 s/);
+        if (marker === 'slow') assert.match(result.message, /did not answer in time/);
         assert.ok(result.message.length > 0);
         // Plain-language message: never the key, never the provider's raw body.
         assert.ok(!result.message.includes(key));

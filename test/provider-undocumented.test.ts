@@ -8,22 +8,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createProviderRegistry } from '../src/providers/registry.ts';
-import { PROVIDERS, type ProviderName } from '../src/providers/types.ts';
-import { checkContext, makeServiceAccount } from './fakes/cloud-providers.ts';
-
-/** A credential of the right shape for each provider. */
-function credentialFor(provider: ProviderName, base: string): { apiKey: string; location: string | null } {
-  switch (provider) {
-    case 'google-vertex':
-      return { apiKey: makeServiceAccount().json, location: 'us-central1' };
-    case 'amazon-bedrock':
-      return { apiKey: JSON.stringify({ access_key_id: 'AKIAIOSFODNN7EXAMPLE', secret_access_key: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' }), location: 'us-east-1' };
-    case 'azure-foundry':
-      return { apiKey: '0123456789abcdef0123456789abcdef', location: base };
-    default:
-      return { apiKey: 'sk-test-Q7fK2mZp9XvL4tR8wN3bQ7fK2mZp', location: null };
-  }
-}
+import { PROVIDERS } from '../src/providers/types.ts';
+import { checkContext, credentialFor } from './fakes/cloud-providers.ts';
 
 const ANSWERS = {
   'an HTML page (captive portal)': { type: 'text/html', body: '<!doctype html><html><body>Sign in to the guest network</body></html>' },

@@ -10,7 +10,7 @@
  * as the credential asked for; failures are check outcomes with plain messages that never
  * quote a cloud's body.
  */
-import { failureMessage, parseJsonObject, send, type FailureReason, type SentResponse } from './cloud-outbound.ts';
+import { jsonObject, say, send, type Answer, type CallFailure } from './outbound.ts';
 import type { CheckContext, CheckResult } from './types.ts';
 
 export const GOOGLE_STS_ORIGIN = 'https://sts.googleapis.com';
@@ -40,7 +40,7 @@ export interface AccessToken {
 }
 
 const fail = (outcome: CheckResult['outcome'], message: string): { ok: false; result: CheckResult } => ({ ok: false, result: { outcome, message } });
-const network = (reason: FailureReason, what: string) => fail('unavailable', failureMessage(reason, what));
+const network = (reason: CallFailure, what: string) => fail('unavailable', say.failure(what, reason));
 
 // ---------------------------------------------------------------------------------------
 // AWS STS (Query API, XML answers)
@@ -73,7 +73,7 @@ export function parseStsCredentials(xml: string): AwsTemporaryKeys | undefined {
 }
 
 /** AWS error code of an STS answer (`<Code>` of the XML ErrorResponse); '' when absent or odd. */
-function stsCode(res: SentResponse): string {
+function stsCode(res: Answer): string {
   const code = xmlText(res.text, 'Code');
   return /^[A-Za-z0-9.]{1,64}$/.test(code) ? code : '';
 }
@@ -101,7 +101,7 @@ export async function assumeRoleWithWebIdentity(
     headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/xml' },
     body,
   });
-  if (sent.kind === 'error') return network(sent.reason, what);
+  if (sent.kind === 'failure') return network(sent.reason, what);
   if (sent.status === 200) {
     const keys = parseStsCredentials(sent.text);
     return keys ? { ok: true, value: keys } : fail('unavailable', `${what} gave an unexpected answer; try again later`);
@@ -110,7 +110,7 @@ export async function assumeRoleWithWebIdentity(
 }
 
 /** Sorts an AssumeRoleWithWebIdentity refusal (AWS STS API reference, "Errors"). */
-function assumeRoleError(res: SentResponse, roleArn: string, region: string): CheckResult {
+function assumeRoleError(res: Answer, roleArn: string, region: string): CheckResult {
   const code = stsCode(res);
   const text = xmlText(res.text, 'Message').toLowerCase();
   if (code === 'Throttling' || res.status === 429) return { outcome: 'rate_limited', message: `AWS STS is throttling requests in ${region}; try again later` };
@@ -169,8 +169,8 @@ export async function googleStsExchange(ctx: CheckContext, args: { audience: str
       subject_token_type: JWT_TOKEN_TYPE,
     }).toString(),
   });
-  if (sent.kind === 'error') return network(sent.reason, 'Google STS');
-  const body = parseJsonObject(sent.text);
+  if (sent.kind === 'failure') return network(sent.reason, 'Google STS');
+  const body = jsonObject(sent);
   if (sent.status === 200) {
     const token = body?.access_token;
     const expiresIn = body?.expires_in;
@@ -212,8 +212,8 @@ export async function googleGenerateAccessToken(ctx: CheckContext, args: { servi
     headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${args.federatedToken}` },
     body: JSON.stringify({ scope: [CLOUD_PLATFORM_SCOPE], lifetime: `${SHORT_LIVED_SECONDS}s` }),
   });
-  if (sent.kind === 'error') return network(sent.reason, 'Google IAM Credentials');
-  const body = parseJsonObject(sent.text);
+  if (sent.kind === 'failure') return network(sent.reason, 'Google IAM Credentials');
+  const body = jsonObject(sent);
   if (sent.status === 200) {
     const token = body?.accessToken;
     const expiresAtMs = typeof body?.expireTime === 'string' ? Date.parse(body.expireTime) : NaN;
@@ -255,8 +255,8 @@ export async function entraClientAssertion(ctx: CheckContext, args: { tenantId: 
       client_assertion: args.token,
     }).toString(),
   });
-  if (sent.kind === 'error') return network(sent.reason, 'Microsoft Entra');
-  const body = parseJsonObject(sent.text);
+  if (sent.kind === 'failure') return network(sent.reason, 'Microsoft Entra');
+  const body = jsonObject(sent);
   if (sent.status === 200) {
     const token = body?.access_token;
     const expiresIn = body?.expires_in;

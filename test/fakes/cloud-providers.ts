@@ -19,6 +19,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
+import type { ProviderName } from '../../src/providers/types.ts';
 import { unverifiedIssuer, verifyIssuerToken } from './oidc-verifier.ts';
 
 export interface RecordedRequest {
@@ -819,7 +820,6 @@ export function checkContext(
   };
 }
 
-/** A fetch failing like undici does when a host name does not resolve. */
 /** The URL of a fetch input. */
 export function urlOf(input: string | URL | Request): string {
   return typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
@@ -834,4 +834,18 @@ export function dnsFailure(host: string): Error {
   return Object.assign(new TypeError('fetch failed'), {
     cause: Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND', hostname: host }),
   });
+}
+
+/** A credential of the right shape for each provider. */
+export function credentialFor(provider: ProviderName, base: string): { apiKey: string; location: string | null } {
+  switch (provider) {
+    case 'google-vertex':
+      return { apiKey: makeServiceAccount().json, location: 'us-central1' };
+    case 'amazon-bedrock':
+      return { apiKey: JSON.stringify({ access_key_id: 'AKIAIOSFODNN7EXAMPLE', secret_access_key: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY' }), location: 'us-east-1' };
+    case 'azure-foundry':
+      return { apiKey: '0123456789abcdef0123456789abcdef', location: base };
+    default:
+      return { apiKey: 'sk-test-Q7fK2mZp9XvL4tR8wN3bQ7fK2mZp', location: null };
+  }
 }

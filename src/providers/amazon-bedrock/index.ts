@@ -7,7 +7,7 @@
  */
 import aws4 from 'aws4';
 import { invalid } from '../../errors/index.ts';
-import { failureMessage, modelCount, parseJsonObject, send, type SentResponse } from '../cloud-outbound.ts';
+import { failed, jsonObject, modelCount, send, type Answer } from '../outbound.ts';
 import { assumeRoleWithWebIdentity, noFederation, parseStsCredentials, SHORT_LIVED_SECONDS, type AwsTemporaryKeys, type Exchange } from '../federation.ts';
 import { accessKeyIdHint, opaqueKeyHint } from '../hint.ts';
 import type { CheckContext, CheckResult, PreparedCredential, ProviderAdapter, ShortLivedResult } from '../types.ts';
@@ -207,10 +207,10 @@ export function cleanAwsCode(raw: string): string {
  * The AWS error code of a failed call: x-amzn-ErrorType header, JSON `__type`/`code`, or
  * XML `<Code>`; '' when absent or not shaped like an AWS code.
  */
-export function awsErrorCode(res: SentResponse): string {
+export function awsErrorCode(res: Answer): string {
   const header = res.headers.get('x-amzn-errortype');
   if (header) return cleanAwsCode(header);
-  const json = parseJsonObject(res.text);
+  const json = jsonObject(res);
   if (json) {
     const nested = json.Error && typeof json.Error === 'object' ? (json.Error as Record<string, unknown>).Code : undefined;
     for (const c of [json.__type, json.code, json.Code, nested]) {
@@ -239,8 +239,8 @@ const RATE_CODES = new Set(['Throttling', 'ThrottlingException', 'TooManyRequest
  * The error message of an AWS JSON error body (`message` or `Message`), lower-cased, for
  * matching only: it is never passed on.
  */
-function awsErrorMessage(res: SentResponse): string {
-  const json = parseJsonObject(res.text);
+function awsErrorMessage(res: Answer): string {
+  const json = jsonObject(res);
   const m = json?.message ?? json?.Message;
   return typeof m === 'string' ? m.toLowerCase() : '';
 }
@@ -254,7 +254,7 @@ const BEARER_AUTH_FAILED_RE = /authentication failed/;
 const BEARER_BAD_FORMAT_RE = /invalid api key format/;
 
 /** Sorts a non-200 AWS answer into an outcome with a plain message (never the body's text). */
-function awsOutcome(res: SentResponse, cred: BedrockCredential, region: string, what: 'sts' | 'bedrock'): CheckResult {
+function awsOutcome(res: Answer, cred: BedrockCredential, region: string, what: 'sts' | 'bedrock'): CheckResult {
   const code = awsErrorCode(res);
   const bearer = cred.kind === 'bearer';
   if (bearer && (code === 'AccessDeniedException' || res.status === 403)) {
@@ -385,15 +385,15 @@ export function createAdapter(): ProviderAdapter {
           ctx,
         );
         // A DNS failure for a known region: this server cannot resolve names (inconclusive).
-        if (sts.kind === 'error') return { outcome: 'unavailable', message: failureMessage(sts.reason, `AWS STS in ${region}`) };
+        if (sts.kind === 'failure') return failed(`AWS STS in ${region}`, sts.reason);
         if (sts.status !== 200) return awsOutcome(sts, cred, region, 'sts');
       }
       // Step 2: the foundation models of the region (the only step for a Bedrock API key).
       const origin = ctx.baseUrl('amazon-bedrock', awsOrigin('bedrock', region));
       const listed = await awsSend({ service: 'bedrock', origin, method: 'GET', path: '/foundation-models' }, cred, region, ctx);
-      if (listed.kind === 'error') return { outcome: 'unavailable', message: failureMessage(listed.reason, `Amazon Bedrock in ${region}`) };
+      if (listed.kind === 'failure') return failed(`Amazon Bedrock in ${region}`, listed.reason);
       if (listed.status !== 200) return awsOutcome(listed, cred, region, 'bedrock');
-      const body = parseJsonObject(listed.text);
+      const body = jsonObject(listed);
       if (!Array.isArray(body?.modelSummaries)) {
         return { outcome: 'unavailable', message: 'Amazon Bedrock gave an unexpected answer; try again later' };
       }
@@ -439,7 +439,7 @@ async function getSessionToken(cred: Extract<BedrockCredential, { kind: 'sigv4' 
     region,
     ctx,
   );
-  if (sent.kind === 'error') return { ok: false, result: { outcome: 'unavailable', message: failureMessage(sent.reason, `AWS STS in ${region}`) } };
+  if (sent.kind === 'failure') return { ok: false, result: failed(`AWS STS in ${region}`, sent.reason) };
   if (sent.status !== 200) return { ok: false, result: awsOutcome(sent, cred, region, 'sts') };
   const keys = parseStsCredentials(sent.text);
   return keys ? { ok: true, value: keys } : { ok: false, result: { outcome: 'unavailable', message: `AWS STS in ${region} gave an unexpected answer; try again later` } };
@@ -465,8 +465,8 @@ async function inferenceProfiles(origin: string, cred: BedrockCredential, region
     const query = new URLSearchParams({ maxResults: '1000', type: 'SYSTEM_DEFINED' });
     if (nextToken) query.set('nextToken', nextToken);
     const res = await awsSend({ service: 'bedrock', origin, method: 'GET', path: `/inference-profiles?${query.toString()}` }, cred, region, ctx);
-    if (res.kind === 'error' || res.status !== 200) break;
-    const body = parseJsonObject(res.text);
+    if (res.kind === 'failure' || res.status !== 200) break;
+    const body = jsonObject(res);
     if (!Array.isArray(body?.inferenceProfileSummaries)) break;
     for (const p of body.inferenceProfileSummaries as unknown[]) addId(ids, p, 'inferenceProfileId');
     nextToken = typeof body.nextToken === 'string' ? body.nextToken : '';

@@ -6,7 +6,7 @@
  * `permission_error` → restricted; 402 `billing_error` → billing; 429 → rate limited;
  * 529 (overloaded), 5xx and a 200 that is not the documented `{data: [...]}` → unavailable. Further pages are followed with `after_id`.
  */
-import { commonOutcome, dataIds, failed, field, getJson, say, str, undocumented, unexpected } from '../http.ts';
+import { commonOutcome, dataIds, failed, field, getJson, say, str, undocumented, unexpected } from '../outbound.ts';
 import { prepareApiKey } from '../key-based.ts';
 import type { ProviderAdapter } from '../types.ts';
 
@@ -30,7 +30,7 @@ export function createAdapter(): ProviderAdapter {
         const url = `${base}/v1/models?limit=1000${after ? `&after_id=${encodeURIComponent(after)}` : ''}`;
         const r = await getJson(ctx, url, headers);
         if (r.kind === 'failure') {
-          if (page === 0) return failed(NAME, r.reason, ctx.timeoutMs);
+          if (page === 0) return failed(NAME, r.reason);
           break; // the key is proven; a later page failing only shortens the list
         }
         if (r.status !== 200) {

@@ -5,7 +5,7 @@
  * See docs/byok.md "Cloud providers".
  */
 import { invalid } from '../../errors/index.ts';
-import { failureMessage, modelCount, parseJsonObject, send, type SentResponse } from '../cloud-outbound.ts';
+import { failed, jsonObject, modelCount, send, type Answer } from '../outbound.ts';
 import { AZURE_COGNITIVE_SCOPE, entraClientAssertion, noFederation, type AccessToken, type Exchange } from '../federation.ts';
 import { opaqueKeyHint } from '../hint.ts';
 import type { CheckContext, CheckResult, PreparedCredential, ProviderAdapter, ShortLivedResult } from '../types.ts';
@@ -175,7 +175,7 @@ export function createAdapter(options: AzureAdapterOptions = {}): ProviderAdapte
       let res = await list(`${endpoint}/openai/v1/models`, auth, ctx);
       // Resources without the v1 API answer 404 there: ask the versioned route once before calling it a wrong endpoint.
       if (res.kind === 'response' && res.status === 404) res = await list(`${endpoint}/openai/models?api-version=${LEGACY_API_VERSION}`, auth, ctx);
-      if (res.kind === 'error') {
+      if (res.kind === 'failure') {
         // The endpoint is typed by the user, so an unresolvable host is most likely a wrong one (issue 4);
         // the message names the other cause an operator can check.
         if (res.reason === 'dns') {
@@ -186,10 +186,10 @@ export function createAdapter(options: AzureAdapterOptions = {}): ProviderAdapte
           };
         }
         if (res.reason === 'redirect') return { outcome: 'rejected', message: 'wrong endpoint: it answered with a redirect, which is never followed; use the resource endpoint itself' };
-        return { outcome: 'unavailable', message: failureMessage(res.reason, 'Azure') };
+        return failed('Azure', res.reason);
       }
       if (res.status === 200) {
-        const body = parseJsonObject(res.text);
+        const body = jsonObject(res);
         if (!Array.isArray(body?.data)) return { outcome: 'unavailable', message: 'Azure gave an unexpected answer; try again later' };
         const ids = new Set<string>();
         for (const m of body.data as unknown[]) {
@@ -210,8 +210,8 @@ function list(url: string, auth: Record<string, string>, ctx: CheckContext) {
 }
 
 /** Sorts a non-200 answer (Azure error bodies: `{error: {code, message}}`; never echoed). */
-function azureOutcome(res: SentResponse, keyless = false): CheckResult {
-  const body = parseJsonObject(res.text);
+function azureOutcome(res: Answer, keyless = false): CheckResult {
+  const body = jsonObject(res);
   const err = body?.error && typeof body.error === 'object' ? (body.error as Record<string, unknown>) : {};
   const code = typeof err.code === 'string' ? err.code : '';
   const text = typeof err.message === 'string' ? err.message.toLowerCase() : '';

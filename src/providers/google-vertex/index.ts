@@ -10,7 +10,7 @@ import { LRUCache } from 'lru-cache';
 import { invalid } from '../../errors/index.ts';
 import { sha256Hex } from '../../lib/hash.ts';
 import type { CheckContext, CheckResult, PreparedCredential, ProviderAdapter, ShortLivedResult } from '../types.ts';
-import { failureMessage, modelCount, parseJsonObject as parseJson, send, type FailureReason, type SentResponse } from '../cloud-outbound.ts';
+import { failed, jsonObject, modelCount, send, type Answer } from '../outbound.ts';
 import { googleGenerateAccessToken, googleStsExchange, noFederation, type AccessToken, type Exchange } from '../federation.ts';
 import { serviceAccountHint } from '../hint.ts';
 
@@ -249,8 +249,8 @@ export function createAdapter(options: VertexAdapterOptions = {}): ProviderAdapt
       headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       body: new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion }).toString(),
     });
-    if (sent.kind === 'error') return { ok: false, result: networkOutcome(sent.reason, 'Google token endpoint') };
-    const body = parseJson(sent.text);
+    if (sent.kind === 'failure') return { ok: false, result: failed('Google token endpoint', sent.reason) };
+    const body = jsonObject(sent);
     if (sent.status === 200) {
       const token = body?.access_token;
       if (typeof token !== 'string' || token === '') {
@@ -283,14 +283,14 @@ export function createAdapter(options: VertexAdapterOptions = {}): ProviderAdapt
           method: 'GET',
           headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
         });
-        if (sent.kind === 'error' || sent.status !== 200) {
+        if (sent.kind === 'failure' || sent.status !== 200) {
           // Only `google` decides the outcome; other publishers just add model ids when listed.
           if (publisher !== 'google') break;
           if (sent.kind === 'response') return { ok: false, result: listError(sent, location, project), unauthorized: sent.status === 401 };
           // A DNS failure for a known location: this server cannot resolve names (inconclusive).
-          return { ok: false, result: networkOutcome(sent.reason, `Vertex AI in ${location}`) };
+          return { ok: false, result: failed(`Vertex AI in ${location}`, sent.reason) };
         }
-        const body = parseJson(sent.text);
+        const body = jsonObject(sent);
         const list = body?.publisherModels;
         if (!Array.isArray(list)) {
           if (publisher === 'google') {
@@ -407,9 +407,6 @@ function modelIds(m: unknown): string[] {
   return ids;
 }
 
-function networkOutcome(reason: FailureReason, what: string): CheckResult {
-  return { outcome: 'unavailable', message: failureMessage(reason, what) };
-}
 
 /**
  * How Google's token endpoint describes an assertion outside its time window ("Invalid
@@ -442,8 +439,8 @@ function tokenError(status: number, body: Record<string, unknown> | undefined): 
 }
 
 /** Step 2 errors (Google API error bodies: `{error: {code, status, message, details[].reason}}`). */
-function listError(sent: SentResponse, location: string, project: string): CheckResult {
-  const body = parseJson(sent.text);
+function listError(sent: Answer, location: string, project: string): CheckResult {
+  const body = jsonObject(sent);
   const err = body?.error && typeof body.error === 'object' ? (body.error as Record<string, unknown>) : {};
   const status = typeof err.status === 'string' ? err.status : '';
   const reasons = Array.isArray(err.details)

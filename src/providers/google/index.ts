@@ -7,7 +7,7 @@
  * `RESOURCE_EXHAUSTED` → rate limited; 5xx, or a 200 that is not the documented
  * `{models: [...]}` → unavailable. Model names lose their `models/` prefix.
  */
-import { commonOutcome, failed, field, getJson, say, str, undocumented, unexpected } from '../http.ts';
+import { commonOutcome, failed, field, getJson, say, str, undocumented, unexpected } from '../outbound.ts';
 import { prepareApiKey } from '../key-based.ts';
 import type { CheckResult, ProviderAdapter } from '../types.ts';
 
@@ -56,7 +56,7 @@ export function createAdapter(): ProviderAdapter {
         const url = `${base}/v1beta/models?pageSize=1000${token ? `&pageToken=${encodeURIComponent(token)}` : ''}`;
         const r = await getJson(ctx, url, { 'x-goog-api-key': cred.apiKey });
         if (r.kind === 'failure') {
-          if (page === 0) return failed(NAME, r.reason, ctx.timeoutMs);
+          if (page === 0) return failed(NAME, r.reason);
           break;
         }
         if (r.status !== 200) {

@@ -5,7 +5,7 @@
  * rate limited; 5xx, or a 200 that is not the documented `{data: [...]}` → unavailable. OpenAI's 401 body echoes part of the key: it is
  * inspected for its code only and never passed on.
  */
-import { commonOutcome, dataIds, failed, getJson, say, str, undocumented, unexpected } from '../http.ts';
+import { commonOutcome, dataIds, failed, getJson, say, str, undocumented, unexpected } from '../outbound.ts';
 import { prepareApiKey } from '../key-based.ts';
 import type { ProviderAdapter } from '../types.ts';
 
@@ -21,7 +21,7 @@ export function createAdapter(): ProviderAdapter {
     async check(cred, ctx) {
       const base = ctx.baseUrl('openai', OPENAI_URL);
       const r = await getJson(ctx, `${base}/v1/models`, { authorization: `Bearer ${cred.apiKey}` });
-      if (r.kind === 'failure') return failed(NAME, r.reason, ctx.timeoutMs);
+      if (r.kind === 'failure') return failed(NAME, r.reason);
       const code = str(r.json, 'error', 'code');
       const message = str(r.json, 'error', 'message').toLowerCase();
       if (r.status === 200) {

@@ -8,7 +8,7 @@
  * without the key (it is not needed there); if that call fails the key is still
  * accepted, without a list.
  */
-import { commonOutcome, dataIds, failed, field, getJson, isObject, say, undocumented, unexpected } from '../http.ts';
+import { commonOutcome, dataIds, failed, field, getJson, isObject, say, undocumented, unexpected } from '../outbound.ts';
 import { prepareApiKey } from '../key-based.ts';
 import type { ProviderAdapter } from '../types.ts';
 
@@ -24,7 +24,7 @@ export function createAdapter(): ProviderAdapter {
     async check(cred, ctx) {
       const base = ctx.baseUrl('openrouter', OPENROUTER_URL);
       const r = await getJson(ctx, `${base}/api/v1/key`, { authorization: `Bearer ${cred.apiKey}` });
-      if (r.kind === 'failure') return failed(NAME, r.reason, ctx.timeoutMs);
+      if (r.kind === 'failure') return failed(NAME, r.reason);
       if (r.status === 401) return { outcome: 'rejected', message: say.rejected(NAME) };
       if (r.status === 402) return { outcome: 'billing', message: say.billing(NAME) };
       if (r.status === 403) return { outcome: 'restricted', message: say.restricted(NAME) };

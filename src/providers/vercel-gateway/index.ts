@@ -4,7 +4,7 @@
  * a `balance` ≤ 0 → billing; 429 → rate limited; 5xx, or a 200 without a numeric
  * `balance` → unavailable.
  */
-import { commonOutcome, dataIds, failed, field, getJson, say, undocumented, unexpected } from '../http.ts';
+import { commonOutcome, dataIds, failed, field, getJson, say, undocumented, unexpected } from '../outbound.ts';
 import { prepareApiKey } from '../key-based.ts';
 import type { ProviderAdapter } from '../types.ts';
 
@@ -21,7 +21,7 @@ export function createAdapter(): ProviderAdapter {
       const base = ctx.baseUrl('vercel-gateway', VERCEL_GATEWAY_URL);
       const headers = { authorization: `Bearer ${cred.apiKey}` };
       const r = await getJson(ctx, `${base}/v1/credits`, headers);
-      if (r.kind === 'failure') return failed(NAME, r.reason, ctx.timeoutMs);
+      if (r.kind === 'failure') return failed(NAME, r.reason);
       if (r.status === 401) return { outcome: 'rejected', message: say.rejected(NAME) };
       if (r.status === 403) return { outcome: 'restricted', message: say.restricted(NAME) };
       if (r.status === 402) return { outcome: 'billing', message: say.billing(NAME) };

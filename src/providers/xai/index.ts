@@ -5,7 +5,7 @@
  * 403 → restricted; 429 → rate limited; 5xx, or a 200 that does not describe a key (no
  * `api_key_id` / `redacted_api_key`) → unavailable.
  */
-import { commonOutcome, dataIds, failed, field, getJson, isObject, say, undocumented, unexpected } from '../http.ts';
+import { commonOutcome, dataIds, failed, field, getJson, isObject, say, undocumented, unexpected } from '../outbound.ts';
 import { prepareApiKey } from '../key-based.ts';
 import type { ProviderAdapter } from '../types.ts';
 
@@ -22,7 +22,7 @@ export function createAdapter(): ProviderAdapter {
       const base = ctx.baseUrl('xai', XAI_URL);
       const headers = { authorization: `Bearer ${cred.apiKey}` };
       const info = await getJson(ctx, `${base}/v1/api-key`, headers);
-      if (info.kind === 'failure') return failed(NAME, info.reason, ctx.timeoutMs);
+      if (info.kind === 'failure') return failed(NAME, info.reason);
       if (info.status === 400 || info.status === 401) return { outcome: 'rejected', message: say.rejected(NAME) };
       if (info.status === 403) return { outcome: 'restricted', message: say.restricted(NAME) };
       if (info.status !== 200) return commonOutcome(NAME, info.status) ?? unexpected(NAME, info.status);
