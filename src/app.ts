@@ -278,6 +278,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     providerUrls: config.providerUrls,
     providerTimeoutMs: config.providerTimeoutMs,
     log: app.log,
+    metrics,
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
   const resolver = new ResolveService({ auth, models, vault, metrics, usage, shortLived });

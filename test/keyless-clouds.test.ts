@@ -222,6 +222,10 @@ for (const dialect of testDialects()) {
           assert.ok(!logs.includes(k.secret_access_key) && !logs.includes(k.session_token), 'temporary keys never logged');
         }
         assert.ok(!/eyJ[\w-]+\.eyJ[\w-]+\./.test(logs), 'no JWT in the logs');
+        const metrics = await ctx.app.services.metrics.registry.metrics();
+        for (const series of ['trigger="resolve",outcome="accepted"', 'trigger="refresh",outcome="accepted"', 'trigger="refresh",outcome="unavailable"', 'trigger="resolve",outcome="rejected"']) {
+          assert.ok(metrics.includes(`neo_cloud_credential_exchanges_total{provider="amazon-bedrock",${series}}`), series);
+        }
       });
     });
 

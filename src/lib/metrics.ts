@@ -37,6 +37,8 @@ export class Metrics {
    */
   readonly resolves: Counter<'owner_type' | 'provider' | 'mode' | 'outcome'>;
   readonly providerChecks: Counter<'provider' | 'outcome'>;
+  /** Short-lived cloud credential exchanges (keyless connections, short_lived) by provider, trigger and outcome. */
+  readonly cloudExchanges: Counter<'provider' | 'trigger' | 'outcome'>;
   /** Key health (docs/key-health.md): runtime reports, re-checks asked for and run. */
   readonly keyReports: Counter<'outcome'>;
   readonly keyRechecksRequested: Counter;
@@ -113,6 +115,12 @@ export class Metrics {
       name: 'neo_provider_checks_total',
       help: 'Provider key checks by provider and outcome',
       labelNames: ['provider', 'outcome'],
+      registers: [this.registry],
+    });
+    this.cloudExchanges = new Counter({
+      name: 'neo_cloud_credential_exchanges_total',
+      help: 'Short-lived cloud credential exchanges by provider, trigger (resolve: nothing valid cached; refresh: in the background) and outcome',
+      labelNames: ['provider', 'trigger', 'outcome'],
       registers: [this.registry],
     });
     [this.keyReports, this.keyRechecksRequested, this.keyRechecks] = this.keyHealthMetrics();

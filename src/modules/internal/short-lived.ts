@@ -19,6 +19,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { AppError } from '../../errors/index.ts';
+import type { Metrics } from '../../lib/metrics.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
 import type { CheckContext, CredentialKind, ProviderName, ShortLivedCredential, ShortLivedResult } from '../../providers/types.ts';
 import { ownerKey, type Owner } from '../auth/owner.ts';
@@ -80,6 +81,7 @@ export interface ShortLivedDeps {
   providerTimeoutMs: number;
   clock?: () => number;
   log?: { warn(obj: object, msg: string): void };
+  metrics?: Pick<Metrics, 'cloudExchanges'>;
   maxEntries?: number;
 }
 
@@ -120,7 +122,7 @@ export class ShortLivedCredentials {
       if (now >= hit.refreshAtMs) this.refresh(id, hit);
       return deliver(hit.cred, key.location);
     }
-    const r = await this.exchangeOnce(id, owner, provider, key, secret);
+    const r = await this.exchangeOnce(id, owner, provider, key, secret, 'resolve');
     if (r === null) return null;
     if (!r.ok) {
       if (r.result.outcome === 'rejected') {
@@ -173,11 +175,12 @@ export class ShortLivedCredentials {
     return this.cache.size;
   }
 
-  private exchangeOnce(id: string, owner: Owner, provider: ProviderName, key: StoredKeyRef, secret: string): Promise<ShortLivedResult | null> {
+  private exchangeOnce(id: string, owner: Owner, provider: ProviderName, key: StoredKeyRef, secret: string, trigger: 'resolve' | 'refresh'): Promise<ShortLivedResult | null> {
     const running = this.inflight.get(id);
     if (running) return running;
     const p = this.exchange(owner, provider, key, secret)
       .then((r) => {
+        if (r) this.deps.metrics?.cloudExchanges.inc({ provider, trigger, outcome: r.ok ? 'accepted' : r.result.outcome });
         if (r?.ok) this.store(id, owner, provider, key, r.credential);
         return r;
       })
@@ -193,7 +196,7 @@ export class ShortLivedCredentials {
     const p = (async () => {
       try {
         const secret = await this.deps.decrypt(e.owner, e.provider, e.key.ciphertext, e.key.location);
-        const r = await this.exchangeOnce(id, e.owner, e.provider, e.key, secret);
+        const r = await this.exchangeOnce(id, e.owner, e.provider, e.key, secret, 'refresh');
         if (r && !r.ok) {
           e.retryAtMs = this.clock() + REFRESH_RETRY_MS;
           this.deps.log?.warn(
