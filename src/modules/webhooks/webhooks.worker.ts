@@ -64,6 +64,8 @@ const USER_AGENT = 'neo-byok-webhooks/1';
 export const OUTBOX_RETENTION_MS = 7 * 86_400_000;
 export const DELIVERY_RETENTION_MS = 30 * 86_400_000;
 const PRUNE_EVERY_MS = 3_600_000;
+/** Claim-and-send batches per round (each up to `concurrency` deliveries). */
+const ROUND_BATCHES = 25;
 const DISPATCH_BATCH = 100;
 
 export class WebhookWorker {
@@ -83,6 +85,8 @@ export class WebhookWorker {
   private stopping = false;
   private lastIdMs = 0;
   private lastPruneMs = Number.NEGATIVE_INFINITY;
+  /** The last round stopped at its batch limit: more may be due. */
+  private more = false;
 
   constructor(private readonly deps: WebhookWorkerDeps) {
     this.repo = new WebhooksRepo(deps.db, deps.dialect);
@@ -124,7 +128,10 @@ export class WebhookWorker {
   /** One round: dispatch every new event, then send every due delivery. Answers the ids of the deliveries attempted. */
   async round(): Promise<string[]> {
     while (!this.stopping && (await this.dispatch()) > 0);
-    const attempted = await this.deliverDue();
+    // Bounded, so that new events are dispatched between batches of a long backlog
+    // (a receiver that times out holds its batch 5 s); the next round follows at once.
+    const attempted = await this.deliverDue(ROUND_BATCHES);
+    this.more = attempted.length >= ROUND_BATCHES * this.concurrency;
     if (!this.stopping && this.clock() - this.lastPruneMs >= PRUNE_EVERY_MS) {
       this.lastPruneMs = this.clock();
       await this.prune();
@@ -318,7 +325,7 @@ export class WebhookWorker {
         .finally(() => {
           this.running = undefined;
           if (this.stopped) return;
-          const next = this.again ? 0 : this.pollMs;
+          const next = this.again || this.more ? 0 : this.pollMs;
           this.again = false;
           this.schedule(next);
         });
