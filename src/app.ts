@@ -279,6 +279,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     providerTimeoutMs: config.providerTimeoutMs,
     log: app.log,
     metrics,
+    bus,
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
   const resolver = new ResolveService({ auth, models, vault, metrics, usage, shortLived });

@@ -20,6 +20,7 @@
 import { LRUCache } from 'lru-cache';
 import { AppError } from '../../errors/index.ts';
 import type { Metrics } from '../../lib/metrics.ts';
+import { EVERYTHING, type CacheBus } from '../../lib/bus.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
 import type { CheckContext, CredentialKind, ProviderName, ShortLivedCredential, ShortLivedResult } from '../../providers/types.ts';
 import { ownerKey, type Owner } from '../auth/owner.ts';
@@ -83,6 +84,13 @@ export interface ShortLivedDeps {
   log?: { warn(obj: object, msg: string): void };
   metrics?: Pick<Metrics, 'cloudExchanges'>;
   maxEntries?: number;
+  /**
+   * The bus's `owner` messages (any BYOK write of the owner, on any instance): the sweep
+   * stops refreshing that owner's entries until a resolve uses one again, so a deleted or
+   * replaced connection is not exchanged with its cloud any more (only the current key is
+   * resolved). The entries stay usable: a resolve is not made to wait on a cloud call.
+   */
+  bus?: Pick<CacheBus, 'subscribe'>;
 }
 
 interface Entry {
@@ -106,6 +114,11 @@ export class ShortLivedCredentials {
   constructor(private readonly deps: ShortLivedDeps) {
     this.clock = deps.clock ?? Date.now;
     this.cache = new LRUCache<string, Entry>({ max: deps.maxEntries ?? 10_000 });
+    deps.bus?.subscribe('owner', (key) => {
+      for (const e of this.cache.values()) {
+        if (key === EVERYTHING || ownerKey(e.owner) === key) e.lastUsedMs = Number.NEGATIVE_INFINITY;
+      }
+    });
   }
 
   /**
