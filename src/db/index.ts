@@ -274,9 +274,8 @@ export async function openDatabase(url: string, options: OpenOptions = {}): Prom
         probe.prepare('select 1').get();
       },
       // Read before every request (src/db/notify.ts SqliteWatchBus): one statement prepared
-      // once, ~0.8 µs a call, where writer.pragma() prepared it anew each time (~3 µs, 15 µs
-      // under load: the largest single cost of a /healthz request in the profiles of
-      // docs/benchmarks.md).
+      // once, where writer.pragma() prepared it anew each time (the largest single cost of a
+      // /healthz request in the profiles of docs/benchmarks.md).
       externalWriteVersion: () => (dataVersion ??= writer.prepare('PRAGMA data_version').pluck()).get() as number,
       close: () => db.destroy(),
       setFatalHandler: (handler) => {

@@ -39,7 +39,7 @@ interface Scope {
 const scopes = new AsyncLocalStorage<Scope>();
 /**
  * Transaction callbacks running now. While an AsyncLocalStorage is enabled, Node 20 runs
- * async hooks on every promise of the process (~130 ns each, 6–10 µs of every cached
+ * async hooks on every promise of the process (a measurable share of every cached
  * request in the profiles of docs/benchmarks.md), so the storage is disabled whenever no
  * callback runs: outside a transaction `getStore()` then answers undefined, which is what
  * it means (no open scope), and the next `run` enables it again. Work a callback started

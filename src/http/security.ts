@@ -147,10 +147,9 @@ function helmetHeaders(options: Parameters<typeof helmet>[0]): Record<string, st
 export async function installSecurity(app: FastifyInstance, deps: SecurityDeps): Promise<AuthHooks> {
   const { config } = deps;
 
-  // helmet's headers are computed ONCE here and set on every reply. (@fastify/helmet
-  // rebuilt helmet's middleware, parsing the CSP directives, on every request: ~12 µs
-  // of each request, found by profiling the benchmark; docs/benchmarks.md.) A route may
-  // still replace a header (the /docs CSP).
+  // helmet's headers are computed ONCE here and set on every reply (@fastify/helmet
+  // rebuilt helmet's middleware, parsing the CSP directives, on every request; the cost
+  // is in docs/benchmarks.md). A route may still replace a header (the /docs CSP).
   const securityHeaders = helmetHeaders({
     contentSecurityPolicy: { useDefaults: false, directives: CSP_DIRECTIVES },
     frameguard: { action: 'deny' },

@@ -7,7 +7,7 @@ import type { CacheBus, CacheCounts } from './bus.ts';
 /**
  * Counts by label values kept in a Map and added to a prom-client counter when that is
  * collected (each scrape), so counting on the request path is one Map update instead of
- * prom-client's label hashing (~1 µs a call in the profiles of docs/benchmarks.md).
+ * prom-client's label hashing (measured in docs/benchmarks.md).
  */
 class Tally<L extends string> {
   private readonly pending = new Map<string, { labels: Partial<Record<L, string>>; n: number }>();
