@@ -279,7 +279,8 @@ export function aadstsCode(body: Record<string, unknown> | undefined): number | 
 
 /** Sorts an Entra refusal (`{error, error_description, error_codes}`; only the AADSTS number is shown). */
 function entraError(status: number, body: Record<string, unknown> | undefined, args: { tenantId: string; clientId: string }): CheckResult {
-  const code = typeof body?.error === 'string' ? body.error : '';
+  // Shown only when it is an OAuth error code (RFC 6749 5.2): never other text of the body.
+  const code = typeof body?.error === 'string' && /^[a-z_]{1,64}$/.test(body.error) ? body.error : '';
   const aadsts = aadstsCode(body);
   const tag = aadsts !== undefined ? `AADSTS${aadsts}` : code || `HTTP ${status}`;
   if (status === 429) return { outcome: 'rate_limited', message: 'Microsoft Entra is throttling requests; try again later' };
