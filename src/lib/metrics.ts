@@ -27,6 +27,9 @@ class Tally<L extends string> {
   }
 }
 
+/** How long the keys-by-status counts (neo_provider_keys) are reused before a new count. */
+export const KEY_COUNT_TTL_MS = 60_000;
+
 export class Metrics {
   readonly registry = new Registry();
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
@@ -168,21 +171,37 @@ export class Metrics {
 
   /** Key-health series: reports, re-checks, and keys by provider and status (read at scrape time). */
   private keyHealthMetrics(): [Counter<'outcome'>, Counter, Counter<'provider' | 'outcome'>] {
-    const source = () => this.keyStatusSource;
+    // Counting every stored key is a scan of provider_keys (1.5 million rows at 1,000,000
+    // owners): done at most once per KEY_COUNT_TTL_MS. A scrape after that answers the
+    // last counts at once and starts a new count for the next scrape; only a scrape with
+    // no counts yet waits for one. Null: the database was unreachable (series absent).
+    let cached: { rows: { provider: string; status: string; n: number }[] | null; at: number } | undefined;
+    let counting: Promise<void> | undefined;
+    const recount = (read: NonNullable<Metrics['keyStatusSource']>) =>
+      (counting ??= read()
+        .then(
+          (rows) => (cached = { rows, at: Date.now() }),
+          () => (cached = { rows: null, at: Date.now() }),
+        )
+        .then(() => {
+          counting = undefined;
+        }));
+    const counts = async () => {
+      const read = this.keyStatusSource;
+      if (!read) return null;
+      if (!cached) await recount(read);
+      else if (Date.now() - cached.at >= KEY_COUNT_TTL_MS) void recount(read);
+      return cached?.rows ?? null;
+    };
     new Gauge({
       name: 'neo_provider_keys',
       help: 'Stored provider keys by provider and status (no owner label)',
       labelNames: ['provider', 'status'],
       registers: [this.registry],
       async collect() {
-        const read = source();
-        if (!read) return;
+        const rows = await counts();
         this.reset();
-        try {
-          for (const r of await read()) this.set({ provider: r.provider, status: r.status }, r.n);
-        } catch {
-          // The database is unreachable: the series are absent in this scrape.
-        }
+        for (const r of rows ?? []) this.set({ provider: r.provider, status: r.status }, r.n);
       },
     });
     return [
