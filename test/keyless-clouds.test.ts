@@ -325,6 +325,21 @@ for (const dialect of testDialects()) {
       });
     });
 
+    it('a deleted connection is no longer refreshed by the background sweep', async () => {
+      const u = await user();
+      const clientId = '0f0e0d0c-0b0a-4908-8706-050403020100';
+      entra.apps.set(clientId, { tenantId: TENANT, federatedCredentials: [{ issuer, subject: oidcSubject(u.owner), audiences: ['api://AzureADTokenExchange'] }] });
+      assert.equal((await save(u, 'azure-foundry', { tenant_id: TENANT, client_id: clientId }, fakes.azure.url)).statusCode, 200);
+      await setMode(ctx, u, 'byok');
+      await credentialOf(u, 'gpt-5');
+      const del = await ctx.app.inject({ method: 'DELETE', url: '/api/v1/byok/providers/azure-foundry', headers: u.headers });
+      assert.equal(del.statusCode, 200, del.body);
+      const before = entra.exchanges.filter((e) => e.clientId === clientId).length;
+      clock.advance(50 * MIN);
+      await ctx.app.services.shortLived.refreshDue();
+      assert.equal(entra.exchanges.filter((e) => e.clientId === clientId).length, before);
+    });
+
     it('never logs a token of the issuer or a credential the clouds issued', () => {
       const logs = ctx.logs.join('\n');
       assert.ok(ctx.logs.length > 0);
