@@ -206,51 +206,66 @@ async function enter(user, mode) {
 
 // ---------------------------------------------------------------- loading
 
-async function loadUser() {
+/**
+ * GETs `path` and hands the answer to `ok`, or the error to `fail`; false (and neither is
+ * called) when the page moved on meanwhile (sign-out, another account), so the caller stops.
+ */
+async function fetchCurrent(path, ok, fail) {
   const gen = state.generation;
   try {
-    const user = await api('GET', '/api/v1/user');
-    if (gen !== state.generation) return;
-    state.user = user;
-    state.userError = null;
+    const res = await api('GET', path);
+    if (gen !== state.generation) return false;
+    ok(res);
   } catch (err) {
-    if (gen !== state.generation) return;
-    state.userError = err;
+    if (gen !== state.generation) return false;
+    fail(err);
   }
+  return true;
+}
+
+async function loadUser() {
+  const current = await fetchCurrent(
+    '/api/v1/user',
+    (user) => {
+      state.user = user;
+      state.userError = null;
+    },
+    (err) => (state.userError = err),
+  );
+  if (!current) return;
   renderOverview();
   // The cards show the models each key reaches, which the profile lists in byok mode.
   if (state.keysStatus === 'ok') for (const c of cards.values()) renderCard(c);
 }
 
 async function loadMode() {
-  const gen = state.generation;
-  try {
-    const mode = await api('GET', '/api/v1/byok/mode');
-    if (gen !== state.generation) return;
-    state.mode = mode;
-    state.modeError = null;
-  } catch (err) {
-    if (gen !== state.generation) return;
-    state.modeError = err;
-  }
-  renderOverview();
+  const current = await fetchCurrent(
+    '/api/v1/byok/mode',
+    (mode) => {
+      state.mode = mode;
+      state.modeError = null;
+    },
+    (err) => (state.modeError = err),
+  );
+  if (current) renderOverview();
 }
 
 async function loadKeys() {
-  const gen = state.generation;
   state.keysStatus = 'loading';
   renderProvidersStatus();
-  try {
-    const res = await api('GET', '/api/v1/byok/providers');
-    if (gen !== state.generation) return;
-    state.keys = new Map((res.provider_keys ?? []).map((k) => [k.provider, k]));
-    state.keysStatus = 'ok';
-    state.keysError = null;
-  } catch (err) {
-    if (gen !== state.generation) return;
-    state.keysStatus = 'error';
-    state.keysError = err;
-  }
+  const current = await fetchCurrent(
+    '/api/v1/byok/providers',
+    (res) => {
+      state.keys = new Map((res.provider_keys ?? []).map((k) => [k.provider, k]));
+      state.keysStatus = 'ok';
+      state.keysError = null;
+    },
+    (err) => {
+      state.keysStatus = 'error';
+      state.keysError = err;
+    },
+  );
+  if (!current) return;
   renderProviders();
   renderOverview();
 }

@@ -16,23 +16,17 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { notFound } from '../errors/index.ts';
+import { CSP_DIRECTIVES, PERMISSIONS_POLICY } from '../http/security.ts';
 
 /** Defined (true) by the build (scripts/build.mjs): this module runs from the bundle in dist/. */
 declare const NEO_BUNDLE: boolean | undefined;
 /** The page's files: this folder when run from source, their copy in dist/web/ in the built server. */
 export const WEB_DIR = fileURLToPath(new URL(typeof NEO_BUNDLE !== 'undefined' && NEO_BUNDLE ? './web/' : '.', import.meta.url));
 
-/** The page's Content-Security-Policy (kept compatible with a global helmet setup). */
-export const PAGE_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-].join('; ');
+/** The page's Content-Security-Policy: the one every response carries (http/security.ts). */
+export const PAGE_CSP = Object.entries(CSP_DIRECTIVES)
+  .map(([name, values]) => `${name} ${values.join(' ')}`)
+  .join('; ');
 
 const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': PAGE_CSP,
@@ -41,7 +35,7 @@ const SECURITY_HEADERS: Record<string, string> = {
   'x-frame-options': 'DENY',
   'cross-origin-opener-policy': 'same-origin',
   'cross-origin-resource-policy': 'same-origin',
-  'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=(), usb=()',
+  'permissions-policy': PERMISSIONS_POLICY,
 };
 
 const CONTENT_TYPES: Record<string, string> = {

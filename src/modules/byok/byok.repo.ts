@@ -291,3 +291,14 @@ function secretColumns(k: KeyWrite) {
     ...k.health,
   };
 }
+
+/** The model ids of a stored `provider_keys.models` column (a JSON array written above); null when absent or unreadable. */
+export function storedModels(raw: string | null): string[] | null {
+  if (raw === null) return null;
+  try {
+    const v: unknown = JSON.parse(raw);
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : null;
+  } catch {
+    return null;
+  }
+}

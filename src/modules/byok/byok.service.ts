@@ -26,7 +26,7 @@ import type { FeaturesService } from '../features/features.service.ts';
 import { healthOnSave } from '../keyhealth/keyhealth.rules.ts';
 import { issuerNotConfigured, oidcSubject, type OidcIssuer } from '../oidc/issuer.ts';
 import { TeamsRepo } from '../teams/teams.repo.ts';
-import { ByokRepo, type AuditAction, type KeyWrite, type LockedOwner } from './byok.repo.ts';
+import { ByokRepo, storedModels, type AuditAction, type KeyWrite, type LockedOwner } from './byok.repo.ts';
 
 export interface Actor {
   id: string;
@@ -145,7 +145,7 @@ export function presentKey(row: ProviderKeyRow): ProviderKeyView {
     key_hint: row.key_hint,
     is_validated: row.is_validated === 1,
     validated_at: row.validated_at,
-    models_count: modelsCount(row.models),
+    models_count: storedModels(row.models)?.length ?? null,
     created_at: row.created_at,
     updated_at: row.updated_at,
     status: row.status,
@@ -167,17 +167,6 @@ export function cleanExpiresAt(raw: string | null, nowMs: number): string | null
   }
   if (t <= nowMs) throw invalid('expires_at must be in the future');
   return new Date(t).toISOString();
-}
-
-/** The length of a stored `provider_keys.models` JSON array; null when absent or unreadable. */
-function modelsCount(models: string | null): number | null {
-  if (models === null) return null;
-  try {
-    const parsed: unknown = JSON.parse(models);
-    return Array.isArray(parsed) ? parsed.length : null;
-  } catch {
-    return null;
-  }
 }
 
 /** Maps a check outcome to the ValidationResult of CONTRACT.md (PROVIDERS.md rule 3), with the outcome itself. */

@@ -25,7 +25,7 @@ import {
 } from '../../models/catalogue.ts';
 import { chooseProviderModelId, mapListing, mapProviderModel } from '../../models/mapping.ts';
 import { isProviderName, type ProviderName } from '../../providers/types.ts';
-import { ByokRepo, type OwnerSnapshot } from '../byok/byok.repo.ts';
+import { ByokRepo, storedModels, type OwnerSnapshot } from '../byok/byok.repo.ts';
 import { ownerKey, type Owner } from '../auth/owner.ts';
 import type { FeaturesService } from '../features/features.service.ts';
 
@@ -109,16 +109,6 @@ export interface ModelsServiceDeps {
 
 const AUTO_NAME = 'Auto (best available model)';
 const OWNER_WORD: Record<OwnerType, string> = { user: 'your account', team: 'your team' };
-
-function parseModels(raw: string | null): string[] | null {
-  if (raw === null) return null;
-  try {
-    const v: unknown = JSON.parse(raw);
-    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : null;
-  } catch {
-    return null;
-  }
-}
 
 /** Which of the owner's keys serve which catalogue model (pure; computed once per cache fill). */
 export function computeServing(keys: readonly OwnerKey[]): Map<string, Serving[]> {
@@ -282,7 +272,7 @@ function toOwnerKey(r: OwnerSnapshot['keys'][number]): OwnerKey {
     provider: r.provider as ProviderName,
     location: r.location,
     ciphertext: r.ciphertext,
-    models: parseModels(r.models),
+    models: storedModels(r.models),
     updatedAt: r.updated_at,
     status: r.status,
     version: Number(r.credential_version),
