@@ -57,3 +57,43 @@ describe('short-lived credentials and owner changes', () => {
     await sl.stop();
   });
 });
+
+describe('short-lived credentials: the periodic sweep', () => {
+  it('refreshes many due entries a few at a time, not all at once', async () => {
+    const SWEEP_CONCURRENCY = 8;
+    let now = Date.parse('2026-11-30T12:00:00Z');
+    let running = 0;
+    let most = 0;
+    let exchanges = 0;
+    const adapter = {
+      shortLived: async () => {
+        exchanges += 1;
+        running += 1;
+        most = Math.max(most, running);
+        for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+        running -= 1;
+        return { ok: true as const, credential: { kind: 'aws_access_keys' as const, apiKey: `temp-${exchanges}`, expiresAtMs: now + 3600_000 } };
+      },
+    } as unknown as ProviderAdapter;
+    const sl = new ShortLivedCredentials({
+      providers: new Map<ProviderName, ProviderAdapter>([['amazon-bedrock', adapter]]),
+      decrypt: async () => '{"role_arn":"arn:aws:iam::123456789012:role/x"}',
+      fetch: globalThis.fetch,
+      providerUrls: {},
+      providerTimeoutMs: 5000,
+      clock: () => now,
+    });
+    const n = SWEEP_CONCURRENCY * 5;
+    for (let i = 0; i < n; i++) {
+      const owner: Owner = { type: 'team', id: `01a22dd4-0000-7000-8000-${String(i).padStart(12, '0')}` };
+      await sl.get(owner, 'amazon-bedrock', { id: `k-${i}`, version: 1, ciphertext: 'c', location: 'us-east-1' }, '{"role_arn":"arn:aws:iam::123456789012:role/x"}');
+    }
+    assert.equal(exchanges, n);
+    most = 0;
+    now += 3600_000 - REFRESH_AHEAD_MS + 1000;
+    await Promise.all([sl.refreshDue(), sl.refreshDue()]);
+    assert.equal(exchanges, 2 * n, 'every due entry refreshed once');
+    assert.ok(most <= SWEEP_CONCURRENCY, `at most ${SWEEP_CONCURRENCY} at once (saw ${most})`);
+    await sl.stop();
+  });
+});

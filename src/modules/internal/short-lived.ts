@@ -36,6 +36,8 @@ export const REFRESH_RETRY_MS = 30_000;
 /** The sweep refreshes only credentials used within this window (an idle owner costs no cloud calls). */
 const IDLE_MS = 60 * 60_000;
 const SWEEP_MS = 30_000;
+/** Background refreshes one sweep runs at once. */
+export const SWEEP_CONCURRENCY = 8;
 
 /** What resolve hands out as `credential`. */
 export interface DeliveredCredential {
@@ -110,6 +112,8 @@ export class ShortLivedCredentials {
   private readonly inflight = new Map<string, Promise<ShortLivedResult | null>>();
   private readonly refreshes = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<void> | null = null;
+  private stopped = false;
 
   constructor(private readonly deps: ShortLivedDeps) {
     this.clock = deps.clock ?? Date.now;
@@ -150,14 +154,38 @@ export class ShortLivedCredentials {
 
   /** Refreshes every cached credential that is due and was used recently (the periodic sweep; tests call it directly). */
   async refreshDue(): Promise<void> {
+    // One sweep at a time: a slow one is not joined by the next tick's.
+    if (this.sweeping) return this.sweeping;
+    this.sweeping = this.sweep().finally(() => {
+      this.sweeping = null;
+    });
+    return this.sweeping;
+  }
+
+  /**
+   * The due entries are refreshed SWEEP_CONCURRENCY at a time, not all at once: entries
+   * made together (after a restart, every owner's first resolve) fall due together, and
+   * thousands of simultaneous exchanges would time out together and retry together.
+   */
+  private async sweep(): Promise<void> {
     const now = this.clock();
+    const due: [string, Entry][] = [];
     for (const [id, e] of this.cache.entries()) {
       if (e.cred.expiresAtMs <= now) {
         this.cache.delete(id);
         continue;
       }
-      if (now >= e.refreshAtMs && now - e.lastUsedMs <= IDLE_MS) this.refresh(id, e);
+      if (now >= e.refreshAtMs && now - e.lastUsedMs <= IDLE_MS) due.push([id, e]);
     }
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < due.length && !this.stopped) {
+        const [id, e] = due[next++]!;
+        this.refresh(id, e);
+        if (e.refreshing) await e.refreshing;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SWEEP_CONCURRENCY, due.length) }, lane));
     await this.settled();
   }
 
@@ -168,6 +196,7 @@ export class ShortLivedCredentials {
 
   start(): void {
     if (this.timer) return;
+    this.stopped = false;
     this.timer = setInterval(() => void this.refreshDue(), SWEEP_MS);
     this.timer.unref();
   }
@@ -175,6 +204,9 @@ export class ShortLivedCredentials {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    // A sweep in progress starts no more refreshes; the running ones finish.
+    this.stopped = true;
+    await this.sweeping;
     await this.settled();
   }
 
