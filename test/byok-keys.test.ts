@@ -58,6 +58,7 @@ for (const dialect of testDialects()) {
       const keys = list.json().provider_keys;
       assert.deepEqual(keys.map((k: { provider: string }) => k.provider), ['anthropic', 'openai']);
       for (const k of keys) {
+        assert.equal(k.keyless, false, 'a stored key');
         assert.deepEqual(Object.keys(k).sort(), [
           'created_at',
           'credential_version',
@@ -66,6 +67,7 @@ for (const dialect of testDialects()) {
           'id',
           'is_validated',
           'key_hint',
+          'keyless',
           'last_check_message',
           'last_check_outcome',
           'last_checked_at',

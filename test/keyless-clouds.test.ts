@@ -121,9 +121,12 @@ for (const dialect of testDialects()) {
         fakes.aws.roles.set(roleArn, { issuer, subject: oidcSubject(alice.owner) });
         const res = await save(alice, 'amazon-bedrock', { role_arn: roleArn }, 'us-east-1');
         assert.equal(res.statusCode, 200, res.body);
-        const body = res.json<{ provider_key: { key_hint: string; is_validated: boolean; models_count: number }; validation: { valid: boolean; details: string } }>();
+        const body = res.json<{ provider_key: { key_hint: string; is_validated: boolean; models_count: number; keyless: boolean }; validation: { valid: boolean; details: string } }>();
         assert.equal(body.validation.valid, true);
         assert.match(body.validation.details, /keyless/);
+        assert.equal(body.provider_key.keyless, true);
+        const listed = await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/providers', headers: alice.headers });
+        assert.equal(listed.json<{ provider_keys: { provider: string; keyless: boolean }[] }>().provider_keys.find((k) => k.provider === 'amazon-bedrock')?.keyless, true);
         assert.equal(body.provider_key.key_hint, roleArn);
         assert.ok(body.provider_key.models_count > 0);
         const ex = fakes.aws.exchanges.at(-1)!;
@@ -358,6 +361,9 @@ for (const dialect of testDialects()) {
         fakes.google.addAccount(sa);
         const res = await ctx.app.inject({ method: 'PATCH', url: '/api/v1/byok/providers/google-vertex', headers: u.headers, payload: { api_key: sa.json, location: 'us-central1' } });
         assert.equal(res.statusCode, 200, res.body);
+        assert.equal(res.json<{ provider_key: { keyless: boolean } }>().provider_key.keyless, false);
+        const listed = await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/providers', headers: u.headers });
+        assert.equal(listed.json<{ provider_keys: { keyless: boolean }[] }>().provider_keys[0]?.keyless, false);
         await setMode(ctx, u, 'byok');
         const plain = await credentialOf(u, 'gemini-2-5-pro');
         assert.deepEqual([plain.kind, plain.expires_at, plain.api_key], ['gcp_service_account', null, sa.json]);

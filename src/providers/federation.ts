@@ -11,7 +11,7 @@
  * quote a cloud's body.
  */
 import { jsonObject, say, send, type Answer, type CallFailure } from './outbound.ts';
-import type { CheckContext, CheckResult } from './types.ts';
+import type { CheckContext, CheckResult, ProviderName } from './types.ts';
 
 export const GOOGLE_STS_ORIGIN = 'https://sts.googleapis.com';
 export const GOOGLE_IAM_CREDENTIALS_ORIGIN = 'https://iamcredentials.googleapis.com';
@@ -312,3 +312,17 @@ export function noFederation(): { ok: false; result: CheckResult } {
     'keyless cloud connections need NEO_OIDC_ISSUER (the public https URL of this service) to be configured; ask the operator (see docs/keyless-cloud.md)',
   );
 }
+
+/** The stored JSON of a keyless connection starts with its identifying field (the adapters store it normalized). */
+const FEDERATED_PREFIX: Partial<Record<ProviderName, string>> = {
+  'amazon-bedrock': '{"role_arn"',
+  'google-vertex': '{"workload_identity_provider"',
+  'azure-foundry': '{"tenant_id"',
+};
+
+/** Whether a stored secret is a keyless connection (a constant-time prefix test: the plain path stays cheap). */
+export function isFederatedSecret(provider: ProviderName, secret: string): boolean {
+  const p = FEDERATED_PREFIX[provider];
+  return p !== undefined && secret.startsWith(p);
+}
+

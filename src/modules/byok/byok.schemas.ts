@@ -94,6 +94,12 @@ export const ProviderKey = Type.Object(
     credential_version: Type.Optional(
       Type.Integer({ minimum: 1, description: "Changes whenever the secret is replaced; resolve's `credential_version`" }),
     ),
+    keyless: Type.Optional(
+      Type.Boolean({
+        description:
+          'True for a keyless cloud connection (an AWS role, a Google workload identity, an Entra app: docs/keyless-cloud.md), which stores no secret; false for a stored key',
+      }),
+    ),
   },
   { $id: 'ProviderKey', additionalProperties: false },
 );

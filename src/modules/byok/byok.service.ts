@@ -18,6 +18,7 @@ import { AppError, forbidden, invalid, notFound } from '../../errors/index.ts';
 import type { CacheBus } from '../../lib/bus.ts';
 import type { Metrics } from '../../lib/metrics.ts';
 import { DecryptionError, unreadableKeyLog, type KeyVault } from '../../crypto/vault.ts';
+import { isFederatedSecret } from '../../providers/federation.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
 import type { CheckContext, CheckOutcome, CheckResult, PreparedCredential, ProviderAdapter, ProviderName } from '../../providers/types.ts';
 import type { Principal } from '../auth/auth.service.ts';
@@ -57,6 +58,8 @@ export interface ProviderKeyView {
   expires_at: string | null;
   /** Changes whenever the secret is replaced (resolve's credential_version). */
   credential_version: number;
+  /** A keyless cloud connection (no stored secret); known once the key is opened or saved. */
+  keyless?: boolean;
 }
 
 export interface ValidationResult {
@@ -276,7 +279,8 @@ export class ByokService {
       const view = presentKey(row);
       // Each key is opened (and the plaintext dropped) so an admin sees which ones to replace.
       try {
-        await this.deps.vault.decrypt(owner, view.provider, row.ciphertext, row.location);
+        const secret = await this.deps.vault.decrypt(owner, view.provider, row.ciphertext, row.location);
+        view.keyless = isFederatedSecret(view.provider, secret);
       } catch (err) {
         if (!(err instanceof DecryptionError)) throw err;
         view.status = 'unreadable';
@@ -382,7 +386,7 @@ export class ByokService {
       // The scheduled re-check verifies it later (docs/key-health.md); saving it again verifies it now.
       validation.details = `the key is saved but not verified (status unverified); it is checked again on the next scheduled re-check, or save it again with PATCH /api/v1/byok/providers/${provider} and the same api_key to check it now`;
     }
-    return { provider_key: presentKey(row), validation };
+    return { provider_key: { ...presentKey(row), keyless: prepared.federated === true }, validation };
   }
 
   /**

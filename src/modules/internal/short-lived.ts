@@ -21,6 +21,7 @@ import { LRUCache } from 'lru-cache';
 import { AppError } from '../../errors/index.ts';
 import type { Metrics } from '../../lib/metrics.ts';
 import { EVERYTHING, type CacheBus } from '../../lib/bus.ts';
+import { isFederatedSecret } from '../../providers/federation.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
 import type { CheckContext, CredentialKind, ProviderName, ShortLivedCredential, ShortLivedResult } from '../../providers/types.ts';
 import { ownerKey, type Owner } from '../auth/owner.ts';
@@ -47,18 +48,7 @@ export interface DeliveredCredential {
   expires_at: string | null;
 }
 
-/** The stored JSON of a keyless connection starts with its identifying field (the adapters store it normalized). */
-const FEDERATED_PREFIX: Partial<Record<ProviderName, string>> = {
-  'amazon-bedrock': '{"role_arn"',
-  'google-vertex': '{"workload_identity_provider"',
-  'azure-foundry': '{"tenant_id"',
-};
-
-/** Whether a stored secret is a keyless connection (a constant-time prefix test: the plain path stays cheap). */
-export function isFederatedSecret(provider: ProviderName, secret: string): boolean {
-  const p = FEDERATED_PREFIX[provider];
-  return p !== undefined && secret.startsWith(p);
-}
+export { isFederatedSecret };
 
 /** The kind of a stored secret handed out as saved. */
 export function storedKind(provider: ProviderName, secret: string): CredentialKind {
