@@ -1,3 +1,4 @@
+import { parseArgs as nodeParseArgs } from 'node:util';
 import { processEnv } from '../config/index.ts';
 
 export interface CliIo {
@@ -28,31 +29,32 @@ export class CliError extends Error {
   }
 }
 
-/** Parses `--flag value`, `--flag=value` and boolean `--flag`; positional args are kept in order. */
+/**
+ * Parses `--flag value`, `--flag=value` and boolean `--flag` with node:util's parseArgs
+ * (strict); positional args are kept in order. Its errors become exit-2 CliErrors.
+ */
 export function parseArgs(
   argv: string[],
   spec: Record<string, 'string' | 'boolean'>,
 ): { flags: Record<string, string | boolean>; positional: string[] } {
-  const flags: Record<string, string | boolean> = {};
-  const positional: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a.startsWith('--')) {
-      const [name, inline] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-      const kind = spec[name];
-      if (!kind) throw new CliError(`unknown option --${name}`, 2);
-      if (kind === 'boolean') {
-        flags[name] = true;
-      } else {
-        const v = inline ?? argv[++i];
-        if (v === undefined || (inline === undefined && v.startsWith('--'))) throw new CliError(`--${name} needs a value`, 2);
-        flags[name] = v;
-      }
-    } else {
-      positional.push(a);
+  try {
+    const { values, positionals } = nodeParseArgs({
+      args: argv,
+      options: Object.fromEntries(Object.entries(spec).map(([name, type]) => [name, { type }])),
+      allowPositionals: true,
+      strict: true,
+    });
+    return { flags: values as Record<string, string | boolean>, positional: positionals };
+  } catch (err) {
+    const { code, message } = err as { code?: string; message?: string };
+    const option = /'(-[^' ]*)/.exec(message ?? '')?.[1] ?? '';
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new CliError(`unknown option ${option}`, 2);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      throw new CliError(/does not take an argument/.test(message ?? '') ? `${option} takes no value` : `${option} needs a value`, 2);
     }
+    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new CliError(message ?? 'unexpected argument', 2);
+    throw err;
   }
-  return { flags, positional };
 }
 
 export function printJson(io: CliIo, value: unknown): void {
