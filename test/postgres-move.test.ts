@@ -136,6 +136,9 @@ describe('SQLite → PostgreSQL move with admin export / import', () => {
           NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
           NEO_RATE_LIMIT: 'off',
           NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+          // The webhook worker would mark the moved outbox events dispatched (no endpoint
+          // takes them), and the export below compares the rows with the dump verbatim.
+          NEO_WEBHOOK_DELIVERY: 'off',
           ...fakes.env,
         });
         database = await openDatabase(config.databaseUrl, { poolSize: 3 });
