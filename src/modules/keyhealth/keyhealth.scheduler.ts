@@ -5,6 +5,7 @@
  * itself lives in the database (`next_check_at`), so it survives restarts and is shared
  * by every instance. Rounds never overlap within an instance.
  */
+import { PollLoop } from '../../lib/poll-loop.ts';
 import type { KeyHealthLogger, KeyHealthService } from './keyhealth.service.ts';
 
 export interface SchedulerOptions {
@@ -14,66 +15,40 @@ export interface SchedulerOptions {
 }
 
 export class KeyHealthScheduler {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = true;
-  private readonly pollMs: number;
+  private readonly loop: PollLoop;
 
   constructor(
     private readonly health: KeyHealthService,
-    private readonly options: SchedulerOptions = {},
+    options: SchedulerOptions = {},
   ) {
-    this.pollMs = options.pollMs ?? 30_000;
+    this.loop = new PollLoop({
+      pollMs: options.pollMs ?? 30_000,
+      firstDelayMaxMs: 5000,
+      round: () => this.round(),
+      onError: (err) => {
+        options.log?.error?.({ event: 'key_health.round_failed', err: (err as Error)?.message?.slice(0, 200) }, 'key health round failed');
+      },
+    });
   }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
     this.health.onDue = () => this.wake();
-    this.schedule(Math.floor(Math.random() * Math.min(this.pollMs, 5000)));
+    this.loop.start();
   }
 
   /** Runs a round soon (after the current one, if any). */
   wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.schedule(0);
+    this.loop.wake();
   }
 
   /** Stops polling and waits for a round in progress. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.loop.stop();
   }
 
   /** One round: expiry reminders, then every due re-check. */
   async round(): Promise<void> {
     await this.health.scanExpiry();
     await this.health.runDue();
-  }
-
-  private schedule(ms: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.round()
-        .catch((err: unknown) => {
-          this.options.log?.error?.({ event: 'key_health.round_failed', err: (err as Error)?.message?.slice(0, 200) }, 'key health round failed');
-        })
-        .finally(() => {
-          this.running = undefined;
-          if (this.stopped) return;
-          const next = this.again ? 0 : this.pollMs;
-          this.again = false;
-          this.schedule(next);
-        });
-    }, ms);
-    this.timer.unref();
   }
 }

@@ -22,6 +22,7 @@ import { withTransaction, type Db, type Dialect } from '../../db/index.ts';
 import { uuidv7 } from '../../db/ids.ts';
 import { DecryptionError, type KeyVault } from '../../crypto/vault.ts';
 import type { Metrics } from '../../lib/metrics.ts';
+import { PollLoop } from '../../lib/poll-loop.ts';
 import type { Owner } from '../auth/owner.ts';
 import { postWebhook, type LookupFn } from './safe-http.ts';
 import { signDelivery } from './signing.ts';
@@ -77,10 +78,7 @@ export class WebhookWorker {
   private readonly pollMs: number;
   private readonly concurrency: number;
   private readonly post: typeof postWebhook;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private stopped = true;
+  private readonly loop: PollLoop;
   /** Set by stop(): a round in progress stops claiming (what it claimed is finished). */
   private stopping = false;
   private lastIdMs = 0;
@@ -97,32 +95,31 @@ export class WebhookWorker {
     this.pollMs = deps.pollMs ?? 1000;
     this.concurrency = deps.concurrency ?? 8;
     this.post = deps.post ?? postWebhook;
+    this.loop = new PollLoop({
+      pollMs: this.pollMs,
+      firstDelayMaxMs: 1000,
+      random: this.random,
+      round: () => this.round(),
+      more: () => this.more,
+      onError: (err) => {
+        this.deps.log?.error?.({ event: 'webhook.round_failed', err: (err as Error)?.message?.slice(0, 200) }, 'webhook delivery round failed');
+      },
+    });
   }
 
   start(): void {
-    if (!this.stopped) return;
-    this.stopped = false;
-    this.stopping = false;
-    this.schedule(Math.floor(this.random() * Math.min(this.pollMs, 1000)));
+    if (this.loop.start()) this.stopping = false;
   }
 
   /** Runs a round soon (after the current one, if any). */
   wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.schedule(0);
+    this.loop.wake();
   }
 
   /** Stops polling and waits for a round in progress (its attempts finish or time out within 5 s). */
   async stop(): Promise<void> {
-    this.stopped = true;
     this.stopping = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.loop.stop();
   }
 
   /** One round: dispatch every new event, then send every due delivery. Answers the ids of the deliveries attempted. */
@@ -311,26 +308,6 @@ export class WebhookWorker {
     if (disabled) {
       this.deps.log?.warn?.({ event: 'webhook.disabled', webhook_id: d.endpoint_id, reason: disabled }, 'webhook endpoint disabled');
     }
-  }
-
-  private schedule(ms: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.round()
-        .then(() => undefined)
-        .catch((err: unknown) => {
-          this.deps.log?.error?.({ event: 'webhook.round_failed', err: (err as Error)?.message?.slice(0, 200) }, 'webhook delivery round failed');
-        })
-        .finally(() => {
-          this.running = undefined;
-          if (this.stopped) return;
-          const next = this.again || this.more ? 0 : this.pollMs;
-          this.again = false;
-          this.schedule(next);
-        });
-    }, ms);
-    this.timer.unref();
   }
 
   private newId(): string {
