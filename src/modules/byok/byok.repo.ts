@@ -11,6 +11,7 @@
 import { sql, type Kysely } from 'kysely';
 import { forUpdate, type Dialect, type Trx } from '../../db/index.ts';
 import type { AuditEventRow, Database, ModelUseMode, ProviderKeyRow } from '../../db/schema.ts';
+import { outboxRow, type EventInput } from '../../db/outbox.ts';
 import type { HealthColumns } from '../keyhealth/keyhealth.rules.ts';
 import type { ProviderName } from '../../providers/types.ts';
 import type { Owner } from '../auth/owner.ts';
@@ -230,22 +231,8 @@ class LockedOwner {
   }
 
   /** An event for webhooks, written with the change (docs/webhooks.md); `data` is never a secret. */
-  async insertOutbox(e: { id: string; type: string; createdAt: string; data: Record<string, unknown> }): Promise<void> {
-    await this.#trx
-      .insertInto('outbox')
-      .values({
-        id: e.id,
-        owner_type: this.owner.type,
-        owner_id: this.owner.id,
-        event_type: e.type,
-        payload: JSON.stringify({ id: e.id, type: e.type, timestamp: e.createdAt, resource_type: this.owner.type, resource_id: this.owner.id, data: e.data }),
-        created_at: e.createdAt,
-        dispatched_at: null,
-        next_attempt_at: e.createdAt,
-        lease_owner: null,
-        lease_until: null,
-      })
-      .execute();
+  async insertOutbox(e: EventInput): Promise<void> {
+    await this.#trx.insertInto('outbox').values(outboxRow(this.owner, e)).execute();
   }
 
   async insertAudit(e: AuditInput): Promise<void> {

@@ -12,6 +12,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Dialect } from '../../db/index.ts';
 import type { Database, KeyStatus, OwnerType, ProviderKeyRow } from '../../db/schema.ts';
+import { outboxRow } from '../../db/outbox.ts';
 import type { Owner } from '../auth/owner.ts';
 import type { HealthColumns } from './keyhealth.rules.ts';
 
@@ -277,25 +278,7 @@ export class KeyHealthRepo {
     const type = e.action === 'provider_key.expired' ? 'provider_key.status_changed' : e.action;
     await this.db
       .insertInto('outbox')
-      .values({
-        id: e.id,
-        owner_type: e.owner.type,
-        owner_id: e.owner.id,
-        event_type: type,
-        payload: JSON.stringify({
-          id: e.id,
-          type,
-          timestamp: e.createdAt,
-          resource_type: e.owner.type,
-          resource_id: e.owner.id,
-          data: e.data,
-        }),
-        created_at: e.createdAt,
-        dispatched_at: null,
-        next_attempt_at: e.createdAt,
-        lease_owner: null,
-        lease_until: null,
-      })
+      .values(outboxRow(e.owner, { id: e.id, type, createdAt: e.createdAt, data: e.data }))
       .execute();
   }
 }

@@ -11,6 +11,7 @@
  */
 import type { Db, Dialect } from '../../db/index.ts';
 import { uuidv7 } from '../../db/ids.ts';
+import { eventPayload } from '../../db/outbox.ts';
 import type { DeliveryStatus, WebhookDeliveryRow, WebhookEndpointRow } from '../../db/schema.ts';
 import type { KeyVault } from '../../crypto/vault.ts';
 import { invalid, notFound } from '../../errors/index.ts';
@@ -195,10 +196,10 @@ export class WebhooksService {
       if (!ep) throw notFound('no such webhook endpoint');
       if (ep.enabled !== 1) throw invalid('the endpoint is disabled; enable it first (PATCH with enabled: true)');
       const eventId = uuidv7(this.clock());
-      const payload = { id: eventId, type: 'ping', timestamp: now, resource_type: owner.type, resource_id: owner.id, data: { webhook_id: id } };
+      const payload = eventPayload(owner, { id: eventId, type: 'ping', createdAt: now, data: { webhook_id: id } });
       const did = uuidv7(this.clock());
       await repo.insertDeliveries([
-        { id: did, endpoint_id: id, owner_type: owner.type, owner_id: owner.id, event_id: eventId, event_type: 'ping', payload: JSON.stringify(payload), next_attempt_at: now, created_at: now },
+        { id: did, endpoint_id: id, owner_type: owner.type, owner_id: owner.id, event_id: eventId, event_type: 'ping', payload, next_attempt_at: now, created_at: now },
       ]);
       return did;
     });
