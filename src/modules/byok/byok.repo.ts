@@ -11,6 +11,7 @@
 import { sql, type Kysely } from 'kysely';
 import { forUpdate, type Dialect, type Trx } from '../../db/index.ts';
 import type { AuditEventRow, Database, ModelUseMode, ProviderKeyRow } from '../../db/schema.ts';
+import { insertAudit, type AuditEntry } from '../../db/audit.ts';
 import { outboxRow, type EventInput } from '../../db/outbox.ts';
 import type { HealthColumns } from '../keyhealth/keyhealth.rules.ts';
 import type { ProviderName } from '../../providers/types.ts';
@@ -27,17 +28,8 @@ export type AuditAction =
   | 'provider_key.expired'
   | 'webhook.disabled';
 
-export interface AuditInput {
-  id: string;
-  action: AuditAction;
-  actorId: string | null;
-  actorEmail: string | null;
-  provider: ProviderName | null;
-  fromMode: ModelUseMode | null;
-  toMode: ModelUseMode | null;
-  requestId: string | null;
-  createdAt: string;
-}
+/** An audit row of the locked owner (src/db/audit.ts). */
+export type AuditInput = Omit<AuditEntry, 'owner' | 'action'> & { action: AuditAction };
 
 /** The columns written when a key is created or replaced. */
 export interface KeyWrite {
@@ -236,22 +228,7 @@ class LockedOwner {
   }
 
   async insertAudit(e: AuditInput): Promise<void> {
-    await this.#trx
-      .insertInto('audit_events')
-      .values({
-        id: e.id,
-        owner_type: this.owner.type,
-        owner_id: this.owner.id,
-        action: e.action,
-        actor_id: e.actorId,
-        actor_email: e.actorEmail,
-        provider: e.provider,
-        from_mode: e.fromMode,
-        to_mode: e.toMode,
-        request_id: e.requestId,
-        created_at: e.createdAt,
-      })
-      .execute();
+    await insertAudit(this.#trx, { ...e, owner: this.owner });
   }
 }
 

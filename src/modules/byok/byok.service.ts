@@ -545,17 +545,7 @@ export class ByokService {
   ): Promise<void> {
     const id = this.newId();
     if (event) await lock.insertOutbox({ id, type: action, createdAt: now, data: event });
-    await lock.insertAudit({
-      id,
-      action,
-      actorId: actor.id,
-      actorEmail: actor.email,
-      provider,
-      fromMode,
-      toMode,
-      requestId: actor.requestId,
-      createdAt: now,
-    });
+    await lock.insertAudit({ id, action, actor, provider, fromMode, toMode, createdAt: now });
   }
 }
 

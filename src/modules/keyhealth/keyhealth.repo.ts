@@ -12,6 +12,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Dialect } from '../../db/index.ts';
 import type { Database, KeyStatus, OwnerType, ProviderKeyRow } from '../../db/schema.ts';
+import { insertAudit } from '../../db/audit.ts';
 import { outboxRow } from '../../db/outbox.ts';
 import type { Owner } from '../auth/owner.ts';
 import type { HealthColumns } from './keyhealth.rules.ts';
@@ -255,26 +256,17 @@ export class KeyHealthRepo {
   /** One event: the audit row and the outbox row, in the service's transaction. */
   async insertEvent(e: HealthEvent): Promise<void> {
     this.requireTransaction('insertEvent');
-    await this.db
-      .insertInto('audit_events')
-      .values({
-        id: e.id,
-        owner_type: e.owner.type,
-        owner_id: e.owner.id,
-        action: e.action,
-        actor_id: null,
-        actor_email: null,
-        provider: e.provider,
-        from_mode: null,
-        to_mode: null,
-        request_id: null,
-        created_at: e.createdAt,
-        from_status: e.fromStatus,
-        to_status: e.toStatus,
-        outcome: e.outcome,
-        key_id: e.keyId,
-      })
-      .execute();
+    await insertAudit(this.db, {
+      id: e.id,
+      owner: e.owner,
+      action: e.action,
+      provider: e.provider,
+      createdAt: e.createdAt,
+      fromStatus: e.fromStatus,
+      toStatus: e.toStatus,
+      outcome: e.outcome,
+      keyId: e.keyId,
+    });
     const type = e.action === 'provider_key.expired' ? 'provider_key.status_changed' : e.action;
     await this.db
       .insertInto('outbox')

@@ -22,3 +22,6 @@ export const DISABLE_AFTER_FAILING_MS = 3 * 24 * 3600_000;
 export const ATTEMPT_TIMEOUT_MS = 5_000;
 /** How long a claim holds a delivery: 6× the 5 s deadline of one attempt; an instance that dies mid-attempt delays that delivery by this much. */
 export const DELIVERY_LEASE_MS = 30_000;
+
+/** The audit actions of an endpoint (docs/webhooks.md, "Audit"). */
+export type WebhookAuditAction = 'webhook.disabled';

@@ -9,9 +9,11 @@
  * lock rows need a transaction.
  */
 import type { Kysely } from 'kysely';
+import { insertAudit, type AuditEntry } from '../../db/audit.ts';
 import type { Dialect } from '../../db/index.ts';
 import type { Database, DeliveryStatus, OutboxRow, WebhookDeliveryRow, WebhookEndpointRow } from '../../db/schema.ts';
 import type { Owner } from '../auth/owner.ts';
+import type { WebhookAuditAction } from './webhooks.events.ts';
 
 export type EndpointUpdate = Partial<
   Pick<
@@ -273,27 +275,9 @@ export class WebhooksRepo {
     return { depth: Number(row.deliveries ?? 0) + Number(row.events ?? 0), oldest: times[0] ?? null };
   }
 
-  /** An audit row of a system change to an endpoint (`webhook.disabled`), in the caller's transaction. */
-  async insertAudit(e: { id: string; owner: Owner; action: string; outcome: string; webhookId: string; createdAt: string }): Promise<void> {
-    this.requireTransaction('insertAudit');
-    await this.db
-      .insertInto('audit_events')
-      .values({
-        id: e.id,
-        owner_type: e.owner.type,
-        owner_id: e.owner.id,
-        action: e.action,
-        actor_id: null,
-        actor_email: null,
-        provider: null,
-        from_mode: null,
-        to_mode: null,
-        request_id: null,
-        created_at: e.createdAt,
-        outcome: e.outcome,
-        webhook_id: e.webhookId,
-      })
-      .execute();
+  /** An audit row of a change to an endpoint (src/db/audit.ts), in the caller's transaction. */
+  async insertAudit(e: Omit<AuditEntry, 'action' | 'webhookId'> & { action: WebhookAuditAction; webhookId: string }): Promise<void> {
+    await insertAudit(this.db, e);
   }
 }
 
