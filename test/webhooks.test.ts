@@ -9,6 +9,7 @@
  * - the receiver down → retries after growing delays → delivered once it is back;
  * - 410 → endpoint disabled (audit event); 3 days of failures → disabled (audit event);
  * - rotation: both signatures for 24 h, then only the new one;
+ * - creating, changing, rotating and deleting an endpoint are audited (no secret, no URL);
  * - the API: 201 with the secret once, listings without it, PATCH, DELETE, at most 10,
  *   validation, member/viewer 403, flag off 403, another owner's id 404, no secret in logs.
  */
@@ -433,6 +434,46 @@ for (const dialect of testDialects()) {
 
       const logs = ctx.logs.join('\n');
       assert.ok(!logs.includes(secret) && !logs.includes(secret.slice(6)), 'no signing secret in the logs');
+    });
+
+    it('managing an endpoint is audited: create, update (changed field names), rotate, delete; by the actor, never the secret or the URL', async () => {
+      const user = await soloUser();
+      const path = `${newPath('audited')}?token=query-secret-123`;
+      const { webhook, secret } = await createEndpoint(user, path, ['mode.changed']);
+      // A second between the changes: the trail is ordered by time.
+      nowMs += 1_000;
+      const patched = await ctx.app.inject({ method: 'PATCH', url: `${BASE}/${webhook.id}`, headers: { ...user.headers, 'x-request-id': 'req-audit-patch' }, payload: { events: ['mode.auto_switched'], enabled: false } });
+      assert.equal(patched.statusCode, 200, patched.body);
+      nowMs += 1_000;
+      const rotated = await ctx.app.inject({ method: 'POST', url: `${BASE}/${webhook.id}/rotate-secret`, headers: user.headers });
+      assert.equal(rotated.statusCode, 200, rotated.body);
+      const newSecret = rotated.json<{ secret: string }>().secret;
+      nowMs += 1_000;
+      assert.equal((await ctx.app.inject({ method: 'DELETE', url: `${BASE}/${webhook.id}`, headers: user.headers })).statusCode, 200);
+      // A change that fails writes nothing.
+      assertErrorResponse(await ctx.app.inject({ method: 'DELETE', url: `${BASE}/${webhook.id}`, headers: user.headers }), 404, 'not_exists');
+
+      const audit = await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/audit', headers: user.headers });
+      assert.equal(audit.statusCode, 200, audit.body);
+      const events = audit.json<{ data: { action: string; webhook_id?: string; changed_fields?: string[]; actor: { id: string } | null; request_id: string | null }[] }>().data;
+      assert.deepEqual(
+        events.map((e) => e.action),
+        ['webhook.deleted', 'webhook.secret_rotated', 'webhook.updated', 'webhook.created'],
+        'newest first, one row per change',
+      );
+      for (const e of events) {
+        assert.equal(e.webhook_id, webhook.id);
+        assert.equal(e.actor?.id, user.id);
+      }
+      assert.deepEqual(events.find((e) => e.action === 'webhook.updated')!.changed_fields, ['events', 'enabled']);
+      assert.equal(events.find((e) => e.action === 'webhook.updated')!.request_id, 'req-audit-patch');
+      for (const text of [secret, secret.slice(6), newSecret, newSecret.slice(6), 'query-secret-123', receiver.hostPort, 'whsec_']) {
+        assert.ok(!audit.body.includes(text), `no ${text} in the audit trail`);
+      }
+      const rows = await ctx.database.db.selectFrom('audit_events').selectAll().where('webhook_id', '=', webhook.id).execute();
+      assert.equal(rows.length, 4);
+      const stored = JSON.stringify(rows);
+      for (const text of [secret.slice(6), newSecret.slice(6), 'query-secret-123', receiver.hostPort]) assert.ok(!stored.includes(text), `no ${text} in a stored row`);
     });
 
     it('the OpenAPI document describes every webhook operation; no schema but the create/rotate answer has a secret', async () => {

@@ -23,6 +23,8 @@ export interface AuditEntry {
   keyId?: string | null;
   /** `webhook.*` events: the endpoint. */
   webhookId?: string | null;
+  /** `webhook.updated`: the names of the fields it changed (never their values). */
+  changedFields?: readonly string[] | null;
 }
 
 /** Writes the row; `trx` is the transaction of the change (a plain connection is refused). */
@@ -47,6 +49,7 @@ export async function insertAudit(trx: Kysely<Database>, e: AuditEntry): Promise
       outcome: e.outcome ?? null,
       key_id: e.keyId ?? null,
       webhook_id: e.webhookId ?? null,
+      changed_fields: e.changedFields ? JSON.stringify(e.changedFields) : null,
     })
     .execute();
 }

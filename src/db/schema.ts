@@ -145,8 +145,10 @@ export interface AuditEventsTable {
   to_status: Generated<string | null>;
   outcome: Generated<string | null>;
   key_id: Generated<string | null>;
-  /** The endpoint of a `webhook.disabled` event. */
+  /** The endpoint of a `webhook.*` event. */
   webhook_id: Generated<string | null>;
+  /** `webhook.updated`: the names of the changed fields, a JSON array; never values. */
+  changed_fields: Generated<string | null>;
 }
 
 /** Events written in the transaction of the change, delivered later (webhooks). Never a secret. */

@@ -938,6 +938,14 @@ function describeEvent(e) {
       return `Switched from ${MODE_NAMES[e.from_mode] ?? e.from_mode} to ${MODE_NAMES[e.to_mode] ?? e.to_mode}`;
     case 'mode.auto_switched':
       return `Switched back to ${MODE_NAMES[e.to_mode] ?? e.to_mode} automatically: the last key was deleted`;
+    case 'webhook.created':
+      return 'Added a webhook endpoint';
+    case 'webhook.updated':
+      return e.changed_fields?.length ? `Changed a webhook endpoint (${e.changed_fields.join(', ')})` : 'Changed a webhook endpoint';
+    case 'webhook.secret_rotated':
+      return 'Rotated the signing secret of a webhook endpoint';
+    case 'webhook.deleted':
+      return 'Deleted a webhook endpoint';
     case 'webhook.disabled':
       return e.outcome === 'gone' ? 'Disabled a webhook endpoint: its receiver answered 410 Gone' : 'Disabled a webhook endpoint: every delivery failed for 3 days';
     default:

@@ -5,6 +5,7 @@ import * as enumChecks from './20261201T0900_enum_checks.ts';
 import * as webhooks from './20261202T1000_webhooks.ts';
 import * as oidcKeys from './20261202T1100_oidc_keys.ts';
 import * as expiryIndex from './20261202T1200_expiry_index.ts';
+import * as auditChangedFields from './20261203T0900_audit_changed_fields.ts';
 
 /**
  * Every migration, by timestamped name. Listed in code (not read from the folder) so
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '20261202T1000_webhooks': webhooks,
   '20261202T1100_oidc_keys': oidcKeys,
   '20261202T1200_expiry_index': expiryIndex,
+  '20261203T0900_audit_changed_fields': auditChangedFields,
 };

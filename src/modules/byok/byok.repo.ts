@@ -16,6 +16,7 @@ import { outboxRow, type EventInput } from '../../db/outbox.ts';
 import type { HealthColumns } from '../keyhealth/keyhealth.rules.ts';
 import type { ProviderName } from '../../providers/types.ts';
 import type { Owner } from '../auth/owner.ts';
+import type { WebhookAuditAction } from '../webhooks/webhooks.events.ts';
 
 export type AuditAction =
   | 'provider_key.created'
@@ -26,7 +27,7 @@ export type AuditAction =
   | 'provider_key.status_changed'
   | 'provider_key.expiring'
   | 'provider_key.expired'
-  | 'webhook.disabled';
+  | WebhookAuditAction;
 
 /** An audit row of the locked owner (src/db/audit.ts). */
 export type AuditInput = Omit<AuditEntry, 'owner' | 'action'> & { action: AuditAction };

@@ -6,6 +6,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { DateTime, Nullable, Uuid } from '../../http/schemas.ts';
 import { KEY_STATUSES, type KeyStatus } from '../../db/schema.ts';
+import { WEBHOOK_AUDIT_ACTIONS } from '../webhooks/webhooks.events.ts';
 import { CHECK_OUTCOMES, PROVIDERS, type CheckOutcome, type ProviderName } from '../../providers/types.ts';
 
 export const MAX_API_KEY_LENGTH = 16384;
@@ -188,7 +189,7 @@ const AuditAction = Type.Unsafe<string>({
     'provider_key.status_changed',
     'provider_key.expiring',
     'provider_key.expired',
-    'webhook.disabled',
+    ...WEBHOOK_AUDIT_ACTIONS,
   ],
 });
 const StatusOrNull = Type.Unsafe<KeyStatus | null>({ type: ['string', 'null'], enum: [...KEY_STATUSES, null] });
@@ -214,7 +215,12 @@ export const AuditEvent = Type.Object(
       }),
     ),
     key_id: Type.Optional(Nullable(Uuid)),
-    webhook_id: Type.Optional(Nullable(Uuid, { description: '`webhook.disabled`: the endpoint the server disabled (`outcome` says why: `gone` or `failing`)' })),
+    webhook_id: Type.Optional(
+      Nullable(Uuid, { description: '`webhook.*`: the endpoint (for `webhook.disabled`, the server disabled it and `outcome` says why: `gone` or `failing`)' }),
+    ),
+    changed_fields: Type.Optional(
+      Type.Array(Type.String(), { description: '`webhook.updated`: the names of the fields the change set to a new value (`url`, `events`, `description`, `enabled`); never their values' }),
+    ),
   },
   { $id: 'AuditEvent', additionalProperties: false },
 );

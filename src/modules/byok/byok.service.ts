@@ -92,8 +92,10 @@ export interface AuditEventView {
   to_status?: KeyStatus | null;
   outcome?: string | null;
   key_id?: string | null;
-  /** `webhook.disabled`: the endpoint. */
+  /** `webhook.*`: the endpoint. */
   webhook_id?: string | null;
+  /** `webhook.updated`: the names of the changed fields. */
+  changed_fields?: string[];
 }
 
 export interface KeyInput {
@@ -568,5 +570,16 @@ function presentAudit(r: AuditEventRow): AuditEventView {
       ? { from_status: r.from_status as KeyStatus | null, to_status: r.to_status as KeyStatus | null, outcome: r.outcome, key_id: r.key_id }
       : {}),
     ...(r.webhook_id ? { webhook_id: r.webhook_id } : {}),
+    ...(r.changed_fields ? { changed_fields: changedFields(r.changed_fields) } : {}),
   };
+}
+
+/** The stored `changed_fields` (a JSON array of names, src/db/audit.ts); [] if unreadable. */
+function changedFields(raw: string): string[] {
+  try {
+    const v: unknown = JSON.parse(raw);
+    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
 }

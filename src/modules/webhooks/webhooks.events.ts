@@ -23,5 +23,9 @@ export const ATTEMPT_TIMEOUT_MS = 5_000;
 /** How long a claim holds a delivery: 6× the 5 s deadline of one attempt; an instance that dies mid-attempt delays that delivery by this much. */
 export const DELIVERY_LEASE_MS = 30_000;
 
-/** The audit actions of an endpoint (docs/webhooks.md, "Audit"). */
-export type WebhookAuditAction = 'webhook.disabled';
+/**
+ * The audit actions of an endpoint (docs/webhooks.md, "Audit"): the four an owner's
+ * admin makes through the API, and the one the server makes (410 or 3 days of failures).
+ */
+export const WEBHOOK_AUDIT_ACTIONS = ['webhook.created', 'webhook.updated', 'webhook.secret_rotated', 'webhook.deleted', 'webhook.disabled'] as const;
+export type WebhookAuditAction = (typeof WEBHOOK_AUDIT_ACTIONS)[number];

@@ -127,6 +127,7 @@ export class WebhooksService {
         updated_at: now,
       };
       await repo.insert(r);
+      await repo.insertAudit({ id: uuidv7(this.clock()), owner, actor, action: 'webhook.created', webhookId: id, createdAt: now });
       return r;
     });
     return { webhook: presentEndpoint(row, this.clock()), secret };
@@ -153,6 +154,8 @@ export class WebhooksService {
         set.enabled = 0;
         await repo.failPending(id, 'the endpoint was disabled', now);
       }
+      const changed = changedFields(cur, set);
+      if (changed.length > 0) await repo.insertAudit({ id: uuidv7(this.clock()), owner, actor, action: 'webhook.updated', webhookId: id, changedFields: changed, createdAt: now });
       return repo.update(owner, id, set);
     });
     if (!row) throw notFound('no such webhook endpoint');
@@ -160,8 +163,10 @@ export class WebhooksService {
   }
 
   async delete(owner: Owner, actor: Actor, id: string): Promise<{ deleted: true; id: string }> {
-    await this.deps.byok.runLocked(owner, actor, async (trx) => {
-      if (!(await new WebhooksRepo(trx, this.deps.dialect).delete(owner, id))) throw notFound('no such webhook endpoint');
+    await this.deps.byok.runLocked(owner, actor, async (trx, now) => {
+      const repo = new WebhooksRepo(trx, this.deps.dialect);
+      if (!(await repo.delete(owner, id))) throw notFound('no such webhook endpoint');
+      await repo.insertAudit({ id: uuidv7(this.clock()), owner, actor, action: 'webhook.deleted', webhookId: id, createdAt: now });
     });
     return { deleted: true, id };
   }
@@ -177,6 +182,7 @@ export class WebhooksService {
       const repo = new WebhooksRepo(trx, this.deps.dialect);
       const cur = await repo.get(owner, id);
       if (!cur) throw notFound('no such webhook endpoint');
+      await repo.insertAudit({ id: uuidv7(this.clock()), owner, actor, action: 'webhook.secret_rotated', webhookId: id, createdAt: now });
       return repo.update(owner, id, {
         secret_ciphertext: await this.deps.vault.encryptWebhookSecret(trx, owner, id, secret),
         previous_secret_ciphertext: cur.secret_ciphertext,
@@ -286,3 +292,12 @@ export function presentDelivery(d: WebhookDeliveryRow): DeliveryView {
   };
 }
 
+
+/**
+ * The fields a PATCH sets to a new value, for the audit row: names only, in a fixed
+ * order (a URL can carry a token, so values are never recorded).
+ */
+function changedFields(cur: WebhookEndpointRow, set: Partial<WebhookEndpointRow>): string[] {
+  const fields = ['url', 'events', 'description', 'enabled'] as const;
+  return fields.filter((f) => set[f] !== undefined && set[f] !== cur[f]);
+}
