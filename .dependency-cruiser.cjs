@@ -14,6 +14,11 @@
  *   cli                the `neo-byok` commands
  *
  * Within a layer, folders may import each other (modules/byok uses modules/auth).
+ *
+ * Tables are reached through repositories: only `*.repo.ts` files and src/db import
+ * Kysely (the query builder and its types); services, routes, the CLI and crypto call a
+ * repository. eslint.config.js forbids the query builder's entry points (selectFrom,
+ * insertInto, …) in the same files, for code that gets a `Db` handle without importing Kysely.
  */
 const LAYERS = [['errors', 'lib'], ['config'], ['providers', 'models'], ['db'], ['crypto'], ['http'], ['modules', 'web'], ['app.ts'], ['cli']];
 
@@ -29,6 +34,13 @@ module.exports = {
       to: { path: paths(LAYERS.slice(i + 1).flat()) },
     })),
     {
+      name: 'kysely-only-in-repositories',
+      comment: 'only *.repo.ts and src/db use Kysely: every service reaches its tables through its repository (.dependency-cruiser.cjs)',
+      severity: 'error',
+      from: { path: '^src/', pathNot: ['^src/db/', '\\.repo\\.ts$', '\\.test\\.ts$'] },
+      to: { path: '^node_modules/kysely/' },
+    },
+    {
       name: 'no-import-loop',
       comment: 'files that import each other, directly or through others',
       severity: 'error',
@@ -37,7 +49,8 @@ module.exports = {
     },
   ],
   options: {
-    includeOnly: '^src/',
+    // src/, and Kysely for the rule above.
+    includeOnly: '^(src/|node_modules/kysely/)',
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
   },

@@ -25,6 +25,20 @@ export default tseslint.config(
     },
   },
   {
+    // Tables are reached through repositories (.dependency-cruiser.cjs has the matching import rule).
+    files: ['src/**/*.ts'],
+    ignores: ['src/db/**', 'src/**/*.repo.ts', 'src/**/*.test.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'CallExpression[callee.property.name=/^(selectFrom|insertInto|updateTable|deleteFrom|replaceInto|mergeInto|selectNoFrom)$/]',
+          message: 'Query tables in the owning module’s repository (*.repo.ts) and call it from here.',
+        },
+      ],
+    },
+  },
+  {
     files: ['src/config/**', 'test/**', 'bench/**', 'scripts/**', 'docs/examples/**', 'eslint.config.js'],
     rules: { 'no-restricted-properties': 'off' },
   },

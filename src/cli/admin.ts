@@ -8,6 +8,7 @@ import { nowIso, isUniqueViolation, type Db } from '../db/index.ts';
 import type { SystemRole, UserRow } from '../db/schema.ts';
 import type { Owner } from '../modules/auth/owner.ts';
 import { FEATURES, FeaturesService, type FeatureName } from '../modules/features/features.service.ts';
+import { TeamsRepo } from '../modules/teams/teams.repo.ts';
 import { EMAIL_RE, normalizeEmail, UsersRepo } from '../modules/users/users.repo.ts';
 import { CliError, type CliIo } from './io.ts';
 import type { Runtime } from './runtime.ts';
@@ -135,6 +136,7 @@ export async function setFeatures(
   assignments: Partial<Record<FeatureName, boolean>>,
 ) {
   const db = rt.database.db;
+  const teams = new TeamsRepo(db, rt.database.dialect);
   let owner: Owner;
   let note: string | undefined;
   let label: Record<string, string>;
@@ -143,17 +145,12 @@ export async function setFeatures(
     if (!user) throw new CliError(`no user with email ${target.email}; create it first with \`neo-byok admin user create --email ${target.email}\``);
     owner = { type: 'user', id: user.id };
     label = { email: user.email };
-    const m = await db
-      .selectFrom('team_members')
-      .select('team_id')
-      .where('user_id', '=', user.id)
-      .where('status', '=', 'active')
-      .executeTakeFirst();
+    const m = await teams.activeMembership(user.id);
     if (m) {
       note = `${user.email} is a member of team ${m.team_id}: the team's flags apply while they are in it; set them with --team-id ${m.team_id}`;
     }
   } else {
-    const team = await db.selectFrom('teams').select(['id', 'name']).where('id', '=', target.teamId!).executeTakeFirst();
+    const team = await teams.teamName(target.teamId!);
     if (!team) throw new CliError(`no team with id ${target.teamId!.slice(0, 80)}`);
     owner = { type: 'team', id: team.id };
     label = { name: team.name };
@@ -195,7 +192,7 @@ export async function recheckKeys(rt: Runtime, io: CliIo, target: { email?: stri
     if (!user) throw new CliError(`no user with email ${target.email}`);
     owner = { type: 'user', id: user.id };
   } else if (target.teamId !== undefined) {
-    const team = await db.selectFrom('teams').select('id').where('id', '=', target.teamId).executeTakeFirst();
+    const team = await new TeamsRepo(db, rt.database.dialect).teamName(target.teamId);
     if (!team) throw new CliError(`no team with id ${target.teamId.slice(0, 80)}`);
     owner = { type: 'team', id: team.id };
   }
@@ -215,10 +212,7 @@ export async function recheckKeys(rt: Runtime, io: CliIo, target: { email?: stri
     const checked = (await health.runDue(Number.POSITIVE_INFINITY, progress)).filter((id) => requested.has(id));
     if (io.isTTY && requested.size) io.stderr('\n');
     // The statuses of the keys asked about (the owner's, or all), counted by the database.
-    let q = db.selectFrom('provider_keys').select(['status', db.fn.countAll<number>().as('n')]).groupBy('status');
-    if (owner) q = q.where('owner_type', '=', owner.type).where('owner_id', '=', owner.id);
-    const statuses: Record<string, number> = {};
-    for (const r of await q.execute()) statuses[r.status] = Number(r.n);
+    const statuses = await health.statusCounts(owner);
     return { requested: requested.size, checked: checked.length, deferred: requested.size - checked.length, statuses };
   } finally {
     await app.close();

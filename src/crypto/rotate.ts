@@ -27,6 +27,7 @@ import {
   verifyMasterKeyCheck,
 } from './envelope.ts';
 import { KeyVault, MASTER_KEY_CHECK_META } from './vault.ts';
+import { VaultRepo } from './vault.repo.ts';
 
 export const DEFAULT_BATCH_SIZE = 500;
 
@@ -99,31 +100,13 @@ export interface CiphertextFailure {
   reason: string;
 }
 
-async function countNotUnder(db: Db, id: string): Promise<number> {
-  const row = await db
-    .selectFrom('data_keys')
-    .select((eb) => eb.fn.countAll<string | number>().as('n'))
-    .where('master_key_id', '!=', id)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
-}
-
-async function signingKeysNotUnder(db: Db, id: string): Promise<number> {
-  const row = await db
-    .selectFrom('oidc_signing_keys')
-    .select((eb) => eb.fn.countAll<string | number>().as('n'))
-    .where('master_key_id', '!=', id)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
-}
-
 /**
  * Reseals the OIDC issuer's signing keys (src/modules/oidc/issuer.ts) under the new master
  * key: a handful of rows, one transaction. A row that does not open is reported (and
  * keeps the rotation incomplete); `admin oidc rotate-key` replaces such a key.
  */
 async function resealSigningKeys(db: Db, keys: Map<string, Buffer>, newKey: Buffer, newId: string): Promise<{ resealed: number; failed: string[] }> {
-  const rows = await db.selectFrom('oidc_signing_keys').select(['kid', 'private_key', 'master_key_id']).where('master_key_id', '!=', newId).execute();
+  const rows = await new VaultRepo(db).signingKeysNotUnder(newId);
   const updates: { kid: string; from: string; to: string }[] = [];
   const failed: string[] = [];
   for (const r of rows) {
@@ -136,11 +119,9 @@ async function resealSigningKeys(db: Db, keys: Map<string, Buffer>, newKey: Buff
     }
   }
   const resealed = await withTransaction(db, async (trx) => {
+    const repo = new VaultRepo(trx);
     let n = 0;
-    for (const u of updates) {
-      const r = await trx.updateTable('oidc_signing_keys').set({ private_key: u.to, master_key_id: newId }).where('kid', '=', u.kid).where('private_key', '=', u.from).executeTakeFirst();
-      n += Number(r.numUpdatedRows);
-    }
+    for (const u of updates) n += await repo.resealSigningKey(u, newId);
     return n;
   });
   return { resealed, failed };
@@ -148,11 +129,12 @@ async function resealSigningKeys(db: Db, keys: Map<string, Buffer>, newKey: Buff
 
 /** Checks that the given keys can open this database before anything is written. */
 async function preflight(db: Db, keys: Map<string, Buffer>): Promise<void> {
-  const meta = await db.selectFrom('meta').select('value').where('key', '=', MASTER_KEY_CHECK_META).executeTakeFirst();
-  if (meta) {
+  const repo = new VaultRepo(db);
+  const meta = await repo.readMeta(MASTER_KEY_CHECK_META);
+  if (meta !== undefined) {
     let check = '';
     try {
-      check = (JSON.parse(meta.value) as { check?: string }).check ?? '';
+      check = (JSON.parse(meta) as { check?: string }).check ?? '';
     } catch {
       throw new RotationError(`the master key check value (meta ${MASTER_KEY_CHECK_META}) is corrupt`);
     }
@@ -162,15 +144,13 @@ async function preflight(db: Db, keys: Map<string, Buffer>): Promise<void> {
       );
     }
   }
-  const ids = await db.selectFrom('data_keys').select('master_key_id').distinct().execute();
-  const unknown = ids.map((r) => r.master_key_id).filter((id) => !keys.has(id));
+  const unknown = (await repo.dataKeyMasterIds()).filter((id) => !keys.has(id));
   if (unknown.length) {
     throw new RotationError(
       `some data keys are wrapped by a master key that is not configured (master key id ${unknown.join(', ')}); set it as NEO_MASTER_KEY_PREVIOUS`,
     );
   }
-  const signing = await db.selectFrom('oidc_signing_keys').select('master_key_id').distinct().execute();
-  const unknownSigning = signing.map((r) => r.master_key_id).filter((id) => !keys.has(id));
+  const unknownSigning = (await repo.signingKeyMasterIds()).filter((id) => !keys.has(id));
   if (unknownSigning.length) {
     throw new RotationError(
       `the OIDC issuer's signing keys are sealed by a master key that is not configured (master key id ${unknownSigning.join(', ')}); set it as NEO_MASTER_KEY_PREVIOUS`,
@@ -187,13 +167,10 @@ export async function rotateMasterKey(opts: RotateOptions): Promise<RotateResult
   for (const k of opts.oldKeys) keys.set(masterKeyId(k), k);
   keys.set(newId, newKey);
   await preflight(db, keys);
+  const repo = new VaultRepo(db);
 
-  const totalRow = await db
-    .selectFrom('data_keys')
-    .select((eb) => eb.fn.countAll<string | number>().as('n'))
-    .executeTakeFirstOrThrow();
-  const total = Number(totalRow.n);
-  const pendingAtStart = await countNotUnder(db, newId);
+  const total = await repo.countDataKeys();
+  const pendingAtStart = await repo.countDataKeys(newId);
   const progress: RotateProgress = { total, done: total - pendingAtStart, rewrapped: 0, failed: 0 };
   opts.onProgress?.({ ...progress });
 
@@ -211,14 +188,7 @@ export async function rotateMasterKey(opts: RotateOptions): Promise<RotateResult
         stoppedEarly = true;
         break;
       }
-      const rows = await db
-        .selectFrom('data_keys')
-        .select(['id', 'owner_type', 'owner_id', 'wrapped_key', 'master_key_id'])
-        .where('master_key_id', '!=', newId)
-        .where('id', '>', cursor)
-        .orderBy('id')
-        .limit(batchSize)
-        .execute();
+      const rows = await repo.dataKeysNotUnder(newId, cursor, batchSize);
       if (rows.length === 0) break;
       cursor = rows[rows.length - 1]!.id;
       batches += 1;
@@ -244,17 +214,9 @@ export async function rotateMasterKey(opts: RotateOptions): Promise<RotateResult
       }
       const now = nowIso(opts.clock);
       const applied = await withTransaction(db, async (trx) => {
+        const inTrx = new VaultRepo(trx);
         let n = 0;
-        for (const u of updates) {
-          const r = await trx
-            .updateTable('data_keys')
-            .set({ wrapped_key: u.wrapped, master_key_id: newId, updated_at: now })
-            .where('id', '=', u.id)
-            .where('master_key_id', '=', u.from)
-            .where('wrapped_key', '=', u.fromWrapped)
-            .executeTakeFirst();
-          n += Number(r.numUpdatedRows);
-        }
+        for (const u of updates) n += await inTrx.rewrapDataKey(u, newId, now);
         return n;
       });
       changedThisPass += applied;
@@ -270,17 +232,14 @@ export async function rotateMasterKey(opts: RotateOptions): Promise<RotateResult
   const signing = stoppedEarly ? { resealed: 0, failed: [] } : await resealSigningKeys(db, keys, newKey, newId);
 
   // Data keys and OIDC signing keys still under another master key.
-  const remaining = (await countNotUnder(db, newId)) + (await signingKeysNotUnder(db, newId));
-  const finalTotal = await db
-    .selectFrom('data_keys')
-    .select((eb) => eb.fn.countAll<string | number>().as('n'))
-    .executeTakeFirstOrThrow();
+  const remaining = (await repo.countDataKeys(newId)) + (await repo.countSigningKeysNotUnder(newId));
+  const finalTotal = await repo.countDataKeys();
   let checkUpdated = false;
   if (remaining === 0 && failed.length === 0 && signing.failed.length === 0) {
-    const meta = await db.selectFrom('meta').select('value').where('key', '=', MASTER_KEY_CHECK_META).executeTakeFirst();
+    const meta = await repo.readMeta(MASTER_KEY_CHECK_META);
     let current = false;
     try {
-      current = meta ? verifyMasterKeyCheck(newKey, (JSON.parse(meta.value) as { check?: string }).check ?? '') : false;
+      current = meta !== undefined ? verifyMasterKeyCheck(newKey, (JSON.parse(meta) as { check?: string }).check ?? '') : false;
     } catch {
       current = false;
     }
@@ -291,7 +250,7 @@ export async function rotateMasterKey(opts: RotateOptions): Promise<RotateResult
   }
   return {
     master_key_id: newId,
-    total: Number(finalTotal.n),
+    total: finalTotal,
     already_rotated: total - pendingAtStart,
     rewrapped: progress.rewrapped,
     failed,
@@ -318,34 +277,12 @@ async function upgradeCiphertexts(
   batchSize: number,
   azureAllowedHosts: readonly string[],
 ): Promise<{ upgraded: number; failed: CiphertextFailure[] }> {
+  const repo = new VaultRepo(db);
   let upgraded = 0;
   const failed: CiphertextFailure[] = [];
   let cursor = '';
   for (;;) {
-    const rows = await db
-      .selectFrom('provider_keys')
-      .innerJoin('data_keys', (j) =>
-        j
-          .onRef('data_keys.id', '=', 'provider_keys.data_key_id')
-          .onRef('data_keys.owner_type', '=', 'provider_keys.owner_type')
-          .onRef('data_keys.owner_id', '=', 'provider_keys.owner_id'),
-      )
-      .select([
-        'provider_keys.id as id',
-        'provider_keys.owner_type as owner_type',
-        'provider_keys.owner_id as owner_id',
-        'provider_keys.provider as provider',
-        'provider_keys.location as location',
-        'provider_keys.ciphertext as ciphertext',
-        'data_keys.id as data_key_id',
-        'data_keys.wrapped_key as wrapped_key',
-        'data_keys.master_key_id as master_key_id',
-      ])
-      .where('provider_keys.ciphertext', 'not like', `${CIPHERTEXT_VERSION}.%`)
-      .where('provider_keys.id', '>', cursor)
-      .orderBy('provider_keys.id')
-      .limit(batchSize)
-      .execute();
+    const rows = await repo.oldFormatCiphertexts(`${CIPHERTEXT_VERSION}.`, cursor, batchSize);
     if (rows.length === 0) break;
     cursor = rows[rows.length - 1]!.id;
     const updates: { id: string; from: string; to: string }[] = [];
@@ -371,11 +308,9 @@ async function upgradeCiphertexts(
       }
     }
     upgraded += await withTransaction(db, async (trx) => {
+      const inTrx = new VaultRepo(trx);
       let n = 0;
-      for (const u of updates) {
-        const r = await trx.updateTable('provider_keys').set({ ciphertext: u.to }).where('id', '=', u.id).where('ciphertext', '=', u.from).executeTakeFirst();
-        n += Number(r.numUpdatedRows);
-      }
+      for (const u of updates) n += await inTrx.replaceCiphertext(u);
       return n;
     });
   }

@@ -13,6 +13,7 @@ import type { Db, Trx } from '../db/index.ts';
 import { ownerKey, type Owner } from '../db/schema.ts';
 import { afterCommit, nowIso } from '../db/index.ts';
 import { uuidv7 } from '../db/ids.ts';
+import { VaultRepo } from './vault.repo.ts';
 import type { CacheBus } from '../lib/bus.ts';
 import { Cache } from '../lib/cache.ts';
 import type { ProviderName } from '../providers/types.ts';
@@ -207,17 +208,9 @@ export class KeyVault {
 
   /** The id of the owner's data key, created (inside `trx`) on first use. */
   private async dataKeyIdFor(trx: Trx, owner: Owner): Promise<string> {
-    const current = () =>
-      trx
-        .selectFrom('data_keys')
-        .select('id')
-        .where('owner_type', '=', owner.type)
-        .where('owner_id', '=', owner.id)
-        .orderBy('version', 'desc')
-        .limit(1)
-        .executeTakeFirst();
-    const row = await current();
-    if (row) return row.id;
+    const repo = new VaultRepo(trx);
+    const existing = await repo.currentDataKeyId(owner);
+    if (existing) return existing;
     const id = uuidv7(this.clock());
     const key = generateDataKey();
     const now = nowIso(this.clock);
@@ -225,14 +218,10 @@ export class KeyVault {
     key.fill(0);
     // A caller without the owner lock may race another creator: the unique
     // (owner, version) constraint keeps one, and we use whichever won.
-    await trx
-      .insertInto('data_keys')
-      .values({ id, owner_type: owner.type, owner_id: owner.id, version: 1, wrapped_key: wrapped, master_key_id: this.masterKeyId, created_at: now, updated_at: now })
-      .onConflict((oc) => oc.columns(['owner_type', 'owner_id', 'version']).doNothing())
-      .execute();
-    const created = await current();
+    await repo.insertDataKeyIfAbsent({ id, owner_type: owner.type, owner_id: owner.id, version: 1, wrapped_key: wrapped, master_key_id: this.masterKeyId, created_at: now, updated_at: now });
+    const created = await repo.currentDataKeyId(owner);
     if (!created) throw new Error('data key could not be created');
-    return created.id;
+    return created;
   }
 
   /**
@@ -248,13 +237,7 @@ export class KeyVault {
       return use(hit.key);
     }
     // Scoped by owner: another owner's data key answers like a missing one.
-    const row = await db
-      .selectFrom('data_keys')
-      .select(['id', 'wrapped_key', 'master_key_id'])
-      .where('id', '=', dataKeyId)
-      .where('owner_type', '=', owner.type)
-      .where('owner_id', '=', owner.id)
-      .executeTakeFirst();
+    const row = await new VaultRepo(db).findDataKey(dataKeyId, owner);
     if (!row) throw new DecryptionError();
     const key = this.unwrap(row.wrapped_key, row.master_key_id, { ownerType: owner.type, ownerId: owner.id, dataKeyId });
     try {
@@ -281,11 +264,12 @@ export class KeyVault {
   static async verifyMasterKey(db: Db, masterKey: Buffer, previous?: Buffer): Promise<MasterKeyStatus> {
     const currentId = masterKeyId(masterKey);
     const previousId = previous ? masterKeyId(previous) : undefined;
+    const repo = new VaultRepo(db);
     const read = async (): Promise<StoredCheck | undefined> => {
-      const row = await db.selectFrom('meta').select('value').where('key', '=', MASTER_KEY_CHECK_META).executeTakeFirst();
-      if (!row) return undefined;
+      const value = await repo.readMeta(MASTER_KEY_CHECK_META);
+      if (value === undefined) return undefined;
       try {
-        const parsed = JSON.parse(row.value) as StoredCheck;
+        const parsed = JSON.parse(value) as StoredCheck;
         if (typeof parsed.check === 'string' && typeof parsed.master_key_id === 'string') return parsed;
       } catch {
         /* fall through */
@@ -297,7 +281,7 @@ export class KeyVault {
     if (!stored) {
       // First start (or a database from before the check existed): any existing data
       // key must open with one of the configured keys before we vouch for the key.
-      const sample = await db.selectFrom('data_keys').select(['id', 'owner_type', 'owner_id', 'wrapped_key']).limit(1).executeTakeFirst();
+      const sample = await repo.sampleDataKey();
       if (sample) {
         const ctx = { ownerType: sample.owner_type, ownerId: sample.owner_id, dataKeyId: sample.id };
         const opens = (k: Buffer) => {
@@ -311,11 +295,7 @@ export class KeyVault {
         if (!opens(masterKey) && !(previous && opens(previous))) throw new MasterKeyMismatchError();
       }
       const value: StoredCheck = { v: 1, master_key_id: currentId, check: makeMasterKeyCheck(masterKey) };
-      await db
-        .insertInto('meta')
-        .values({ key: MASTER_KEY_CHECK_META, value: JSON.stringify(value) })
-        .onConflict((oc) => oc.column('key').doNothing())
-        .execute();
+      await repo.insertMetaIfAbsent(MASTER_KEY_CHECK_META, JSON.stringify(value));
       stored = await read();
       if (!stored) throw new Error('could not store the master key check value');
     }
@@ -330,28 +310,21 @@ export class KeyVault {
       } else throw new MasterKeyMismatchError();
     }
     // Every data key (and every signing key of the OIDC issuer) must be wrapped by a configured master key.
-    const ids = [
-      ...(await db.selectFrom('data_keys').select('master_key_id').distinct().execute()),
-      ...(await db.selectFrom('oidc_signing_keys').select('master_key_id').distinct().execute()),
-    ];
+    const ids = [...(await repo.dataKeyMasterIds()), ...(await repo.signingKeyMasterIds())];
     const known = new Set([currentId, ...(previousId ? [previousId] : [])]);
-    const unknown = ids.map((r) => r.master_key_id).filter((id) => !known.has(id));
+    const unknown = ids.filter((id) => !known.has(id));
     if (unknown.length) {
       throw new MasterKeyMismatchError(
         `some data keys are wrapped by a master key that is not configured (master key id ${unknown.join(', ')}); set it as NEO_MASTER_KEY_PREVIOUS`,
       );
     }
-    if (ids.some((r) => r.master_key_id !== currentId)) rotationPending = true;
+    if (ids.some((id) => id !== currentId)) rotationPending = true;
     return { masterKeyId: currentId, rotationPending };
   }
 
   /** Replaces the stored master key check value (after every data key was rewrapped). */
   static async writeMasterKeyCheck(db: Db | Trx, masterKey: Buffer): Promise<void> {
     const value: StoredCheck = { v: 1, master_key_id: masterKeyId(masterKey), check: makeMasterKeyCheck(masterKey) };
-    await db
-      .insertInto('meta')
-      .values({ key: MASTER_KEY_CHECK_META, value: JSON.stringify(value) })
-      .onConflict((oc) => oc.column('key').doUpdateSet({ value: JSON.stringify(value) }))
-      .execute();
+    await new VaultRepo(db).upsertMeta(MASTER_KEY_CHECK_META, JSON.stringify(value));
   }
 }

@@ -100,6 +100,15 @@ export class KeyHealthRepo {
     return rows.map((r) => r.id);
   }
 
+  /** Key counts by status, of one owner or of every owner (admin `keys recheck`). */
+  async countStatuses(owner: Owner | null): Promise<Record<string, number>> {
+    let q = this.db.selectFrom('provider_keys').select(['status', (eb) => eb.fn.countAll<string | number>().as('n')]).groupBy('status');
+    if (owner) q = q.where('owner_type', '=', owner.type).where('owner_id', '=', owner.id);
+    const statuses: Record<string, number> = {};
+    for (const r of await q.execute()) statuses[r.status] = Number(r.n);
+    return statuses;
+  }
+
   /**
    * Claims up to `limit` due keys for this instance: next_check_at reached and no live
    * lease. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so two instances claiming at once take

@@ -128,6 +128,11 @@ export class KeyHealthService {
     return ids;
   }
 
+  /** Key counts by status, of one owner or of every owner (admin `keys recheck`). */
+  statusCounts(owner: Owner | null): Promise<Record<string, number>> {
+    return this.repo.countStatuses(owner);
+  }
+
   /**
    * One pass of the scheduler: claims up to `concurrency` due keys, checks them in
    * parallel and applies the results; repeats until none is due or `maxKeys` were

@@ -17,11 +17,10 @@
 import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importPKCS8, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { isUniqueViolation, nowIso, withTransaction, type Db } from '../../db/index.ts';
-import type { OidcSigningKeysTable } from '../../db/schema.ts';
 import { masterKeyId, openSigningKey, sealSigningKey } from '../../crypto/envelope.ts';
 import { AppError } from '../../errors/index.ts';
 import type { CacheBus, CacheCounts, ManagedCache } from '../../lib/bus.ts';
-import type { Selectable } from 'kysely';
+import { SigningKeysRepo, type SigningKeyRow } from './oidc.repo.ts';
 
 export type OidcOwner = { type: 'user' | 'team'; id: string };
 
@@ -70,8 +69,6 @@ export interface PublicJwk {
   n: string;
   e: string;
 }
-
-type KeyRow = Selectable<OidcSigningKeysTable>;
 
 interface KeySet {
   loadedAt: number;
@@ -223,7 +220,7 @@ export class OidcIssuer implements ManagedCache {
   }
 
   private async load(): Promise<KeySet> {
-    const rows = await this.deps.db.selectFrom('oidc_signing_keys').selectAll().orderBy('created_at', 'desc').execute();
+    const rows = await new SigningKeysRepo(this.deps.db).all();
     const activeRow = rows.find((r) => r.active === 1);
     const active = activeRow ? { kid: activeRow.kid, key: await this.openPrivateKey(activeRow) } : null;
     return {
@@ -236,7 +233,7 @@ export class OidcIssuer implements ManagedCache {
     };
   }
 
-  private async openPrivateKey(row: KeyRow): Promise<CryptoKey> {
+  private async openPrivateKey(row: SigningKeyRow): Promise<CryptoKey> {
     const keys = [this.deps.masterKey, ...(this.deps.masterKeyPrevious ? [this.deps.masterKeyPrevious] : [])];
     const master = keys.find((k) => masterKeyId(k) === row.master_key_id);
     if (!master) {
@@ -252,7 +249,7 @@ export class OidcIssuer implements ManagedCache {
   }
 }
 
-function publicJwk(row: KeyRow): PublicJwk {
+function publicJwk(row: SigningKeyRow): PublicJwk {
   const jwk = JSON.parse(row.public_jwk) as { n: string; e: string };
   return { kty: 'RSA', kid: row.kid, use: 'sig', alg: OIDC_ALG, n: jwk.n, e: jwk.e };
 }
@@ -277,11 +274,7 @@ export async function generateSigningKey(masterKey: Buffer): Promise<NewKey> {
 /** Creates the first signing key unless one is active; two instances racing keep one (the unique `active`). */
 async function createFirstKey(db: Db, masterKey: Buffer, clock: () => number): Promise<void> {
   const k = await generateSigningKey(masterKey);
-  await db
-    .insertInto('oidc_signing_keys')
-    .values({ kid: k.kid, alg: OIDC_ALG, public_jwk: k.publicJwk, private_key: k.sealed, master_key_id: k.masterKeyId, active: 1, created_at: nowIso(clock), retired_at: null, remove_after: null })
-    .onConflict((oc) => oc.doNothing())
-    .execute();
+  await new SigningKeysRepo(db).insertIfAbsent({ kid: k.kid, alg: OIDC_ALG, public_jwk: k.publicJwk, private_key: k.sealed, master_key_id: k.masterKeyId, active: 1, created_at: nowIso(clock), retired_at: null, remove_after: null });
 }
 
 export interface RotateResult {
@@ -324,16 +317,11 @@ async function rotateWith(db: Db, k: NewKey, clock: () => number, graceMs: numbe
     const now = clock();
     const at = nowIso(() => now);
     const removeAfter = new Date(now + graceMs).toISOString();
-    const current = await trx.selectFrom('oidc_signing_keys').select('kid').where('active', '=', 1).executeTakeFirst();
-    if (current) {
-      await trx.updateTable('oidc_signing_keys').set({ active: null, retired_at: at, remove_after: removeAfter }).where('kid', '=', current.kid).execute();
-    }
-    await trx
-      .insertInto('oidc_signing_keys')
-      .values({ kid: k.kid, alg: OIDC_ALG, public_jwk: k.publicJwk, private_key: k.sealed, master_key_id: k.masterKeyId, active: 1, created_at: at, retired_at: null, remove_after: null })
-      .execute();
-    const expired = await trx.selectFrom('oidc_signing_keys').select('kid').where('active', 'is', null).where('remove_after', '<=', at).execute();
-    if (expired.length) await trx.deleteFrom('oidc_signing_keys').where('kid', 'in', expired.map((r) => r.kid)).execute();
-    return { kid: k.kid, previous: current ? { kid: current.kid, remove_after: removeAfter } : null, removed: expired.map((r) => r.kid) };
+    const keys = new SigningKeysRepo(trx);
+    const current = await keys.activeKid();
+    if (current !== undefined) await keys.retire(current, at, removeAfter);
+    await keys.insert({ kid: k.kid, alg: OIDC_ALG, public_jwk: k.publicJwk, private_key: k.sealed, master_key_id: k.masterKeyId, active: 1, created_at: at, retired_at: null, remove_after: null });
+    const removed = await keys.removeExpired(at);
+    return { kid: k.kid, previous: current !== undefined ? { kid: current, remove_after: removeAfter } : null, removed };
   });
 }
