@@ -2,7 +2,8 @@
  * A background loop of one instance: runs `round` every `pollMs`, and soon after `wake()`
  * (after the round in progress, if any). Rounds never overlap; a failed round is reported
  * to `onError` and the loop goes on. The timer never keeps the process alive. Used by the
- * key-health scheduler and the webhook delivery worker.
+ * key-health scheduler, the webhook delivery worker, the short-lived credential refresh
+ * sweep and the `last_used_at` flush.
  */
 export interface PollLoopOptions {
   /** Time between the end of one round and the start of the next. */

@@ -20,6 +20,7 @@
 import { LRUCache } from 'lru-cache';
 import { AppError } from '../../errors/index.ts';
 import type { Metrics } from '../../lib/metrics.ts';
+import { PollLoop } from '../../lib/poll-loop.ts';
 import { EVERYTHING, type CacheBus } from '../../lib/bus.ts';
 import { isFederatedSecret } from '../../providers/federation.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
@@ -101,13 +102,20 @@ export class ShortLivedCredentials {
   private readonly cache: LRUCache<string, Entry>;
   private readonly inflight = new Map<string, Promise<ShortLivedResult | null>>();
   private readonly refreshes = new Set<Promise<void>>();
-  private timer: NodeJS.Timeout | null = null;
+  private readonly loop: PollLoop;
   private sweeping: Promise<void> | null = null;
   private stopped = false;
 
   constructor(private readonly deps: ShortLivedDeps) {
     this.clock = deps.clock ?? Date.now;
     this.cache = new LRUCache<string, Entry>({ max: deps.maxEntries ?? 10_000 });
+    this.loop = new PollLoop({
+      pollMs: SWEEP_MS,
+      firstDelayMaxMs: SWEEP_MS,
+      round: () => this.refreshDue(),
+      // The error's class only: this code handles credentials, a message could quote one.
+      onError: (err) => this.deps.log?.warn({ event: 'short_lived.sweep_failed', err: (err as Error)?.name ?? 'unknown' }, 'short-lived credential sweep failed'),
+    });
     deps.bus?.subscribe('owner', (key) => {
       for (const e of this.cache.values()) {
         if (key === EVERYTHING || ownerKey(e.owner) === key) e.lastUsedMs = Number.NEGATIVE_INFINITY;
@@ -184,18 +192,16 @@ export class ShortLivedCredentials {
     while (this.refreshes.size > 0) await Promise.all([...this.refreshes]);
   }
 
+  /** Starts the periodic sweep (src/lib/poll-loop.ts). */
   start(): void {
-    if (this.timer) return;
     this.stopped = false;
-    this.timer = setInterval(() => void this.refreshDue(), SWEEP_MS);
-    this.timer.unref();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
     // A sweep in progress starts no more refreshes; the running ones finish.
     this.stopped = true;
+    await this.loop.stop();
     await this.sweeping;
     await this.settled();
   }

@@ -4,6 +4,7 @@
  * written at most once per `minIntervalMs` (default a minute) per instance, so a key
  * resolved a thousand times a second costs one row update a minute.
  */
+import { PollLoop } from '../../lib/poll-loop.ts';
 import type { KeyHealthRepo } from './keyhealth.repo.ts';
 
 export interface UsageRecorderOptions {
@@ -20,7 +21,7 @@ export interface UsageRecorderOptions {
 export class UsageRecorder {
   private pending = new Map<string, number>();
   private readonly written = new Map<string, number>();
-  private timer: NodeJS.Timeout | undefined;
+  private readonly loop: PollLoop;
   private flushing: Promise<void> | undefined;
   private readonly clock: () => number;
   private readonly minIntervalMs: number;
@@ -33,6 +34,9 @@ export class UsageRecorder {
     this.clock = options.clock ?? Date.now;
     this.minIntervalMs = options.minIntervalMs ?? 60_000;
     this.maxKeys = options.maxKeys ?? 100_000;
+    const flushMs = options.flushMs ?? 10_000;
+    // flush() reports its own failures to onError.
+    this.loop = new PollLoop({ pollMs: flushMs, firstDelayMaxMs: flushMs, round: () => this.flush(), onError: (err) => this.options.onError?.(err) });
   }
 
   /** Notes that a key was just handed out (no I/O). */
@@ -43,16 +47,14 @@ export class UsageRecorder {
     if (!this.pending.has(keyId)) this.pending.set(keyId, now);
   }
 
+  /** Starts the periodic flush (src/lib/poll-loop.ts). */
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => void this.flush(), this.options.flushMs ?? 10_000);
-    this.timer.unref();
+    this.loop.start();
   }
 
-  /** Stops the timer and writes what is pending. */
+  /** Stops the periodic flush and writes what is pending. */
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    await this.loop.stop();
     await this.flush();
   }
 
