@@ -17,8 +17,9 @@
  */
 import { EventEmitter } from 'node:events';
 
-export type Topic = 'apikey' | 'user' | 'owner';
-export const TOPICS: readonly Topic[] = ['apikey', 'user', 'owner'];
+/** The topics, listed once (the type follows from the list; a remote bus drops messages of any other). */
+export const TOPICS = ['apikey', 'user', 'owner'] as const;
+export type Topic = (typeof TOPICS)[number];
 
 /**
  * The key of a message that drops every entry of its topic (e.g. after a change whose
