@@ -12,9 +12,15 @@ export interface Runtime {
   config: Config;
   database: DatabaseHandle;
   /**
-   * The servers' cache invalidation bus (Redis or PostgreSQL LISTEN/NOTIFY), so a change
-   * made here reaches running servers at once; process-local on SQLite, where a running
-   * server sees the change on its next request (it compares SQLite's data_version).
+   * Where the command publishes its cache invalidations. With `bus: true`, the servers'
+   * own bus (createBus): Redis when NEO_REDIS_URL is set, else PostgreSQL LISTEN/NOTIFY,
+   * so running servers drop the changed entries at once. On SQLite without Redis it is
+   * process-local: nothing reaches the servers, but a server of that kind compares
+   * SQLite's data_version at the start of every request and empties its caches when
+   * another process has committed, so the first request after the command sees the
+   * change (test/sqlite-external-writes.test.ts), published or not. Without `bus: true`
+   * the bus is process-local: servers on Redis or PostgreSQL then see the change when
+   * their cache entries expire (within 60 s).
    */
   bus: CacheBus;
   close(): Promise<void>;

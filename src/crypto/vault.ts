@@ -6,8 +6,9 @@
  * (src/lib/cache.ts) for DATA_KEY_TTL_MS at most, only once the transaction that read or
  * created them has committed, and zeroed when they leave the cache. A data key never
  * changes once written (a master key rotation rewraps it, the key stays the same), so
- * no invalidation message is needed; the bus still empties the cache on every
- * (re)subscription like every other cache.
+ * no invalidation message is needed; the bus still empties the cache with every other
+ * cache: on each (re)subscription of a remote bus, and on SQLite when another process
+ * has committed (SqliteWatchBus, src/db/notify.ts).
  */
 import type { Db, Trx } from '../db/index.ts';
 import { ownerKey, type Owner } from '../db/schema.ts';
@@ -192,8 +193,8 @@ export class KeyVault {
   /**
    * The ciphertext parsed, decoded and with its associated data, from a memo keyed by the
    * ciphertext (the same stored string is decrypted at every resolve; parsing it, decoding
-   * its base64 and building its AAD was ~2 % of a resolve). Nothing secret is kept: the
-   * sealed bytes are the stored ciphertext's. An entry is used only for the same owner,
+   * its base64 and building its AAD showed in the profiles: docs/benchmarks.md). Nothing
+   * secret is kept: the sealed bytes are the stored ciphertext's. An entry is used only for the same owner,
    * provider and location it was made for.
    */
   private prepare(owner: Owner, provider: ProviderName, ciphertext: string, location: string | null): PreparedSecret {

@@ -157,9 +157,9 @@ interface Job {
  * Group commit for SQLite write transactions (withTransaction).
  *
  * With synchronous=FULL every COMMIT waits for an fsync (1–5 ms on common disks), and
- * better-sqlite3 waits synchronously, on the event loop: one fsync per write capped
- * writes at a few hundred per second and stalled every other request meanwhile
- * (docs/benchmarks.md). Here the transactions waiting for the writer connection run one
+ * better-sqlite3 waits synchronously, on the event loop: one fsync per write bounded
+ * the write rate by the disk's fsync rate and stalled every other request meanwhile
+ * (figures in docs/benchmarks.md). Here the transactions waiting for the writer connection run one
  * after the other inside ONE outer transaction, each in its own SAVEPOINT, and share
  * one COMMIT:
  * - **No caller is answered before the COMMIT its answer depends on has returned**,

@@ -3,8 +3,8 @@
  *
  * Every request gets `request.log`, a logger bound to its request id, and writes one
  * access-log line when it completes. Done the default way (a pino child per request, the
- * line formatted by pino with redaction and serializers) that was ~14 % of a resolve's
- * server time in the profiles: resolve's own `log.child({ owner_type, owner_id })` made
+ * line formatted by pino with redaction and serializers) that was the largest cost of a
+ * resolve in the profiles (docs/benchmarks.md, "The suspects of the issue"): resolve's own `log.child({ owner_type, owner_id })` made
  * a second child whose prototype was the first, and V8 pays for every fresh prototype.
  * Here:
  * - `RequestLogger` is the per-request logger: it keeps its bindings and creates the

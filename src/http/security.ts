@@ -60,8 +60,8 @@ const WINDOW_MS = 60_000;
  */
 export const HEADERS_TIMEOUT_MS = 5_000;
 /**
- * How often Node enforces headersTimeout and requestTimeout. Its default (30 s) let a
- * silent socket live ~15 s and a trickling one ~28 s although the timeout said 10 s.
+ * How often Node enforces headersTimeout and requestTimeout. With its default (30 s) a
+ * silent or trickling socket could outlive its timeout by up to that interval.
  */
 export const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
 const TRANSPORT_ERRORS: Record<string, () => AppError> = {

@@ -171,8 +171,8 @@ export class Metrics {
 
   /** Key-health series: reports, re-checks, and keys by provider and status (read at scrape time). */
   private keyHealthMetrics(): [Counter<'outcome'>, Counter, Counter<'provider' | 'outcome'>] {
-    // Counting every stored key is a scan of provider_keys (1.5 million rows at 1,000,000
-    // owners): done at most once per KEY_COUNT_TTL_MS. A scrape after that answers the
+    // Counting every stored key is a scan of provider_keys (docs/benchmarks.md, the
+    // /metrics scrape at 1,000,000 owners): done at most once per KEY_COUNT_TTL_MS. A scrape after that answers the
     // last counts at once and starts a new count for the next scrape; only a scrape with
     // no counts yet waits for one. Null: the database was unreachable (series absent).
     let cached: { rows: { provider: string; status: string; n: number }[] | null; at: number } | undefined;

@@ -239,9 +239,9 @@ export class KeyHealthRepo {
   /**
    * SQLite: the same counts, a slice of `countSliceRows` rowids at a time with a turn of
    * the event loop between two slices. better-sqlite3 runs a query on the event loop, and
-   * one GROUP BY over 1.5 million keys held it for 1.6–2.4 s (found by the benchmark at
+   * one GROUP BY over every key held it for the whole scan (found by the benchmark at
    * 1,000,000 owners: every /metrics scrape stalled every request, and the overload
-   * protection then answered 503); a slice takes a few milliseconds.
+   * protection then answered 503; figures in docs/benchmarks.md); a slice is short.
    */
   private async countByStatusInSlices(): Promise<{ provider: string; status: string; n: number }[]> {
     const last = await sql<{ m: number | null }>`select max(rowid) as m from provider_keys`.execute(this.db);
