@@ -33,6 +33,8 @@ import { usersRoutes } from './modules/users/users.routes.ts';
 import { ResolveService } from './modules/internal/resolve.service.ts';
 import { ShortLivedCredentials } from './modules/internal/short-lived.ts';
 import { resolveRoutes } from './modules/internal/resolve.routes.ts';
+import { resolveBatchRoutes } from './modules/internal/resolve-batch.routes.ts';
+import { ResolveBatchService } from './modules/internal/resolve-batch.service.ts';
 import { keyHealthRoutes } from './modules/keyhealth/keyhealth.routes.ts';
 import { KeyHealthScheduler } from './modules/keyhealth/keyhealth.scheduler.ts';
 import { KeyHealthService } from './modules/keyhealth/keyhealth.service.ts';
@@ -283,6 +285,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     ...(deps.clock ? { clock: deps.clock } : {}),
   });
   const resolver = new ResolveService({ auth, models, vault, metrics, usage, shortLived });
+  const resolveBatch = new ResolveBatchService({ auth, models, vault, metrics, usage, shortLived });
   const webhookWorker = new WebhookWorker({
     db: database.db,
     dialect: database.dialect,
@@ -325,6 +328,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(modelsRoutes, { models });
   await app.register(usersRoutes, { users });
   await app.register(resolveRoutes, { resolver });
+  await app.register(resolveBatchRoutes, { batch: resolveBatch });
   await app.register(keyHealthRoutes, { health: keyHealth });
   await app.register(oidcRoutes, { issuer: oidc });
   await app.register(federationRoutes, { issuer: oidc, authorize: (p) => byok.authorizeManage(p) });

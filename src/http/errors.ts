@@ -56,20 +56,22 @@ export function sendError(reply: FastifyReply, request: FastifyRequest, err: App
   return reply.status(err.status).type('application/json; charset=utf-8').send(errorBody(err, request.id));
 }
 
+/** Logs the cause of a 5xx (findable by error_id, the request id), never sent to the client; `fields` say more (a batch item's index). */
+export function logFault(request: FastifyRequest, err: unknown, fields: Record<string, unknown> = {}, msg = 'request failed'): void {
+  const e = err as Error;
+  request.log.error(
+    { error_id: request.id, ...fields, err: { type: e?.name, message: e?.message, stack: e?.stack, code: (e as { code?: unknown })?.code } },
+    msg,
+  );
+  // A stored key that no longer decrypts answers a generic 500; this event (same
+  // error_id) tells the operator whose key and which provider.
+  if (err instanceof UnreadableKeyError) request.log.error(...unreadableKeyLog(err.owner, err.provider, { error_id: request.id, ...fields }));
+}
+
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err, request, reply) => {
     const appErr = toAppError(err);
-    if (appErr.status >= 500) {
-      // The cause goes to the log (findable by error_id), never to the client.
-      const e = err as Error;
-      request.log.error(
-        { error_id: request.id, err: { type: e?.name, message: e?.message, stack: e?.stack, code: (e as { code?: unknown })?.code } },
-        'request failed',
-      );
-      // A stored key that no longer decrypts answers a generic 500; this event (same
-      // error_id) tells the operator whose key and which provider.
-      if (err instanceof UnreadableKeyError) request.log.error(...unreadableKeyLog(err.owner, err.provider, { error_id: request.id }));
-    }
+    if (appErr.status >= 500) logFault(request, err);
     return sendError(reply, request, appErr);
   });
   app.setNotFoundHandler((request, reply) => {

@@ -36,7 +36,7 @@ export interface ResolveResult {
 
 export interface ResolveServiceDeps {
   auth: Pick<AuthService, 'membershipOf'>;
-  models: ModelsService;
+  models: Pick<ModelsService, 'effective' | 'autoModel' | 'unavailableReason'>;
   vault: Pick<KeyVault, 'decrypt'>;
   metrics: Metrics;
   /** Notes the key handed out (`last_used_at`, written off the request path). */
