@@ -221,6 +221,35 @@ for (const dialect of testDialects()) {
       );
     });
 
+    it('an endpoint receives the changes committed after it was created or enabled; with no enabled endpoint a change writes no event', async () => {
+      const user = await soloUser();
+      const eventsOf = () => ctx.database.db.selectFrom('outbox').select('event_type').where('owner_type', '=', 'user').where('owner_id', '=', user.id).execute();
+      const put = await ctx.app.inject({ method: 'PATCH', url: '/api/v1/byok/providers/openai', headers: user.headers, payload: { api_key: acceptedCredential(fakes, 'openai').api_key } });
+      assert.equal(put.statusCode, 200, put.body);
+      await setMode(ctx, user, 'byok');
+      assert.deepEqual(await eventsOf(), [], 'no endpoint: no outbox row');
+
+      const path = newPath('after-creation');
+      const { webhook, secret } = await createEndpoint(user, path, ['mode.changed']);
+      const off = await ctx.app.inject({ method: 'PATCH', url: `${BASE}/${webhook.id}`, headers: user.headers, payload: { enabled: false } });
+      assert.equal(off.statusCode, 200, off.body);
+      await setMode(ctx, user, 'neo');
+      assert.deepEqual(await eventsOf(), [], 'a disabled endpoint takes no event: none is written');
+      await round();
+      assert.equal(received(path).length, 0);
+
+      const on = await ctx.app.inject({ method: 'PATCH', url: `${BASE}/${webhook.id}`, headers: user.headers, payload: { enabled: true } });
+      assert.equal(on.statusCode, 200, on.body);
+      await setMode(ctx, user, 'byok');
+      assert.deepEqual((await eventsOf()).map((e) => e.event_type), ['mode.changed']);
+      await round();
+      const got = received(path).map((r) => verified(r, secret));
+      assert.deepEqual(
+        got.map((p) => [p.type, p.data.from_mode, p.data.to_mode]),
+        [['mode.changed', 'neo', 'byok']],
+      );
+    });
+
     it('receiver down: retries after growing delays (5 s, 5 min, 30 min, ±10 %), delivered once it is back', async () => {
       const user = await soloUser();
       const path = newPath('retry');

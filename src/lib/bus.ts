@@ -4,7 +4,8 @@
  * message to the other instances, so each in-memory cache subscribes here and drops
  * what another instance changed.
  *
- * Topics: `apikey` (key = key hash), `user` (key = user id), `owner` (key = `type:id`).
+ * Topics: `apikey` (key = key hash), `user` (key = user id), `owner` (key = `type:id`: the
+ * owner's BYOK state), `flags` (key = `type:id`: the owner's feature flags).
  *
  * The bus also owns the lifecycle of every cache (src/lib/cache.ts) registered with it:
  * - `resetCaches()` empties them all: run by the remote buses after every
@@ -18,7 +19,7 @@
 import { EventEmitter } from 'node:events';
 
 /** The topics, listed once (the type follows from the list; a remote bus drops messages of any other). */
-export const TOPICS = ['apikey', 'user', 'owner'] as const;
+export const TOPICS = ['apikey', 'user', 'owner', 'flags'] as const;
 export type Topic = (typeof TOPICS)[number];
 
 /**

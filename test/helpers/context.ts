@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { SignJWT } from 'jose';
 import { loadConfig, type Config } from '../../src/config/index.ts';
-import { openDatabase, type DatabaseHandle } from '../../src/db/index.ts';
+import { openDatabase, type DatabaseHandle, type OpenOptions } from '../../src/db/index.ts';
 import { buildApp, type App, type AppDeps } from '../../src/app.ts';
 import { openTestDatabase, type TestDialect } from './databases.ts';
 
@@ -25,6 +25,8 @@ export interface TestContextOptions {
   deps?: Partial<AppDeps>;
   /** Adds test-only routes or hooks to the app before it is ready. */
   beforeReady?: (app: App) => void;
+  /** Options of openDatabase (e.g. `sqliteWrap` to observe the statements a request runs). */
+  databaseOptions?: OpenOptions;
 }
 
 export interface TestContext {
@@ -75,7 +77,7 @@ export async function createTestContext(options: TestContextOptions = {}): Promi
     NEO_WEBHOOK_DELIVERY: 'off',
     ...options.env,
   });
-  const database = await openDatabase(config.databaseUrl, { poolSize: 5 });
+  const database = await openDatabase(config.databaseUrl, { poolSize: 5, ...options.databaseOptions });
   const logs: string[] = [];
   const logStream = new Writable({
     write(chunk: Buffer, _enc, cb) {

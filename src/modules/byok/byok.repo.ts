@@ -164,6 +164,7 @@ export class ByokRepo {
  */
 class LockedOwner {
   readonly #trx: Trx;
+  #webhooks: Promise<boolean> | undefined;
 
   constructor(
     trx: Trx,
@@ -223,9 +224,35 @@ class LockedOwner {
     return Number(r.numDeletedRows) > 0;
   }
 
-  /** An event for webhooks, written with the change (docs/webhooks.md); `data` is never a secret. */
-  async insertOutbox(e: EventInput): Promise<void> {
+  /**
+   * An event for webhooks, written with the change (docs/webhooks.md); `data` is never a
+   * secret. Written only when the owner has an enabled webhook endpoint: an event no
+   * endpoint can receive would cost every write an outbox row (with its three indexes,
+   * its share of the commit's fsync, and the delivery worker's dispatch of it) for
+   * nothing, and most owners have no endpoint (docs/benchmarks.md, "The write path").
+   * Exact, not cached: read in this transaction after the owner lock, which every
+   * endpoint write also takes (ByokService.runLocked), so an endpoint created or enabled
+   * before this change committed is seen, on every instance and dialect. Answers
+   * whether the row was written.
+   */
+  async insertOutbox(e: EventInput): Promise<boolean> {
+    if (!(await this.hasWebhookEndpoint())) return false;
     await this.#trx.insertInto('outbox').values(outboxRow(this.owner, e)).execute();
+    return true;
+  }
+
+  /** Whether the owner has an enabled webhook endpoint (read once per transaction, under the lock). */
+  private hasWebhookEndpoint(): Promise<boolean> {
+    this.#webhooks ??= this.#trx
+      .selectFrom('webhook_endpoints')
+      .select('id')
+      .where('owner_type', '=', this.owner.type)
+      .where('owner_id', '=', this.owner.id)
+      .where('enabled', '=', 1)
+      .limit(1)
+      .executeTakeFirst()
+      .then((r) => r !== undefined);
+    return this.#webhooks;
   }
 
   async insertAudit(e: AuditInput): Promise<void> {

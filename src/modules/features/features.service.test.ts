@@ -70,7 +70,7 @@ for (const dialect of testDialects()) {
       while (gate.held === 0) await new Promise((r) => setImmediate(r));
       // Meanwhile the flag is turned on and the change announced (another instance, the CLI).
       await setFlag(owner, true);
-      bus.publish('owner', `${owner.type}:${owner.id}`);
+      bus.publish('flags', `${owner.type}:${owner.id}`);
       gate.release(true);
       assert.equal(await slow, false, 'the read that started before the change answers what it read');
       assert.equal(await features.isEnabled(owner, 'byok'), true, 'the next read sees the change: the raced read was not cached');

@@ -1,7 +1,10 @@
 /**
  * Feature flags per owner (CONTRACT.md section 3). An owner without a stored value gets
  * the server-wide default (NEO_BYOK_DEFAULT). Cached per owner; writes publish on the
- * `owner` topic so every instance drops its copy.
+ * `flags` topic so every instance drops its copy (and on `owner`, for the caches of the
+ * owner's state). The cache listens to `flags` only: a BYOK write (a key, the mode)
+ * publishes `owner`, and made every next write of the owner read its flags again
+ * (docs/benchmarks.md, "The write path").
  */
 import { nowIso, withTransaction, type Db, type Dialect, type Trx } from '../../db/index.ts';
 import type { CacheBus } from '../../lib/bus.ts';
@@ -18,7 +21,7 @@ export class FeaturesService {
   constructor(
     private readonly deps: { db: Db; dialect: Dialect; bus: CacheBus; defaults: Record<FeatureName, boolean>; clock?: () => number },
   ) {
-    this.cache = new Cache({ name: 'flags', bus: deps.bus, topic: 'owner', max: 50_000, ttlMs: 60_000 });
+    this.cache = new Cache({ name: 'flags', bus: deps.bus, topic: 'flags', max: 50_000, ttlMs: 60_000 });
   }
 
   /** Every feature of an owner, defaults applied (cached; a read that raced a change is not kept). */
@@ -50,6 +53,7 @@ export class FeaturesService {
     await withTransaction(this.deps.db, async (trx) => {
       await new FeaturesRepo(trx, this.deps.dialect).set(owner, name, enabled, nowIso(this.deps.clock));
       // Inside the transaction: on PostgreSQL the invalidation commits with the change.
+      this.deps.bus.publish('flags', ownerKey(owner));
       this.deps.bus.publish('owner', ownerKey(owner));
     });
   }

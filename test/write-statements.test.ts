@@ -1,0 +1,119 @@
+/**
+ * What one BYOK write costs the database, counted (SQLite): the statements a request
+ * runs on each connection and the COMMITs (each one an fsync with synchronous=FULL).
+ * A benchmark-free guard for the write path of docs/benchmarks.md ("The write path"):
+ * a write that gains a statement, a second transaction or a re-read fails here, and the
+ * list below is updated only with the reason written in docs/benchmarks.md.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { OpenOptions } from '../src/db/index.ts';
+import { createTestContext, type TestContext } from './helpers/context.ts';
+import { createUser, setByok, type TestUser } from './helpers/fixtures.ts';
+import { acceptedCredential, startProviderFakes, type ProviderFakes } from './helpers/model-fixtures.ts';
+
+/** Every statement executed on either connection, as `<role>: <sql>` (the per-request data_version probe left out). */
+function statementRecorder() {
+  const log: string[] = [];
+  const wrap: NonNullable<OpenOptions['sqliteWrap']> = (conn, role) => {
+    const prepare = conn.prepare.bind(conn);
+    conn.prepare = ((text: string) => {
+      const stmt = prepare(text);
+      if (/data_version/i.test(text)) return stmt;
+      return new Proxy(stmt, {
+        get(target, prop) {
+          const v: unknown = Reflect.get(target, prop, target);
+          if (typeof v !== 'function') return v;
+          if (prop === 'run' || prop === 'all' || prop === 'get' || prop === 'iterate') {
+            return (...args: unknown[]) => {
+              log.push(`${role}: ${text.replace(/\s+/g, ' ').trim()}`);
+              return (v as (...a: unknown[]) => unknown).apply(target, args);
+            };
+          }
+          return (v as (...a: unknown[]) => unknown).bind(target);
+        },
+      });
+    }) as typeof conn.prepare;
+    return conn;
+  };
+  return { log, wrap };
+}
+
+/** `insert into "audit_events" (…) values (…)` → `insert audit_events`: the kind of statement and its (first) table. */
+function shape(line: string): string {
+  const [role, text] = line.split(': ', 2) as [string, string];
+  if (/^(begin|commit|rollback|savepoint|release)\b/i.test(text)) return `${role}: ${text.toLowerCase()}`;
+  const verb = text.split(' ')[0]!.toLowerCase();
+  const table = /\b(?:from|into|update)\s+"(\w+)"/i.exec(text)?.[1] ?? '?';
+  return `${role}: ${verb} ${table}`;
+}
+
+describe('statements of one BYOK write (SQLite)', () => {
+  let ctx: TestContext;
+  let fakes: ProviderFakes;
+  const rec = statementRecorder();
+
+  before(async () => {
+    fakes = await startProviderFakes();
+    ctx = await createTestContext({ env: { ...fakes.env, NEO_WEBHOOK_ALLOWED_HTTP_HOSTS: '127.0.0.1:9' }, databaseOptions: { sqliteWrap: rec.wrap } });
+  });
+  after(async () => {
+    await ctx?.close();
+    await fakes?.close();
+  });
+
+  async function record(fn: () => Promise<void>): Promise<string[]> {
+    rec.log.length = 0;
+    await fn();
+    return rec.log.map(shape);
+  }
+  async function patch(user: TestUser, url: string, payload: object): Promise<void> {
+    const res = await ctx.app.inject({ method: 'PATCH', url, headers: user.headers, payload });
+    assert.equal(res.statusCode, 200, res.body);
+  }
+
+  it('a mode change of an owner without webhook endpoints: one transaction, one COMMIT, no outbox row, nothing read twice', async () => {
+    const user = await createUser(ctx);
+    await setByok(ctx, user.owner);
+    await patch(user, '/api/v1/byok/providers/openai', { api_key: acceptedCredential(fakes, 'openai').api_key });
+    await patch(user, '/api/v1/byok/mode', { mode: 'byok' });
+    await patch(user, '/api/v1/byok/mode', { mode: 'neo' });
+    // Warm: the same write again, as in the benchmark's set-mode scenario.
+    const statements = await record(() => patch(user, '/api/v1/byok/mode', { mode: 'byok' }));
+    assert.deepEqual(
+      statements,
+      [
+        'writer: begin immediate',
+        'writer: savepoint neo_group_job',
+        'writer: insert byok_settings', // the owner lock (created if missing)
+        'writer: select byok_settings', // the mode under the lock
+        'writer: select team_members', // authority re-check: membership
+        'writer: select features', // authority re-check: the byok flag as committed
+        'writer: select provider_keys', // byok needs a key: count
+        'writer: update byok_settings',
+        'writer: select webhook_endpoints', // an event is written only if an endpoint can receive it
+        'writer: insert audit_events',
+        'writer: release savepoint neo_group_job',
+        'writer: commit',
+      ],
+      rec.log.join('\n'),
+    );
+  });
+
+  it('with an enabled endpoint the event is written in the same transaction', async () => {
+    const user = await createUser(ctx);
+    await setByok(ctx, user.owner);
+    await patch(user, '/api/v1/byok/providers/openai', { api_key: acceptedCredential(fakes, 'openai').api_key });
+    // Nothing is delivered here (the worker is off in tests): the endpoint only has to exist.
+    const created = await ctx.app.inject({
+      method: 'POST',
+      url: '/api/v1/byok/webhooks',
+      headers: user.headers,
+      payload: { url: 'http://127.0.0.1:9/neo', events: ['mode.changed'] },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    const statements = await record(() => patch(user, '/api/v1/byok/mode', { mode: 'byok' }));
+    const writes = statements.filter((s) => /insert (outbox|audit_events)|commit/.test(s));
+    assert.deepEqual(writes, ['writer: insert outbox', 'writer: insert audit_events', 'writer: commit'], rec.log.join('\n'));
+  });
+});
