@@ -100,6 +100,35 @@ describe('statements of one BYOK write (SQLite)', () => {
     );
   });
 
+  it('a key save (replacing the key) of an owner without webhook endpoints', async () => {
+    const user = await createUser(ctx);
+    await setByok(ctx, user.owner);
+    const body = { api_key: acceptedCredential(fakes, 'openai').api_key };
+    await patch(user, '/api/v1/byok/providers/openai', body);
+    await patch(user, '/api/v1/byok/providers/openai', body);
+    const statements = await record(() => patch(user, '/api/v1/byok/providers/openai', body));
+    assert.deepEqual(
+      statements,
+      [
+        'reader: select provider_keys', // the stored location the key is checked against (before the provider call)
+        'writer: begin immediate',
+        'writer: savepoint neo_group_job',
+        'writer: insert byok_settings', // the owner lock
+        'writer: select byok_settings',
+        'writer: select team_members', // authority re-check
+        'writer: select features',
+        'writer: select provider_keys', // the key under the lock (defaults of omitted fields)
+        'writer: select data_keys', // the owner's data key (its unwrapped copy is cached)
+        'writer: update provider_keys', // RETURNING the row as stored: no second read
+        'writer: select webhook_endpoints',
+        'writer: insert audit_events',
+        'writer: release savepoint neo_group_job',
+        'writer: commit',
+      ],
+      rec.log.join('\n'),
+    );
+  });
+
   it('with an enabled endpoint the event is written in the same transaction', async () => {
     const user = await createUser(ctx);
     await setByok(ctx, user.owner);

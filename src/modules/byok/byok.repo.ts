@@ -195,22 +195,29 @@ class LockedOwner {
       .execute();
   }
 
-  async insertKey(k: KeyWrite): Promise<void> {
-    await this.#trx
+  /** Creates the key; answers the row as stored (RETURNING: no second read of it). */
+  insertKey(k: KeyWrite): Promise<ProviderKeyRow> {
+    return this.#trx
       .insertInto('provider_keys')
       .values({ id: k.id, owner_type: this.owner.type, owner_id: this.owner.id, provider: k.provider, ...secretColumns(k), created_at: k.now })
-      .execute();
+      .returningAll()
+      .executeTakeFirstOrThrow();
   }
 
-  /** Replaces the secret and its metadata; keeps id and created_at; a new credential_version. */
-  async updateKey(k: KeyWrite): Promise<void> {
-    await this.#trx
+  /**
+   * Replaces the secret and its metadata; keeps id and created_at; a new
+   * credential_version. Answers the row as stored (RETURNING), undefined when the owner
+   * has no key for the provider.
+   */
+  updateKey(k: KeyWrite): Promise<ProviderKeyRow | undefined> {
+    return this.#trx
       .updateTable('provider_keys')
       .set((eb) => ({ ...secretColumns(k), credential_version: eb('credential_version', '+', 1) }))
       .where('owner_type', '=', this.owner.type)
       .where('owner_id', '=', this.owner.id)
       .where('provider', '=', k.provider)
-      .execute();
+      .returningAll()
+      .executeTakeFirst();
   }
 
   /** Deletes the owner's key for a provider; false when there was none. */

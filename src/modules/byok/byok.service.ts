@@ -371,9 +371,8 @@ export class ByokService {
             : {}),
         },
       };
-      if (current) await lock.updateKey(write);
-      else await lock.insertKey(write);
-      const saved = await lock.getKey(provider);
+      // The row as stored comes back from the write itself (RETURNING), not from a second read.
+      const saved = current ? await lock.updateKey(write) : await lock.insertKey(write);
       if (!saved) throw new Error('provider key vanished inside its transaction');
       await this.audit(lock, actor, now, current ? 'provider_key.updated' : 'provider_key.created', provider, null, null, {
         ...keyEventData(saved),
