@@ -276,15 +276,15 @@ function startLoadGen(): LoadGen {
 interface ServerHandle {
   url: string;
   pid: number;
+  /** With --cpu-prof: the path of the profile the server writes when it stops. */
+  profile?: string;
   stop(): Promise<void>;
 }
 
 async function startServer(env: Record<string, string>, opts: BenchOptions, label: string): Promise<ServerHandle> {
   const port = await freePort();
-  const execArgv = [
-    ...opts.serverNodeArgs,
-    ...(opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`, `--cpu-prof-name=server-${label}-${Date.now()}.cpuprofile`] : []),
-  ];
+  const profileName = `server-${label}-${Date.now()}.cpuprofile`;
+  const execArgv = [...opts.serverNodeArgs, ...(opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`, `--cpu-prof-name=${profileName}`] : [])];
   // Log lines go to a file or to /dev/null: the server pays for producing them, as in
   // production; nobody in this machine's two cores pays for reading them.
   const logFd = opts.serverLog ? openSync(opts.serverLog, 'a') : 'ignore';
@@ -312,7 +312,7 @@ async function startServer(env: Record<string, string>, opts: BenchOptions, labe
     if (Date.now() > deadline) throw new Error(`the server did not answer /healthz within 120 s: ${stderr}`);
     await sleep(100);
   }
-  return { url, pid: child.pid!, stop };
+  return { url, pid: child.pid!, stop, ...(opts.cpuProf ? { profile: join(opts.cpuProf, profileName) } : {}) };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -497,6 +497,8 @@ async function buildScenarios(
 interface ServerStats {
   /** User + system CPU seconds of the server process since it started. */
   cpuSeconds: number;
+  /** Of which system (kernel) CPU seconds: socket reads and writes, the log's write, SQLite's file locks. */
+  systemSeconds: number;
   loopP50Ms: number;
   loopP99Ms: number;
   loopMaxMs: number;
@@ -517,6 +519,7 @@ async function scrape(serverUrl: string, internalToken: string): Promise<ServerS
   if (!res.ok) throw new Error(`GET /metrics: HTTP ${res.status}`);
   return {
     cpuSeconds: metricValue(text, 'process_cpu_user_seconds_total') + metricValue(text, 'process_cpu_system_seconds_total'),
+    systemSeconds: metricValue(text, 'process_cpu_system_seconds_total'),
     loopP50Ms: metricValue(text, 'neo_event_loop_delay_seconds', '{quantile="0.5"}') * 1000,
     loopP99Ms: metricValue(text, 'neo_event_loop_delay_seconds', '{quantile="0.99"}') * 1000,
     loopMaxMs: metricValue(text, 'neo_event_loop_delay_seconds', '{quantile="1"}') * 1000,
@@ -547,6 +550,8 @@ interface RunFigures extends LoadResult {
   failures: number;
   /** Server CPU time (user + system) per request, in µs: what a request costs, whatever the machine's load. */
   cpuUsPerRequest: number;
+  /** Of which system (kernel) time, µs per request (NaN for the floor). */
+  sysUsPerRequest: number;
   loopP99Ms: number;
   loopMaxMs: number;
   rssBytes: number;
@@ -558,7 +563,7 @@ interface ScenarioFigures {
   kind: Scenario['kind'];
   target?: Target;
   runs: RunFigures[];
-  median: { rps: number; ratio: number; floorRatio: number; p50: number; p99: number; cpuUsPerRequest: number };
+  median: { rps: number; ratio: number; floorRatio: number; p50: number; p99: number; cpuUsPerRequest: number; sysUsPerRequest: number };
   /** Answers with a status in `accept` (503 under overload), all runs. */
   accepted: number;
   /** Worst run. */
@@ -681,19 +686,26 @@ async function runPhase(
   }
 
   const figures = new Map<string, RunFigures[]>(scenarios.map((s) => [s.id, []]));
+  // With --cpu-prof: when each measured run began and ended, in µs of the monotonic clock
+  // that V8's profiler also uses (bench/profile.ts --scenario reads one scenario's samples).
+  const profileWindows: { scenario: string; round: number; from: number; to: number; requests: number }[] = [];
+  const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
   for (let round = 1; round <= opts.runs; round++) {
     let baseline = NaN;
     let floorRps = NaN;
     for (const s of scenarios) {
       const before = await scrape(server.url, secrets.internal);
       const otherBefore = s.server ? procCpuSeconds(s.server.pid) : NaN;
+      const from = monotonicUs();
       const r = await loadgen.run(spec(s, opts.duration));
+      profileWindows.push({ scenario: s.id, round, from, to: monotonicUs(), requests: r.requests });
       const stats = await scrape(server.url, secrets.internal);
       if (s.id === 'healthz') baseline = r.rps;
       if (s.id === 'floor') floorRps = r.rps;
       // The floor's CPU from /proc; its loop and memory are not measured (no /metrics).
       const cpuSeconds = s.server ? procCpuSeconds(s.server.pid) - otherBefore : stats.cpuSeconds - before.cpuSeconds;
       const cpuUsPerRequest = (cpuSeconds * 1e6) / Math.max(1, r.requests);
+      const sysUsPerRequest = s.server ? NaN : ((stats.systemSeconds - before.systemSeconds) * 1e6) / Math.max(1, r.requests);
       const accepted = (s.accept ?? []).reduce((n, code) => n + (r.statusCodes[String(code)] ?? 0), 0);
       const failures = r.non2xx - accepted + r.errors + r.timeouts;
       const f: RunFigures = {
@@ -704,13 +716,14 @@ async function runPhase(
         floorRatio: r.rps / floorRps,
         failures,
         cpuUsPerRequest,
+        sysUsPerRequest,
         loopP99Ms: s.server ? NaN : stats.loopP99Ms,
         loopMaxMs: s.server ? NaN : stats.loopMaxMs,
         rssBytes: s.server ? NaN : stats.rssBytes,
       };
       figures.get(s.id)!.push(f);
       log(
-        `   round ${round} ${s.label.padEnd(52)} ${fmtInt(r.rps).padStart(7)} req/s  ×${f.ratio.toFixed(2)}${Number.isFinite(f.floorRatio) ? `  ×floor ${f.floorRatio.toFixed(2)}` : ''}  cpu ${fmtInt(cpuUsPerRequest)} µs/req  p50 ${r.p50} ms  p99 ${r.p99} ms  loop p99 ${fmtMs(f.loopP99Ms)} ms` +
+        `   round ${round} ${s.label.padEnd(52)} ${fmtInt(r.rps).padStart(7)} req/s  ×${f.ratio.toFixed(2)}${Number.isFinite(f.floorRatio) ? `  ×floor ${f.floorRatio.toFixed(2)}` : ''}  cpu ${fmtInt(cpuUsPerRequest)} µs/req${Number.isFinite(sysUsPerRequest) ? ` (sys ${fmtInt(sysUsPerRequest)})` : ''}  p50 ${r.p50} ms  p99 ${r.p99} ms  loop p99 ${fmtMs(f.loopP99Ms)} ms` +
           (accepted ? `  (${accepted} × 503)` : '') +
           (failures ? `  !! non-2xx ${r.non2xx} errors ${r.errors} timeouts ${r.timeouts} ${JSON.stringify(r.statusCodes)}` : ''),
       );
@@ -726,6 +739,10 @@ async function runPhase(
   const hwm = vmHwmBytes(server.pid);
   const peakRssBytes = Math.max(end.peakRssBytes || 0, hwm ?? 0);
   await server.stop();
+  if (server.profile) {
+    writeFileSync(`${server.profile}.windows.json`, JSON.stringify(profileWindows, null, 1));
+    log(`   profile ${server.profile} (windows: ${server.profile}.windows.json; read it with npm run bench:profile)`);
+  }
   await floor.stop();
   await dropPg?.();
   rmSync(dataDir, { recursive: true, force: true });
@@ -751,6 +768,7 @@ async function runPhase(
           p50: median(runs.map((r) => r.p50)),
           p99: median(runs.map((r) => r.p99)),
           cpuUsPerRequest: median(runs.map((r) => r.cpuUsPerRequest)),
+          sysUsPerRequest: median(runs.map((r) => r.sysUsPerRequest)),
         },
         loopP99Ms: Math.max(...runs.map((r) => r.loopP99Ms)),
         rssBytes: Math.max(...runs.map((r) => r.rssBytes)),
