@@ -99,7 +99,9 @@ function sourceOf(frame: CallFrame): string {
       existsSync(mapFile) ? new SourceMap(JSON.parse(readFileSync(mapFile, 'utf8')) as never) : null,
     );
   }
-  const entry = maps.get(path)?.findEntry(frame.lineNumber, frame.columnNumber);
+  const entry: { originalSource?: string; originalLine?: number } | undefined = maps
+    .get(path)
+    ?.findEntry(frame.lineNumber, frame.columnNumber);
   if (entry?.originalSource)
     return `${entry.originalSource.replace(/^.*?\/(src|node_modules)\//, '$1/')}:${(entry.originalLine ?? 0) + 1}`;
   return path.replace(/^.*\/(dist|src|bench)\//, '$1/');
