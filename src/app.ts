@@ -248,9 +248,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     oidc,
   });
   const apiKeys = new ApiKeysService({ db: database.db, dialect: database.dialect, bus, ...(deps.clock ? { clock: deps.clock } : {}) });
-  const teams = new TeamsService({ db: database.db, dialect: database.dialect, invalidateUser: (id) => auth.invalidateUser(id), ...(deps.clock ? { clock: deps.clock } : {}) });
+  const teams = new TeamsService({
+    db: database.db,
+    dialect: database.dialect,
+    invalidateUser: (id) => auth.invalidateUser(id),
+    invalidateTeam: (id) => bus.publish('team', id),
+    ...(deps.clock ? { clock: deps.clock } : {}),
+  });
   const models = new ModelsService({ db: database.db, dialect: database.dialect, bus, features, ...(deps.clock ? { clock: deps.clock } : {}) });
-  const users = new UsersService({ db: database.db, dialect: database.dialect, features, models });
+  const users = new UsersService({ db: database.db, dialect: database.dialect, features, models, bus });
   const keyHealth = new KeyHealthService({
     db: database.db,
     dialect: database.dialect,

@@ -4,7 +4,7 @@
  * as `pg_notify`, which PostgreSQL delivers at COMMIT. Here instance A can never send a
  * message after a commit (its out-of-transaction path fails, as when the process dies or
  * its pool breaks between the commit and the publish): instance B must still hear of a
- * deleted API key, a turned-off flag and a demoted team admin. Before, every publish
+ * deleted API key, a turned-off flag, a demoted team admin and a renamed team. Before, every publish
  * went out after the commit and B kept the stale answers until the cache TTL.
  */
 import assert from 'node:assert/strict';
@@ -108,6 +108,22 @@ describe('PostgreSQL: invalidations commit with their write', { skip: postgresTe
     const demote = await a.inject({ method: 'PATCH', url: '/api/v1/teams/members/role', headers: owner.headers, payload: { email: other.email, role: 'viewer' } });
     assert.equal(demote.statusCode, 200, demote.body);
     assert.equal(await eventually(async () => (await roleOnB()) === 'viewer', 1000), true, 'B sees the demotion');
+    assert.equal(busA.sentAfterCommit, 0, 'nothing was left to send after a commit');
+  });
+
+  it("a team renamed on A shows under the new name in B's GET /user within a second", async () => {
+    const fx = { database: handles[0] } as unknown as TestContext;
+    const owner = await createUser(fx);
+    const team = await a.inject({ method: 'POST', url: '/api/v1/teams', headers: owner.headers, payload: { name: 'before-rename' } });
+    assert.equal(team.statusCode, 201, team.body);
+    const nameOnB = async () => (await b.inject({ method: 'GET', url: '/api/v1/user', headers: owner.headers })).json<{ team: { name: string } | null }>().team?.name;
+    // B has the team's name cached.
+    assert.equal(await nameOnB(), 'before-rename');
+    assert.equal(await nameOnB(), 'before-rename');
+
+    const rename = await a.inject({ method: 'PATCH', url: '/api/v1/teams', headers: owner.headers, payload: { name: 'after-rename' } });
+    assert.equal(rename.statusCode, 200, rename.body);
+    assert.equal(await eventually(async () => (await nameOnB()) === 'after-rename', 1000), true, 'B sees the new name');
     assert.equal(busA.sentAfterCommit, 0, 'nothing was left to send after a commit');
   });
 });

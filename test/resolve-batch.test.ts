@@ -346,9 +346,9 @@ for (const dialect of testDialects()) {
         // The first read of the owner's state switches the owner to neo mode (committed,
         // caches invalidated) before any other item of the batch reads it.
         const models = ctx.app.services.models;
-        const original = models.effective.bind(models);
+        const original = models.effectiveNow.bind(models);
         let reads = 0;
-        models.effective = async (owner) => {
+        models.effectiveNow = async (owner) => {
           const e = await original(owner);
           if (++reads === 1) await setMode(ctx, admin, 'neo');
           return e;
@@ -362,7 +362,7 @@ for (const dialect of testDialects()) {
             { user_id: member.id, model: 'gpt-5' },
           ]);
         } finally {
-          models.effective = original;
+          models.effectiveNow = original;
         }
         assert.equal(reads, 1, "the owner's state is read once per batch");
         assert.deepEqual(

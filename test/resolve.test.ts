@@ -410,6 +410,29 @@ for (const dialect of testDialects()) {
         assert.equal(fakes.keys.requests.length, providerCalls, 'no provider call');
       });
 
+      it('answers a warm resolve synchronously, and a change through a load on the next call', async () => {
+        const { user } = await soloWith(['openai']);
+        const resolver = ctx.app.services.resolver;
+        await resolveOk(user, 'gpt-5'); // warm every cache
+        const warm = resolver.resolveNow(user.id, 'gpt-5');
+        assert.ok(!(warm instanceof Promise), 'a warm resolve is the answer itself, not a promise');
+        assert.equal(warm.credential?.api_key, (await resolveOk(user, 'gpt-5')).credential?.api_key);
+
+        // A change drops the cached state: the next call loads (a promise) and sees it.
+        const replacement = acceptedCredential(fakes, 'openai');
+        secrets.push(replacement.api_key);
+        await saveKey(ctx, user, 'openai', replacement);
+        const next = resolver.resolveNow(user.id, 'gpt-5');
+        assert.ok(next instanceof Promise, 'the first call after a change loads');
+        assert.equal((await next).credential?.api_key, replacement.api_key);
+        const again = resolver.resolveNow(user.id, 'gpt-5');
+        assert.ok(!(again instanceof Promise));
+        assert.equal(again.credential?.api_key, replacement.api_key);
+
+        // Errors of the synchronous path are thrown, as the route's errors (404).
+        assert.throws(() => resolver.resolveNow(user.id, 'no-such-model'), { code: 'not_exists' });
+      });
+
       it('counts each call in metrics by provider, mode and outcome, never per owner or with the secret', async () => {
         const { user, creds } = await soloWith(['xai']);
         await resolveOk(user, 'grok-4');

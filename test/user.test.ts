@@ -188,6 +188,32 @@ for (const dialect of testDialects()) {
       assert.equal((await profile(member.headers)).team?.name, 'Blue Team');
     });
 
+    it("a warm GET /user of a team member reads nothing from the database (the team's name is cached too)", async () => {
+      const admin = await createUser(ctx, uniqueEmail('warm-admin'));
+      const member = await createUser(ctx, uniqueEmail('warm-member'));
+      await createTeam(ctx, [
+        { user: admin, role: 'admin' },
+        { user: member, role: 'member' },
+      ], 'Warm Team');
+      await setByok(ctx, admin.owner);
+      await withKeys(admin, ['anthropic']);
+      await setMode(ctx, admin, 'byok');
+      assert.equal((await profile(member.headers)).team?.name, 'Warm Team'); // warm every cache
+      const db = ctx.database.db;
+      let reads = 0;
+      const original = db.selectFrom.bind(db);
+      (db as { selectFrom: unknown }).selectFrom = (...args: Parameters<typeof original>) => {
+        reads += 1;
+        return original(...args);
+      };
+      try {
+        for (let i = 0; i < 3; i++) assert.equal((await profile(member.headers)).team?.name, 'Warm Team');
+      } finally {
+        delete (db as { selectFrom?: unknown }).selectFrom;
+      }
+      assert.equal(reads, 0, 'no database read on a warm cache');
+    });
+
     securitySuite(() => ctx, { method: 'GET', url: '/api/v1/user' });
   });
 }

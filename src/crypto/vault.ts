@@ -16,7 +16,7 @@ import { afterCommit, nowIso } from '../db/index.ts';
 import { uuidv7 } from '../db/ids.ts';
 import { VaultRepo } from './vault.repo.ts';
 import type { CacheBus } from '../lib/bus.ts';
-import { Cache } from '../lib/cache.ts';
+import { Cache, type Now } from '../lib/cache.ts';
 import type { ProviderName } from '../providers/types.ts';
 import {
   DecryptionError,
@@ -154,17 +154,35 @@ export class KeyVault {
    * UnreadableKeyError on any mismatch (a location changed in the database included).
    */
   async decrypt(owner: Owner, provider: ProviderName, ciphertext: string, location: string | null): Promise<string> {
+    return this.decryptNow(owner, provider, ciphertext, location);
+  }
+
+  /**
+   * As `decrypt`, the plaintext itself when the owner's data key is cached (the resolve
+   * hot path: no promise and no microtask, src/lib/cache.ts `lookup`); a promise when the
+   * data key must be read first. Errors as `decrypt` (thrown, or the promise rejects).
+   */
+  decryptNow(owner: Owner, provider: ProviderName, ciphertext: string, location: string | null): Now<string> {
+    let prepared: PreparedSecret;
     try {
       if (this.deps.acceptsLocation && !this.deps.acceptsLocation(provider, location)) {
         throw new DecryptionError('the stored location fails the provider rules');
       }
-      const prepared = this.prepare(owner, provider, ciphertext, location);
-      return await this.withDataKey(this.deps.db, owner, prepared.dataKeyId, (key) => openSecret(key, prepared));
+      prepared = this.prepare(owner, provider, ciphertext, location);
+      const hit = this.cache.get(prepared.dataKeyId);
+      if (hit) {
+        // The same checks and the same synchronous use as withDataKey's hit.
+        if (hit.owner !== ownerKey(owner)) throw new DecryptionError();
+        return openSecret(hit.key, prepared);
+      }
     } catch (err) {
       // Carries owner and provider so the failure can be logged and shown (never the secret).
       if (err instanceof DecryptionError) throw new UnreadableKeyError(owner, provider);
       throw err;
     }
+    return this.loadDataKey(this.deps.db, owner, prepared.dataKeyId, (key) => openSecret(key, prepared)).catch((err: unknown) => {
+      throw err instanceof DecryptionError ? new UnreadableKeyError(owner, provider) : err;
+    });
   }
 
   /**
@@ -237,6 +255,12 @@ export class KeyVault {
       if (hit.owner !== ok) throw new DecryptionError();
       return use(hit.key);
     }
+    return this.loadDataKey(db, owner, dataKeyId, use);
+  }
+
+  /** withDataKey after a cache miss: reads and unwraps the data key, caches it once committed. */
+  private async loadDataKey<T>(db: Db | Trx, owner: Owner, dataKeyId: string, use: (key: Buffer) => T): Promise<T> {
+    const ok = ownerKey(owner);
     // Scoped by owner: another owner's data key answers like a missing one.
     const row = await new VaultRepo(db).findDataKey(dataKeyId, owner);
     if (!row) throw new DecryptionError();

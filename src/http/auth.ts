@@ -6,6 +6,7 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { unauthorized } from '../errors/index.ts';
+import { isPending, type Now } from '../lib/cache.ts';
 import type { TeamRole, UserRow } from '../db/schema.ts';
 
 export type AuthMode = 'user' | 'internal' | 'public';
@@ -22,10 +23,10 @@ export interface Principal {
   membership: Membership | null;
 }
 
-/** What authenticates a user route's credentials (modules/auth's AuthService). */
+/** What authenticates a user route's credentials: the principal itself on a warm cache, else a promise (src/lib/cache.ts). */
 export interface Authenticator {
-  authenticateJwt(token: string): Promise<Principal>;
-  authenticateApiKey(key: string): Promise<Principal>;
+  authenticateJwtNow(token: string): Now<Principal>;
+  authenticateApiKeyNow(key: string): Now<Principal>;
 }
 
 declare module 'fastify' {
@@ -54,15 +55,15 @@ export function installAuth(app: FastifyInstance, auth: Authenticator, internalT
   const internalDigest = sha256(internalToken);
   app.decorateRequest('principal', null);
   /** Principal of a `user` route (JWT or API key); throws for missing or malformed credentials. */
-  const userPrincipal = (request: FastifyRequest): Promise<Principal> => {
+  const userPrincipal = (request: FastifyRequest): Now<Principal> => {
     const token = bearer(request);
     const apiKey = request.headers['x-api-key'];
     // Both present: the bearer token is used (CONTRACT.md section 1).
     if (token !== undefined) {
       if (token === '') throw unauthorized('malformed Authorization header; expected "Bearer <token>"');
-      return auth.authenticateJwt(token);
+      return auth.authenticateJwtNow(token);
     }
-    if (typeof apiKey === 'string') return auth.authenticateApiKey(apiKey.trim());
+    if (typeof apiKey === 'string') return auth.authenticateApiKeyNow(apiKey.trim());
     if (apiKey !== undefined) throw unauthorized('send exactly one X-Api-Key header');
     throw unauthorized('send Authorization: Bearer <token> or X-Api-Key');
   };
@@ -78,7 +79,8 @@ export function installAuth(app: FastifyInstance, auth: Authenticator, internalT
       );
   };
   // A callback hook rather than an async one: public and internal routes (the resolve hot
-  // path) are decided synchronously, without a promise and a microtask per request.
+  // path), and user routes whose credentials are cached, are decided synchronously,
+  // without a promise and a microtask per request.
   app.addHook('onRequest', (request, _reply, done) => {
     // Read once: Fastify builds a new frozen object at every read of request.routeOptions.
     const route = request.routeOptions;
@@ -94,11 +96,16 @@ export function installAuth(app: FastifyInstance, auth: Authenticator, internalT
       if (token && timingSafeEqual(sha256(token), internalDigest)) return done();
       return fail(request, unauthorized('a valid internal service token is required'), done);
     }
-    let principal: Promise<Principal>;
+    let principal: Now<Principal>;
     try {
       principal = userPrincipal(request);
     } catch (err) {
       return fail(request, err, done);
+    }
+    // Warm caches: the principal is there, the request goes on without a promise.
+    if (!isPending(principal)) {
+      request.principal = principal;
+      return done();
     }
     principal.then(
       (p) => {

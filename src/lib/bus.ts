@@ -5,7 +5,8 @@
  * what another instance changed.
  *
  * Topics: `apikey` (key = key hash), `user` (key = user id), `owner` (key = `type:id`: the
- * owner's BYOK state), `flags` (key = `type:id`: the owner's feature flags).
+ * owner's BYOK state), `flags` (key = `type:id`: the owner's feature flags), `team` (key =
+ * team id: its name changed).
  *
  * The bus also owns the lifecycle of every cache (src/lib/cache.ts) registered with it:
  * - `resetCaches()` empties them all: run by the remote buses after every
@@ -19,7 +20,7 @@
 import { EventEmitter } from 'node:events';
 
 /** The topics, listed once (the type follows from the list; a remote bus drops messages of any other). */
-export const TOPICS = ['apikey', 'user', 'owner', 'flags'] as const;
+export const TOPICS = ['apikey', 'user', 'owner', 'flags', 'team'] as const;
 export type Topic = (typeof TOPICS)[number];
 
 /**

@@ -41,6 +41,19 @@ interface Flight<V> {
 
 type Loader<R> = () => Promise<R>;
 
+/** A value now (a warm cache) or later (a load): what `Cache.lookup` and the hot paths built on it return. */
+export type Now<T> = T | Promise<T>;
+
+/** True for a promise (or any thenable): the value is not there yet. */
+export function isPending<T>(v: Now<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
+}
+
+/** `f(v)` at once when `v` is there, else when it arrives (no promise and no microtask on a warm cache). */
+export function andThen<T, U>(v: Now<T>, f: (value: T) => Now<U>): Now<U> {
+  return isPending(v) ? v.then(f) : f(v);
+}
+
 // `{}`: lru-cache stores any value but null and undefined (a string or an object here).
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
 export class Cache<V extends {}> implements ManagedCache {
@@ -93,6 +106,22 @@ export class Cache<V extends {}> implements ManagedCache {
   getOrLoad<R extends V | undefined>(key: string, load: Loader<R>, ttlOf?: (value: V) => number): Promise<R | V> {
     const hit = this.get(key);
     if (hit !== undefined) return Promise.resolve(hit);
+    return this.miss(key, load, ttlOf);
+  }
+
+  /**
+   * As `getOrLoad`, but a hit is returned as the value itself, not a promise: for the hot
+   * paths (resolve, authentication) that continue synchronously on a warm cache, without
+   * a promise and a microtask per lookup (docs/benchmarks.md). A miss returns the load's
+   * promise (shared with concurrent callers), exactly as `getOrLoad`.
+   */
+  lookup<R extends V | undefined>(key: string, load: Loader<R>, ttlOf?: (value: V) => number): V | Promise<R | V> {
+    const hit = this.get(key);
+    if (hit !== undefined) return hit;
+    return this.miss(key, load, ttlOf);
+  }
+
+  private miss<R extends V | undefined>(key: string, load: Loader<R>, ttlOf?: (value: V) => number): Promise<R | V> {
     const running = this.inflight.get(key);
     // A flight of this key was started with a loader of the same shape.
     if (running) return running.promise as Promise<R | V>;

@@ -11,7 +11,7 @@ import { isUniqueViolation, nowIso, type Db, type Dialect } from '../../db/index
 import type { UserRow } from '../../db/schema.ts';
 import { AppError, unauthorized } from '../../errors/index.ts';
 import { EVERYTHING, type CacheBus } from '../../lib/bus.ts';
-import { Cache } from '../../lib/cache.ts';
+import { andThen, Cache, type Now } from '../../lib/cache.ts';
 import { sha256Hex } from '../../lib/hash.ts';
 import { ApiKeysRepo } from '../apikeys/apikeys.repo.ts';
 import { TeamsRepo } from '../teams/teams.repo.ts';
@@ -98,15 +98,29 @@ export class AuthService {
 
   /** Verifies a bearer JWT and returns the (possibly just created) user's principal. */
   async authenticateJwt(token: string): Promise<Principal> {
-    const payload = await this.verifyJwt(token);
-    const sub = payload.sub;
-    if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255) throw unauthorized('token has no usable sub claim');
-    const cachedId = this.subs.get(sub);
-    if (cachedId) {
-      const cached = await this.loadUser(cachedId);
-      if (cached?.user.sub === sub) return { ...cached, via: 'jwt' };
-      this.subs.delete(sub);
-    }
+    return this.authenticateJwtNow(token);
+  }
+
+  /**
+   * As `authenticateJwt`, the principal itself when the token, its sub and the user are
+   * cached (the auth hook then continues without a promise; src/lib/cache.ts `lookup`).
+   * Refusals are thrown, or the promise rejects.
+   */
+  authenticateJwtNow(token: string): Now<Principal> {
+    return andThen(this.verifyJwtNow(token), (payload) => {
+      const sub = payload.sub;
+      if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255) throw unauthorized('token has no usable sub claim');
+      const cachedId = this.subs.get(sub);
+      if (!cachedId) return this.principalOfSub(sub, payload);
+      return andThen(this.principals.lookup(cachedId, () => this.readUser(cachedId)), (cached): Now<Principal> => {
+        if (cached?.user.sub === sub) return { ...cached, via: 'jwt' };
+        this.subs.delete(sub);
+        return this.principalOfSub(sub, payload);
+      });
+    });
+  }
+
+  private async principalOfSub(sub: string, payload: JWTPayload): Promise<Principal> {
     // Single flight: the first requests of a new identity create its user once.
     const userId = await this.subs.getOrLoad(sub, async () => (await this.userFromClaims(sub, payload.email, payload.email_verified)).id);
     // A row cached before its identity was bound (a pre-provisioned user who used an API
@@ -119,19 +133,27 @@ export class AuthService {
 
   /** Looks an API key up by its SHA-256; unknown, rotated or revoked keys are refused. */
   async authenticateApiKey(key: string): Promise<Principal> {
+    return this.authenticateApiKeyNow(key);
+  }
+
+  /** As `authenticateApiKey`, the principal itself when the key and its user are cached. */
+  authenticateApiKeyNow(key: string): Now<Principal> {
     if (!API_KEY_RE.test(key)) throw unauthorized('malformed API key');
     const hash = sha256Hex(key);
-    const { userId } = await this.apiKeyCache.getOrLoad(
+    const entry = this.apiKeyCache.lookup(
       hash,
       async () => ({ userId: (await this.apiKeys.userIdByHash(hash)) ?? null }),
       // Unknown keys are cached for a short time only, so a key created on another
       // instance starts working quickly even before its bus message arrives.
       (e) => (e.userId ? CACHE_TTL_MS : 2_000),
     );
-    if (!userId) throw unauthorized('unknown or revoked API key');
-    const loaded = await this.loadUser(userId);
-    if (!loaded) throw unauthorized('unknown or revoked API key');
-    return { ...loaded, via: 'apikey' };
+    return andThen(entry, ({ userId }) => {
+      if (!userId) throw unauthorized('unknown or revoked API key');
+      return andThen(this.principals.lookup(userId, () => this.readUser(userId)), (loaded): Principal => {
+        if (!loaded) throw unauthorized('unknown or revoked API key');
+        return { ...loaded, via: 'apikey' };
+      });
+    });
   }
 
   /**
@@ -143,15 +165,25 @@ export class AuthService {
     return this.loadUser(userId);
   }
 
+  /** As `membershipOf`, the value itself on a warm cache (the resolve hot path, src/lib/cache.ts `lookup`). */
+  membershipNow(userId: string): Now<{ user: UserRow; membership: Membership | null } | undefined> {
+    return this.principals.lookup(userId, () => this.readUser(userId));
+  }
+
   /** Drops cached state for a user (team or role change). */
   invalidateUser(userId: string): void {
     this.deps.bus.publish('user', userId);
   }
 
-  private async verifyJwt(token: string): Promise<JWTPayload> {
+  private verifyJwtNow(token: string): Now<JWTPayload> {
     const cached = this.verifiedJwts.get(token);
     // jose checks `exp` against the real time with a 5 s tolerance; so does a cache hit.
     if (cached && typeof cached.exp === 'number' && cached.exp + JWT_CLOCK_TOLERANCE_S > Date.now() / 1000) return cached;
+    return this.verifyJwt(token);
+  }
+
+  /** Verifies a token in full (not cached, or expired in the cache) and caches it once verified. */
+  private async verifyJwt(token: string): Promise<JWTPayload> {
     const payload = await this.verifyJwtFully(token);
     if (typeof payload.exp === 'number' && token.length <= MAX_CACHED_JWT_LENGTH) {
       const ttl = Math.min(CACHE_TTL_MS, (payload.exp + JWT_CLOCK_TOLERANCE_S) * 1000 - Date.now());
@@ -216,12 +248,14 @@ export class AuthService {
   }
 
   private async loadUser(userId: string): Promise<{ user: UserRow; membership: Membership | null } | undefined> {
-    return this.principals.getOrLoad(userId, async () => {
-      const user = await this.users.findById(userId);
-      if (!user) return undefined;
-      const m = await this.teams.activeMembership(userId);
-      return { user, membership: m ? { teamId: m.team_id, role: m.role } : null };
-    });
+    return this.principals.getOrLoad(userId, () => this.readUser(userId));
+  }
+
+  private async readUser(userId: string): Promise<{ user: UserRow; membership: Membership | null } | undefined> {
+    const user = await this.users.findById(userId);
+    if (!user) return undefined;
+    const m = await this.teams.activeMembership(userId);
+    return { user, membership: m ? { teamId: m.team_id, role: m.role } : null };
   }
 }
 

@@ -8,7 +8,7 @@
  */
 import { nowIso, withTransaction, type Db, type Dialect, type Trx } from '../../db/index.ts';
 import type { CacheBus } from '../../lib/bus.ts';
-import { Cache } from '../../lib/cache.ts';
+import { Cache, type Now } from '../../lib/cache.ts';
 import { ownerKey, type Owner } from '../auth/owner.ts';
 import { FeaturesRepo } from './features.repo.ts';
 
@@ -27,6 +27,11 @@ export class FeaturesService {
   /** Every feature of an owner, defaults applied (cached; a read that raced a change is not kept). */
   async forOwner(owner: Owner): Promise<Record<FeatureName, boolean>> {
     return this.cache.getOrLoad(ownerKey(owner), () => this.load(owner));
+  }
+
+  /** As `forOwner`, the value itself on a warm cache (the resolve hot path, src/lib/cache.ts `lookup`). */
+  forOwnerNow(owner: Owner, key = ownerKey(owner)): Now<Record<FeatureName, boolean>> {
+    return this.cache.lookup(key, () => this.load(owner));
   }
 
   private async load(owner: Owner): Promise<Record<FeatureName, boolean>> {

@@ -24,8 +24,8 @@ export interface BatchItem {
 /** One item's outcome: the single resolve's answer, or what it threw (the route maps it to an ErrorResponse). */
 export type BatchOutcome = { ok: true; value: ResolveResult } | { ok: false; error: unknown };
 
-type Membership = Awaited<ReturnType<ResolveServiceDeps['auth']['membershipOf']>>;
-type Effective = Awaited<ReturnType<ModelsService['effective']>>;
+type Membership = ReturnType<ResolveServiceDeps['auth']['membershipNow']>;
+type Effective = ReturnType<ModelsService['effectiveNow']>;
 
 export class ResolveBatchService {
   constructor(private readonly deps: ResolveServiceDeps) {}
@@ -33,13 +33,13 @@ export class ResolveBatchService {
   /** Every item, in order; `observe` is told each item's owner (the route logs them). */
   async resolveAll(items: readonly BatchItem[], observe?: (owner: Owner) => void): Promise<BatchOutcome[]> {
     const { auth, models } = this.deps;
-    const members = new Map<string, Promise<Membership>>();
-    const states = new Map<string, Promise<Effective>>();
+    const members = new Map<string, Membership>();
+    const states = new Map<string, Effective>();
     const resolver = new ResolveService({
       ...this.deps,
-      auth: { membershipOf: (userId) => once(members, userId, () => auth.membershipOf(userId)) },
+      auth: { membershipNow: (userId) => once(members, userId, () => auth.membershipNow(userId)) },
       models: {
-        effective: (owner) => once(states, ownerKey(owner), () => models.effective(owner)),
+        effectiveNow: (owner) => once(states, ownerKey(owner), () => models.effectiveNow(owner)),
         autoModel: (e) => models.autoModel(e),
         unavailableReason: (e, model) => models.unavailableReason(e, model),
       },
@@ -55,12 +55,10 @@ export class ResolveBatchService {
   }
 }
 
-/** The promise of `key` in `memo`, made by `load` on the first call. */
-function once<T>(memo: Map<string, Promise<T>>, key: string, load: () => Promise<T>): Promise<T> {
-  let p = memo.get(key);
-  if (!p) {
-    p = load();
-    memo.set(key, p);
-  }
-  return p;
+/** The value (or promise: src/lib/cache.ts `Now`) of `key` in `memo`, made by `load` on the first call. */
+function once<T>(memo: Map<string, T>, key: string, load: () => T): T {
+  if (memo.has(key)) return memo.get(key)!;
+  const v = load();
+  memo.set(key, v);
+  return v;
 }

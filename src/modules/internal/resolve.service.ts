@@ -18,7 +18,8 @@ import { AUTO_MODEL_ID, findModel, type CatalogueModel } from '../../models/cata
 import type { ProviderName } from '../../providers/types.ts';
 import type { AuthService } from '../auth/auth.service.ts';
 import type { Owner } from '../auth/owner.ts';
-import type { ModelsService } from '../models/models.service.ts';
+import type { Effective, ModelsService, Serving } from '../models/models.service.ts';
+import { andThen, isPending, type Now } from '../../lib/cache.ts';
 import { isFederatedSecret, storedKind, type DeliveredCredential, type ShortLivedCredentials } from './short-lived.ts';
 
 export interface ResolveResult {
@@ -35,9 +36,9 @@ export interface ResolveResult {
 }
 
 export interface ResolveServiceDeps {
-  auth: Pick<AuthService, 'membershipOf'>;
-  models: Pick<ModelsService, 'effective' | 'autoModel' | 'unavailableReason'>;
-  vault: Pick<KeyVault, 'decrypt'>;
+  auth: Pick<AuthService, 'membershipNow'>;
+  models: Pick<ModelsService, 'effectiveNow' | 'autoModel' | 'unavailableReason'>;
+  vault: Pick<KeyVault, 'decryptNow'>;
   metrics: Metrics;
   /** Notes the key handed out (`last_used_at`, written off the request path). */
   usage?: { touch(keyId: string): void };
@@ -59,28 +60,42 @@ export class ResolveService {
   constructor(private readonly deps: ResolveServiceDeps) {}
 
   async resolve(userId: string, modelId: string, observe?: OwnerObserver, options: ResolveOptions = {}): Promise<ResolveResult> {
-    const found = await this.deps.auth.membershipOf(userId);
-    if (!found) {
-      this.count(null, '', 'neo', 'unknown_user');
-      throw notFound('no user with this id');
-    }
-    const owner: Owner = found.membership ? { type: 'team', id: found.membership.teamId } : { type: 'user', id: found.user.id };
-    observe?.(owner);
-    const requested = modelId === AUTO_MODEL_ID ? undefined : findModel(modelId);
-    if (modelId !== AUTO_MODEL_ID && !requested) {
-      this.count(owner, '', 'neo', 'unknown_model');
-      throw notFound(`no model "${modelId.slice(0, 100)}" in the Neo catalogue; GET /api/v1/models lists them`);
-    }
-    const e = await this.deps.models.effective(owner);
+    return this.resolveNow(userId, modelId, observe, options);
+  }
 
+  /**
+   * As `resolve`, but on a warm cache (user, flag, owner state and data key cached; no
+   * short-lived exchange) the answer itself, computed synchronously: no promise and no
+   * microtask on the hot path (the route sends it at once). Otherwise a promise. Errors
+   * are thrown, or the promise rejects.
+   */
+  resolveNow(userId: string, modelId: string, observe?: OwnerObserver, options: ResolveOptions = {}): Now<ResolveResult> {
+    return andThen(this.deps.auth.membershipNow(userId), (found) => {
+      if (!found) {
+        this.count(null, '', 'neo', 'unknown_user');
+        throw notFound('no user with this id');
+      }
+      const owner: Owner = found.membership ? { type: 'team', id: found.membership.teamId } : { type: 'user', id: found.user.id };
+      observe?.(owner);
+      const requested = modelId === AUTO_MODEL_ID ? undefined : findModel(modelId);
+      if (modelId !== AUTO_MODEL_ID && !requested) {
+        this.count(owner, '', 'neo', 'unknown_model');
+        throw notFound(`no model "${modelId.slice(0, 100)}" in the Neo catalogue; GET /api/v1/models lists them`);
+      }
+      return andThen(this.deps.models.effectiveNow(owner), (e) => this.forOwner(owner, e, requested, options));
+    });
+  }
+
+  private forOwner(owner: Owner, e: Effective, requested: CatalogueModel | undefined, options: ResolveOptions): Now<ResolveResult> {
     if (e.mode === 'neo') {
-      const base = { mode: e.mode, resource_type: owner.type, resource_id: owner.id };
       const model = requested ?? this.deps.models.autoModel(e);
       if (!model) throw new Error('the catalogue is empty');
       const provider = model.vendor;
       this.count(owner, provider, 'neo', 'resolved');
       return {
-        ...base,
+        mode: e.mode,
+        resource_type: owner.type,
+        resource_id: owner.id,
         neo_model_id: model.id,
         provider,
         provider_model_id: preferredId(model, provider),
@@ -104,32 +119,47 @@ export class ResolveService {
           : this.deps.models.unavailableReason(e, model);
       throw new AppError('byok_model_unavailable', detail);
     }
-    let apiKey: string;
+    let secret: Now<string>;
     try {
       // The location (for Azure the endpoint the runtime sends the key to) is sealed with
       // the key and held to the provider's rules by the vault: a changed one is unreadable.
-      apiKey = await this.deps.vault.decrypt(owner, serving.provider, serving.key.ciphertext, serving.key.location);
+      secret = this.deps.vault.decryptNow(owner, serving.provider, serving.key.ciphertext, serving.key.location);
     } catch (err) {
       this.count(owner, serving.provider, 'byok', 'error');
       throw err;
     }
-    let credential: DeliveredCredential = { api_key: apiKey, location: serving.key.location, kind: storedKind(serving.provider, apiKey), expires_at: null };
+    if (isPending(secret)) {
+      secret = secret.catch((err: unknown) => {
+        this.count(owner, serving.provider, 'byok', 'error');
+        throw err;
+      });
+    }
+    return andThen(secret, (apiKey) => this.deliver(owner, model, serving, apiKey, options));
+  }
+
+  private deliver(owner: Owner, model: CatalogueModel, serving: Serving, apiKey: string, options: ResolveOptions): Now<ResolveResult> {
+    const stored: DeliveredCredential = { api_key: apiKey, location: serving.key.location, kind: storedKind(serving.provider, apiKey), expires_at: null };
     // Keyless connections always, stored cloud keys on request: a short-lived credential
     // (from the cache without any cloud call while a valid one is cached).
     if (this.deps.shortLived && (options.shortLived || isFederatedSecret(serving.provider, apiKey))) {
-      try {
-        credential = (await this.deps.shortLived.get(owner, serving.provider, serving.key, apiKey)) ?? credential;
-      } catch (err) {
-        this.count(owner, serving.provider, 'byok', 'error');
-        throw err;
-      }
+      return this.deps.shortLived.get(owner, serving.provider, serving.key, apiKey).then(
+        (credential) => this.answer(owner, model, serving, credential ?? stored),
+        (err: unknown) => {
+          this.count(owner, serving.provider, 'byok', 'error');
+          throw err;
+        },
+      );
     }
+    return this.answer(owner, model, serving, stored);
+  }
+
+  private answer(owner: Owner, model: CatalogueModel, serving: Serving, credential: DeliveredCredential): ResolveResult {
     this.count(owner, serving.provider, 'byok', 'resolved');
     this.deps.usage?.touch(serving.key.id);
     // One literal of a fixed shape (spreading `base` into it was a visible cost of the
     // hot path in the profiles: an object copy, then a map transition per added field).
     return {
-      mode: e.mode,
+      mode: 'byok',
       resource_type: owner.type,
       resource_id: owner.id,
       neo_model_id: model.id,

@@ -13,7 +13,7 @@
 import type { Db, Dialect } from '../../db/index.ts';
 import type { KeyStatus, ModelUseMode, OwnerType } from '../../db/schema.ts';
 import type { CacheBus } from '../../lib/bus.ts';
-import { Cache } from '../../lib/cache.ts';
+import { andThen, Cache, type Now } from '../../lib/cache.ts';
 import {
   AUTO_MODEL_ID,
   AUTO_PREFERENCE,
@@ -187,10 +187,19 @@ export class ModelsService {
 
   /** Mode, flag and (flag on) keys of an owner. The flag off makes the owner `neo`. */
   async effective(owner: Owner): Promise<Effective> {
-    const byokEnabled = await this.deps.features.isEnabled(owner, 'byok');
-    if (!byokEnabled) return { owner, mode: 'neo', byokEnabled, state: null };
-    const state = await this.ownerState(owner);
-    return { owner, mode: state.storedMode, byokEnabled, state };
+    return this.effectiveNow(owner);
+  }
+
+  /**
+   * As `effective`, the value itself when the flag and the owner's state are cached (the
+   * resolve hot path: no promise and no microtask per lookup, src/lib/cache.ts `lookup`).
+   */
+  effectiveNow(owner: Owner): Now<Effective> {
+    const key = ownerKey(owner);
+    return andThen(this.deps.features.forOwnerNow(owner, key), (flags): Now<Effective> => {
+      if (!flags.byok) return { owner, mode: 'neo', byokEnabled: false, state: null };
+      return andThen(this.cache.lookup(key, () => this.load(owner)), (state) => ({ owner, mode: state.storedMode, byokEnabled: true, state }));
+    });
   }
 
   /** The catalogue for this owner now: each model with availability, provider and reason. */

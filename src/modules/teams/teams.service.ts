@@ -27,6 +27,8 @@ export interface TeamsServiceDeps {
   dialect: Dialect;
   /** Drops a user's cached membership on every instance (AuthService.invalidateUser); called inside the write transaction, so the invalidation commits with it. */
   invalidateUser: (userId: string) => void;
+  /** Drops a team's cached name on every instance (bus topic `team`, UsersService's cache); called inside the rename's transaction. */
+  invalidateTeam?: (teamId: string) => void;
   clock?: () => number;
   random?: (n: number) => Buffer;
 }
@@ -128,6 +130,7 @@ export class TeamsService {
       const me = await this.lockMyTeam(repo, p);
       requireAdmin(me, 'rename the team');
       await repo.renameTeam(me.team_id, name, nowIso(this.clock));
+      this.deps.invalidateTeam?.(me.team_id);
       return me.team_id;
     });
     const team = await this.repo.findTeam(teamId);

@@ -28,6 +28,7 @@ export const usersRoutes: FastifyPluginAsync<{ users: UsersService }> = async (f
         response: { 200: ref(UserProfile), ...errorResponses(401) },
       },
     },
-    async (request) => opts.users.profile(principal(request)),
+    // Not async: a warm profile is sent at once (no promise), a cold one when loaded.
+    (request) => opts.users.profile(principal(request)),
   );
 };
