@@ -85,8 +85,7 @@ describe('statements of one BYOK write (SQLite)', () => {
       [
         'writer: begin immediate',
         'writer: savepoint neo_group_job',
-        'writer: insert byok_settings', // the owner lock (created if missing)
-        'writer: select byok_settings', // the mode under the lock
+        'writer: select byok_settings', // the owner lock and the mode under it (the row exists: no insert)
         'writer: select team_members', // authority re-check: membership
         'writer: select features', // authority re-check: the byok flag as committed
         'writer: select provider_keys', // byok needs a key: count
@@ -113,8 +112,7 @@ describe('statements of one BYOK write (SQLite)', () => {
         'reader: select provider_keys', // the stored location the key is checked against (before the provider call)
         'writer: begin immediate',
         'writer: savepoint neo_group_job',
-        'writer: insert byok_settings', // the owner lock
-        'writer: select byok_settings',
+        'writer: select byok_settings', // the owner lock
         'writer: select team_members', // authority re-check
         'writer: select features',
         'writer: select provider_keys', // the key under the lock (defaults of omitted fields)

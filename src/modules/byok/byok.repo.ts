@@ -144,15 +144,21 @@ export class ByokRepo {
   async lockOwner(owner: Owner, now: string): Promise<LockedOwner> {
     if (!this.db.isTransaction) throw new Error('lockOwner needs a transaction: open one in the service');
     const trx = this.db as Trx;
-    await trx
-      .insertInto('byok_settings')
-      .values({ owner_type: owner.type, owner_id: owner.id, mode: 'neo', updated_at: now })
-      .onConflict((oc) => oc.columns(['owner_type', 'owner_id']).doNothing())
-      .execute();
-    const row = await forUpdate(
-      trx.selectFrom('byok_settings').select('mode').where('owner_type', '=', owner.type).where('owner_id', '=', owner.id),
-      this.dialect,
-    ).executeTakeFirstOrThrow();
+    const lock = () =>
+      forUpdate(trx.selectFrom('byok_settings').select('mode').where('owner_type', '=', owner.type).where('owner_id', '=', owner.id), this.dialect).executeTakeFirst();
+    // The row exists for every owner that ever wrote: one statement then. Otherwise it is
+    // created (a concurrent creator wins harmlessly) and locked by a second read, which on
+    // PostgreSQL (READ COMMITTED, a new snapshot per statement) sees the committed row.
+    let row = await lock();
+    if (!row) {
+      await trx
+        .insertInto('byok_settings')
+        .values({ owner_type: owner.type, owner_id: owner.id, mode: 'neo', updated_at: now })
+        .onConflict((oc) => oc.columns(['owner_type', 'owner_id']).doNothing())
+        .execute();
+      row = await lock();
+    }
+    if (!row) throw new Error('the owner settings row vanished inside its transaction');
     return new LockedOwner(trx, { type: owner.type, id: owner.id }, asMode(row.mode));
   }
 }
