@@ -33,10 +33,10 @@ function staticPackages(file: string, seen = new Set<string>(), out = new Set<st
 }
 
 describe('built server', () => {
-  it('the CLI entry loads no database driver, HTTP framework or JWT library before a command runs', async () => {
+  it('the CLI entry loads no database driver, HTTP framework, JWT library or schema validator before a command runs', async () => {
     const entry = (await ensureBuilt()) as string;
     const packages = staticPackages(entry);
-    for (const heavy of ['fastify', 'pg', 'kysely', 'ioredis', 'better-sqlite3', 'jose', 'prom-client']) {
+    for (const heavy of ['fastify', 'pg', 'kysely', 'ioredis', 'better-sqlite3', 'jose', 'prom-client', 'ajv', '@sinclair/typebox']) {
       assert.ok(!packages.has(heavy), `dist/neo-byok.mjs loads ${heavy} at start (static imports: ${[...packages].join(', ')})`);
     }
     // The server chunk does load them: the check above looks at real imports.

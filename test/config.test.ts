@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../src/config/index.ts';
+import { ConfigError, ensureSecrets, loadConfig } from '../src/config/index.ts';
 
 const BIN = new URL('../bin/neo-byok', import.meta.url).pathname;
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -134,7 +134,7 @@ describe('loadConfig', () => {
     assert.deepEqual(c.corsOrigins, []);
     assert.equal(c.trustProxy, false);
     assert.equal(c.rateLimit.enabled, true);
-    assert.deepEqual(c.generatedSecrets, []);
+    assert.deepEqual(ensureSecrets({ ...GIVEN }), []);
     assert.equal(Buffer.from(c.jwt.secret!).toString('utf8'), GIVEN.NEO_JWT_SECRET);
     assert.deepEqual(c.masterKey, Buffer.alloc(32, 9));
     assert.equal(c.internalToken, GIVEN.NEO_INTERNAL_TOKEN);
@@ -186,10 +186,10 @@ describe('loadConfig', () => {
     assert.equal(c.trustProxy, true);
   });
 
-  it('generates missing secrets once into <data dir>/secrets.json (0600) and reuses them', () => {
+  it('ensureSecrets generates missing secrets once into <data dir>/secrets.json (0600); loadConfig reuses them', () => {
     const dir = join(tempDir(), 'nested', 'data');
+    assert.deepEqual([...ensureSecrets({ NEO_DATA_DIR: dir })].sort(), ['internal_token', 'jwt_secret', 'master_key']);
     const first = loadConfig({ NEO_DATA_DIR: dir });
-    assert.deepEqual([...first.generatedSecrets].sort(), ['internal_token', 'jwt_secret', 'master_key']);
     const file = join(dir, 'secrets.json');
     assert.equal(statSync(file).mode & 0o777, 0o600);
     const stored = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
@@ -199,8 +199,8 @@ describe('loadConfig', () => {
     assert.equal(first.databaseUrl, join(dir, 'neo.db'));
 
     const before = readFileSync(file, 'utf8');
+    assert.deepEqual(ensureSecrets({ NEO_DATA_DIR: dir }), []);
     const second = loadConfig({ NEO_DATA_DIR: dir });
-    assert.deepEqual(second.generatedSecrets, []);
     assert.equal(readFileSync(file, 'utf8'), before, 'the file is not rewritten');
     assert.deepEqual(Buffer.from(second.jwt.secret!), Buffer.from(first.jwt.secret!));
     assert.deepEqual(second.masterKey, first.masterKey);
@@ -209,13 +209,14 @@ describe('loadConfig', () => {
 
   it('generates only the secrets the environment does not give', () => {
     const dir = tempDir();
+    assert.deepEqual([...ensureSecrets({ NEO_DATA_DIR: dir, NEO_MASTER_KEY: GOOD_KEY })].sort(), ['internal_token', 'jwt_secret']);
     const c = loadConfig({ NEO_DATA_DIR: dir, NEO_MASTER_KEY: GOOD_KEY });
-    assert.deepEqual([...c.generatedSecrets].sort(), ['internal_token', 'jwt_secret']);
     assert.deepEqual(c.masterKey, Buffer.alloc(32, 9));
     const stored = JSON.parse(readFileSync(join(dir, 'secrets.json'), 'utf8')) as Record<string, string>;
     assert.equal(stored.master_key, undefined, 'a given master key is never copied to disk');
     // With everything given nothing is written at all.
     const clean = tempDir();
+    assert.deepEqual(ensureSecrets({ ...GIVEN, NEO_DATA_DIR: clean }), []);
     loadConfig({ ...GIVEN, NEO_DATA_DIR: clean });
     assert.equal(existsSync(join(clean, 'secrets.json')), false);
   });
@@ -223,6 +224,7 @@ describe('loadConfig', () => {
   it('with a PostgreSQL database, missing secrets are a configuration error: never generated per instance', () => {
     for (const url of ['postgres://neo@db.internal:5432/neo', 'postgresql://neo@db.internal/neo']) {
       const dir = tempDir();
+      assert.deepEqual(ensureSecrets({ NEO_DATA_DIR: dir, NEO_DATABASE_URL: url }), [], 'nothing generated for PostgreSQL');
       const problems = problemsOf({ NEO_DATA_DIR: dir, NEO_DATABASE_URL: url });
       assert.equal(problems.length, 1, problems.join('\n'));
       assert.match(problems[0]!, /NEO_MASTER_KEY, NEO_JWT_SECRET \(or NEO_JWT_JWKS_URL\) and NEO_INTERNAL_TOKEN/);
@@ -237,17 +239,36 @@ describe('loadConfig', () => {
       writeFileSync(join(dir, 'secrets.json'), JSON.stringify({ jwt_secret: 'x'.repeat(48), master_key: GOOD_KEY, internal_token: 'y'.repeat(48) }));
       assert.equal(problemsOf({ NEO_DATA_DIR: dir, NEO_DATABASE_URL: url }).length, 1);
       // Everything given: accepted.
-      assert.equal(loadConfig({ ...GIVEN, NEO_DATA_DIR: dir, NEO_DATABASE_URL: url }).generatedSecrets.length, 0);
+      assert.equal(ensureSecrets({ ...GIVEN, NEO_DATA_DIR: dir, NEO_DATABASE_URL: url }).length, 0);
+      loadConfig({ ...GIVEN, NEO_DATA_DIR: dir, NEO_DATABASE_URL: url });
     }
     // SQLite (the default, or an explicit file) still generates them into the data dir.
     const local = tempDir();
-    assert.equal(loadConfig({ NEO_DATA_DIR: local, NEO_DATABASE_URL: `sqlite:${join(local, 'x.db')}` }).generatedSecrets.length, 3);
+    assert.equal(ensureSecrets({ NEO_DATA_DIR: local, NEO_DATABASE_URL: `sqlite:${join(local, 'x.db')}` }).length, 3);
+  });
+
+  it('loading writes nothing: secrets missing on SQLite are named until ensureSecrets generates them', () => {
+    const dir = join(tempDir(), 'data');
+    const problems = problemsOf({ NEO_DATA_DIR: dir, NEO_MASTER_KEY: GOOD_KEY });
+    assert.equal(problems.length, 1, problems.join('\n'));
+    assert.match(problems[0]!, /^NEO_JWT_SECRET \(or NEO_JWT_JWKS_URL\), NEO_INTERNAL_TOKEN not set, and \S+secrets\.json does not hold them/);
+    assert.equal(existsSync(dir), false, 'not even the data dir is created');
+    // An invalid environment: ensureSecrets reports it like loadConfig and writes nothing either.
+    assert.throws(
+      () => ensureSecrets({ NEO_DATA_DIR: dir, PORT: 'x', NEO_RATE_LIMIT: 'maybe' }),
+      (err) => err instanceof ConfigError && err.problems.length === 2 && err.problems[0]!.startsWith('PORT must be a whole number'),
+    );
+    assert.equal(existsSync(dir), false);
+    assert.deepEqual([...ensureSecrets({ NEO_DATA_DIR: dir, NEO_MASTER_KEY: GOOD_KEY })].sort(), ['internal_token', 'jwt_secret']);
+    const c = loadConfig({ NEO_DATA_DIR: dir, NEO_MASTER_KEY: GOOD_KEY });
+    assert.equal(c.internalToken, (JSON.parse(readFileSync(join(dir, 'secrets.json'), 'utf8')) as Record<string, string>).internal_token);
   });
 
   it('a corrupt secrets.json is a configuration error, never silently replaced', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'secrets.json'), '{not json', { mode: 0o600 });
     assert.deepEqual(problemsOf({ NEO_DATA_DIR: dir }), [`${join(dir, 'secrets.json')} is not valid JSON`]);
+    assert.throws(() => ensureSecrets({ NEO_DATA_DIR: dir }), (err) => err instanceof ConfigError && err.problems[0] === `${join(dir, 'secrets.json')} is not valid JSON`);
     assert.equal(readFileSync(join(dir, 'secrets.json'), 'utf8'), '{not json');
   });
 });
@@ -362,6 +383,49 @@ describe('neo-byok serve and the generated secrets', () => {
     assert.match(stderr, /NEO_LOG_LEVEL must be one of/, 'every problem, not only the first');
     assert.ok(!stderr.includes(bad), 'the key is not echoed');
     assert.equal(existsSync(join(dir, 'neo.db')), false, 'nothing was started');
+  });
+});
+
+describe('neo-byok and a configuration with many problems', () => {
+  it('names every wrong variable, of every kind, in one message on stderr, exits 78 and writes nothing', async () => {
+    const dir = join(tempDir(), 'data');
+    const child = spawn(BIN, ['migrate'], {
+      cwd: ROOT,
+      env: {
+        ...baseEnv(),
+        NEO_DATA_DIR: dir,
+        NEO_KEY_INVALID_AFTER: 'soon',
+        NEO_KEY_RECHECK_INTERVAL: '60d',
+        NEO_RATE_LIMIT: 'maybe',
+        NEO_WEBHOOK_RETRY_SCHEDULE: '5,0',
+        NEO_WEBHOOK_ALLOWED_HTTP_HOSTS: '127.0.0.1:9000,receiver.local',
+        NEO_OIDC_ISSUER: 'http://byok.example.com',
+        NEO_REDIS_URL: 'http://127.0.0.1:6379',
+        NEO_JWT_SECRET: 'a-jwt-secret-that-is-long-enough-0123456789',
+        NEO_JWT_JWKS_URL: 'https://idp.example.com/jwks',
+      },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    assert.equal(code, 78, stderr);
+    assert.equal(stdout, '');
+    const lines = stderr.trimEnd().split('\n');
+    assert.equal(lines[0], 'neo-byok: Invalid configuration:');
+    const expected = [
+      '  - NEO_OIDC_ISSUER must use https (clouds fetch the issuer\'s keys over https only); plain http is accepted only for http://127.0.0.1:<port> or http://localhost:<port> in local tests (got "http://byok.example.com")',
+      '  - NEO_KEY_INVALID_AFTER must be a duration such as 30s, 5m or 24h (got "soon")',
+      '  - NEO_KEY_RECHECK_INTERVAL must be between 1000 ms and 2592000000 ms (got 5184000000 ms)',
+      '  - NEO_WEBHOOK_RETRY_SCHEDULE must be 1 to 20 comma-separated whole numbers of seconds, each from 1 to 172800 (got "5,0")',
+      '  - NEO_WEBHOOK_ALLOWED_HTTP_HOSTS must be comma-separated host:port pairs such as 127.0.0.1:9000 (a port is required); not valid: "receiver.local"',
+      '  - NEO_REDIS_URL must use redis: or rediss: (got http:)',
+      '  - NEO_RATE_LIMIT must be on or off (got "maybe")',
+      '  - set NEO_JWT_SECRET or NEO_JWT_JWKS_URL, not both',
+    ];
+    assert.deepEqual(lines.slice(1), expected);
+    assert.equal(existsSync(dir), false, 'no data dir, no secrets, no database');
   });
 });
 

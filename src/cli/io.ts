@@ -1,5 +1,5 @@
 import { parseArgs as nodeParseArgs } from 'node:util';
-import { processEnv } from '../config/index.ts';
+import { processEnv } from '../config/error.ts';
 
 export interface CliIo {
   stdout(text: string): void;

@@ -4,7 +4,7 @@
  * `serve`, so they work beside a running server.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../config/index.ts';
+import { ConfigError } from '../config/error.ts';
 import { commands } from './commands.ts';
 import { CliError, type CliIo, type Command, defaultIo } from './io.ts';
 

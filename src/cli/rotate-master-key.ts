@@ -3,7 +3,6 @@
  * src/crypto/rotate.ts (argument parsing, progress display, exit codes).
  */
 import { readFileSync } from 'node:fs';
-import { loadConfig, parseMasterKey } from '../config/index.ts';
 import { masterKeyId } from '../crypto/envelope.ts';
 import type { RotateProgress } from '../crypto/rotate.ts';
 import { CliError, type CliIo, parseArgs, printJson } from './io.ts';
@@ -55,7 +54,7 @@ function parseCount(value: string | boolean | undefined, name: string, def: numb
 }
 
 /** Reads `--new-key`: base64 text, or `@path` of a file that holds it. */
-export function readNewKey(value: string | boolean | undefined): Buffer {
+export async function readNewKey(value: string | boolean | undefined): Promise<Buffer> {
   if (typeof value !== 'string' || value === '') throw new CliError('--new-key is required (base64 of 32 bytes, or @file)', 2);
   let text = value;
   if (value.startsWith('@')) {
@@ -65,10 +64,12 @@ export function readNewKey(value: string | boolean | undefined): Buffer {
       throw new CliError(`cannot read the key file ${value.slice(1, 200)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, 2);
     }
   }
-  const problems: string[] = [];
-  const key = parseMasterKey(text, '--new-key', problems);
-  if (!key) throw new CliError(problems.join('; '), 2);
-  return key;
+  const { masterKey } = await import('../config/index.ts');
+  try {
+    return masterKey(text);
+  } catch (err) {
+    throw new CliError(`--new-key ${(err as Error).message}`, 2);
+  }
 }
 
 function progressPrinter(io: CliIo): { update(p: RotateProgress): void; end(): void } {
@@ -113,11 +114,13 @@ export function stepTwoMissing(newKey: Buffer, masterKey: Buffer, masterKeyPrevi
 export async function rotateMasterKeyCommand(argv: string[], io: CliIo): Promise<number> {
   const { flags, positional } = parseArgs(argv, { 'new-key': 'string', 'batch-size': 'string', 'max-batches': 'string', force: 'boolean' });
   if (positional.length) throw new CliError(`unexpected argument "${positional[0]!.slice(0, 60)}"`, 2);
-  const newKey = readNewKey(flags['new-key']);
+  const newKey = await readNewKey(flags['new-key']);
   const { rotateMasterKey, RotationError, DEFAULT_BATCH_SIZE } = await import('../crypto/rotate.ts');
   const batchSize = parseCount(flags['batch-size'], 'batch-size', DEFAULT_BATCH_SIZE, 10_000)!;
   const maxBatches = parseCount(flags['max-batches'], 'max-batches', undefined, 1_000_000);
   // Checked before the database is opened: a refused run changes nothing.
+  const { ensureSecrets, loadConfig } = await import('../config/index.ts');
+  ensureSecrets(io.env);
   const { masterKey, masterKeyPrevious, azureAllowedHosts } = loadConfig(io.env);
   if (!newKey.equals(masterKey)) {
     if (flags.force !== true) throw new CliError(stepTwoMissing(newKey, masterKey, masterKeyPrevious), 1);

@@ -3,7 +3,7 @@
  * The database drivers (kysely, pg, better-sqlite3, ioredis) are loaded when a command
  * opens the runtime, not when the CLI starts: `neo-byok --help` stays fast.
  */
-import { loadConfig, type Config } from '../config/index.ts';
+import type { Config } from '../config/index.ts';
 import type { DatabaseHandle } from '../db/index.ts';
 import { LocalBus, type CacheBus } from '../lib/bus.ts';
 import type { CliIo } from './io.ts';
@@ -34,6 +34,9 @@ export interface RuntimeOptions {
 }
 
 export async function openRuntime(io: CliIo, options: RuntimeOptions = {}): Promise<Runtime> {
+  // The schema (TypeBox, Ajv) loads with the command, not with `neo-byok --help`.
+  const { ensureSecrets, loadConfig } = await import('../config/index.ts');
+  ensureSecrets(io.env);
   const config = loadConfig(io.env);
   const [{ openDatabase }, { createBus, RemoteBus }] = await Promise.all([import('../db/index.ts'), import('../db/notify.ts')]);
   const database = await openDatabase(config.databaseUrl, {

@@ -1,5 +1,5 @@
 /** `neo-byok serve`: start the HTTP server; SIGTERM/SIGINT shut it down gracefully. */
-import { loadConfig, type Config } from '../config/index.ts';
+import { ensureSecrets, loadConfig, type Config } from '../config/index.ts';
 import { openDatabase, redactDatabaseUrl } from '../db/index.ts';
 import { createBus } from '../db/notify.ts';
 import { buildApp, type App } from '../app.ts';
@@ -18,6 +18,7 @@ export interface RunningServer {
 }
 
 export async function startServer(env: Record<string, string | undefined>): Promise<RunningServer> {
+  const generatedSecrets = ensureSecrets(env);
   const config = loadConfig(env);
   // Read before the database opens: a directory created now is private (0700).
   const looseMode = looseDirMode(config.dataDir);
@@ -49,9 +50,9 @@ export async function startServer(env: Record<string, string | undefined>): Prom
     app.close().then(exit, exit);
   });
   const startupWarnings = () => {
-    if (config.generatedSecrets.length) {
+    if (generatedSecrets.length) {
       app.log.warn(
-        { generated: config.generatedSecrets, file: `${config.dataDir}/secrets.json` },
+        { generated: generatedSecrets, file: `${config.dataDir}/secrets.json` },
         'generated missing secrets into the data dir (mode 0600); set them in the environment for production',
       );
     }

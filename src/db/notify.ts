@@ -393,7 +393,7 @@ export class RedisBus extends RemoteBus {
  * The bus for a server: Redis pub/sub when NEO_REDIS_URL is set, else PostgreSQL
  * LISTEN/NOTIFY on PostgreSQL, else process-local (SQLite: one instance). Connected.
  */
-export async function createBus(config: Pick<Config, 'redisUrl'>, database: DatabaseHandle): Promise<CacheBus & { setLogger?(log: BusLogger): void }> {
+export async function createBus(config: Partial<Pick<Config, 'redisUrl'>>, database: DatabaseHandle): Promise<CacheBus & { setLogger?(log: BusLogger): void }> {
   let bus: RemoteBus;
   if (config.redisUrl) bus = new RedisBus({ url: config.redisUrl });
   else if (database.dialect === 'postgres' && database.postgresUrl) bus = new PgBus({ url: database.postgresUrl, db: database.db });
