@@ -25,7 +25,7 @@
  *   --pool <n>          benchmarked owners the load is spread over (default 100)
  *   --databases <list>  sqlite,postgres (default: sqlite, plus postgres when NEO_BENCH_DATABASE_URL is set)
  *   --only <list>       scenario ids to run besides /healthz (healthz, floor, mode, user, resolve, report,
- *                       set-mode, put-openai, resolve-auto, resolve-neo, overload)
+ *                       set-mode, put-openai, resolve-auto, resolve-neo, resolve-batch, overload)
  *   --overload-connections <n>  connections of the overload scenario (default 500)
  *   --overload-loop-delay <ms>  the server's NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS (default: the
  *                       production default; 0 with --smoke: on a loaded test machine a starved
@@ -345,9 +345,17 @@ interface Scenario {
   accept?: number[];
   /** Runs after each measured run (restores what a write scenario changed). */
   after?: () => Promise<void>;
+  /** Resolves per request (the batch resolve): its figures are also shown as resolves/s. */
+  itemsPerRequest?: number;
+  /** Checks the first answer's body beyond its 2xx status (each batch item answered 200). */
+  verify?: (body: string) => void;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
+/** Items per request of the resolve-batch scenario (the endpoint's maximum). */
+const BATCH_ITEMS = 100;
+/** Connections of the resolve-batch scenario. */
+const BATCH_CONNECTIONS = 5;
 
 async function jwtFor(p: PoolOwner, secret: string): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
@@ -391,6 +399,11 @@ async function buildScenarios(
       poolKeys.push({ credential_id: key.id, credential_version: key.credential_version });
     }
   }
+  // Batches of 100 byok resolves over the pool (each owner's two models), each batch
+  // starting elsewhere in the pool: what a runtime preparing many calls at once sends.
+  const resolveItems = seed.pool.flatMap((p) => ['claude-sonnet-4-5', 'gpt-5'].map((model) => ({ user_id: p.userId, model })));
+  const resolveBatch = (offset: number) =>
+    JSON.stringify({ items: Array.from({ length: BATCH_ITEMS }, (_x, i) => resolveItems[(offset + i) % resolveItems.length]!) });
   const reportBatch = (offset: number) =>
     JSON.stringify({ reports: Array.from({ length: 100 }, (_x, i) => ({ ...poolKeys[(offset + i) % poolKeys.length]!, outcome: 'ok', status_code: 200 })) });
   return [
@@ -470,6 +483,23 @@ async function buildScenarios(
       method: 'POST',
       path: '/internal/v1/credentials/resolve',
       variants: [{ headers: internal, body: resolveBody(seed.neoUser.userId, 'gpt-5') }],
+    },
+    {
+      id: 'resolve-batch',
+      label: `POST …/credentials/resolve-batch (byok, ${BATCH_ITEMS} items, ${BATCH_CONNECTIONS} conn.)`,
+      kind: 'extra',
+      method: 'POST',
+      path: '/internal/v1/credentials/resolve-batch',
+      itemsPerRequest: BATCH_ITEMS,
+      // 5 connections × 100 items = 500 resolves in flight (the single resolve: 50). At 50
+      // connections (5,000 in flight) one poll phase holds ~50 batches of ~4 ms each: the
+      // event-loop delay passes the load-shedding threshold and the server answers 503s.
+      connections: BATCH_CONNECTIONS,
+      variants: Array.from({ length: 10 }, (_x, k) => ({ headers: internal, body: resolveBatch(k * 37) })),
+      verify: (body) => {
+        const statuses = (JSON.parse(body) as { results: { status: number }[] }).results.map((r) => r.status);
+        if (statuses.length !== BATCH_ITEMS || statuses.some((st) => st !== 200)) throw new Error(`resolve-batch: item statuses ${JSON.stringify(statuses)}`);
+      },
     },
     {
       id: 'report',
@@ -564,6 +594,8 @@ interface ScenarioFigures {
   target?: Target;
   runs: RunFigures[];
   median: { rps: number; ratio: number; floorRatio: number; p50: number; p99: number; cpuUsPerRequest: number; sysUsPerRequest: number };
+  /** Resolves per request (resolve-batch); the median resolves/s is median.rps × this. */
+  itemsPerRequest?: number;
   /** Answers with a status in `accept` (503 under overload), all runs. */
   accepted: number;
   /** Worst run. */
@@ -674,7 +706,8 @@ async function runPhase(
     const v = s.variants[0] ?? { headers: {} };
     const res = await fetch((s.server?.url ?? server.url) + s.path, { method: s.method, headers: v.headers, ...(v.body !== undefined ? { body: v.body } : {}) });
     if (!res.ok) throw new Error(`${s.label}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
-    await res.arrayBuffer().catch(() => undefined);
+    if (s.verify) s.verify(await res.text());
+    else await res.arrayBuffer().catch(() => undefined);
     await s.after?.();
   }
   if (opts.warmup > 0) {
@@ -724,6 +757,7 @@ async function runPhase(
       figures.get(s.id)!.push(f);
       log(
         `   round ${round} ${s.label.padEnd(52)} ${fmtInt(r.rps).padStart(7)} req/s  ×${f.ratio.toFixed(2)}${Number.isFinite(f.floorRatio) ? `  ×floor ${f.floorRatio.toFixed(2)}` : ''}  cpu ${fmtInt(cpuUsPerRequest)} µs/req${Number.isFinite(sysUsPerRequest) ? ` (sys ${fmtInt(sysUsPerRequest)})` : ''}  p50 ${r.p50} ms  p99 ${r.p99} ms  loop p99 ${fmtMs(f.loopP99Ms)} ms` +
+          (s.itemsPerRequest ? `  = ${fmtInt(r.rps * s.itemsPerRequest)} resolves/s, cpu ${fmtInt(cpuUsPerRequest / s.itemsPerRequest)} µs/resolve` : '') +
           (accepted ? `  (${accepted} × 503)` : '') +
           (failures ? `  !! non-2xx ${r.non2xx} errors ${r.errors} timeouts ${r.timeouts} ${JSON.stringify(r.statusCodes)}` : ''),
       );
@@ -759,6 +793,7 @@ async function runPhase(
         id: s.id,
         label: s.label,
         kind: s.kind,
+        ...(s.itemsPerRequest ? { itemsPerRequest: s.itemsPerRequest } : {}),
         ...(s.target ? { target: s.target } : {}),
         runs,
         median: {
@@ -850,7 +885,7 @@ function table(phases: Phase[]): string {
       rows.push([
         ph.database,
         fmtInt(ph.owners),
-        s.label,
+        s.itemsPerRequest ? `${s.label} = ${fmtInt(s.median.rps * s.itemsPerRequest)} resolves/s` : s.label,
         fmtInt(s.median.rps),
         s.id === 'healthz' ? '1.00' : s.median.ratio.toFixed(2),
         s.id === 'floor' ? '1.00' : s.median.floorRatio.toFixed(2),

@@ -2,7 +2,7 @@
  * The benchmark (`npm run bench`, docs/benchmarks.md) runs end to end in its smoke mode:
  * 1 s per scenario, 1,000 owners, one run, on SQLite and (when NEO_TEST_DATABASE_URL is
  * set) on PostgreSQL. Asserts that every scenario ran (the floor of bench/floor.ts
- * included) and got only 2xx answers (2xx or 503 in the 500-connection overload
+ * and the 100-item batch resolve included) and got only 2xx answers (2xx or 503 in the 500-connection overload
  * scenario) — never a speed: this machine's figures belong to the full run, not to the test suite.
  */
 import assert from 'node:assert/strict';
@@ -74,7 +74,7 @@ describe('benchmark smoke run', () => {
       }
       assert.deepEqual(
         sqlite.scenarios.map((s) => s.id),
-        ['healthz', 'floor', 'mode', 'user', 'resolve', 'set-mode', 'put-openai', 'resolve-auto', 'resolve-neo', 'report', 'overload'],
+        ['healthz', 'floor', 'mode', 'user', 'resolve', 'set-mode', 'put-openai', 'resolve-auto', 'resolve-neo', 'resolve-batch', 'report', 'overload'],
       );
       if (pg) assert.deepEqual(report.phases[1]!.scenarios.map((s) => s.id), ['healthz', 'floor', 'mode', 'user', 'resolve']);
 
