@@ -10,17 +10,11 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../src/config/index.ts';
-import { nowIso, openDatabase, type DatabaseHandle } from '../src/db/index.ts';
 import { PgBus, RedisBus, type RemoteBus } from '../src/db/notify.ts';
-import { buildApp, type App } from '../src/app.ts';
-import { TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, type TestContext } from './helpers/context.ts';
-import { createPostgresDatabase, postgresTestUrl, redisTestUrl, startTcpProxy, type TcpProxy, type TestDatabase } from './helpers/databases.ts';
-import { createUser } from './helpers/fixtures.ts';
+import { TEST_INTERNAL_TOKEN } from './helpers/context.ts';
+import { postgresTestUrl, redisTestUrl, startTcpProxy, type TcpProxy } from './helpers/databases.ts';
+import { byokUserWithApiKey, startTwoInstances, type TwoInstances } from './helpers/two-instances.ts';
 
 const CUT_MS = 2000;
 
@@ -36,69 +30,38 @@ async function until(pred: () => boolean | Promise<boolean>, ms: number): Promis
 type BusKind = 'postgres' | 'redis';
 
 function gapSuite(kind: BusKind): void {
-  let tdb: TestDatabase;
-  let dir: string;
+  let two: TwoInstances;
   let proxy: TcpProxy;
-  const handles: DatabaseHandle[] = [];
-  let a: App;
-  let b: App;
   let busB: RemoteBus;
 
   before(async () => {
-    tdb = await createPostgresDatabase();
-    dir = mkdtempSync(join(tmpdir(), 'neo-busgap-'));
-    const config = loadConfig({
-      NEO_DATA_DIR: dir,
-      NEO_DATABASE_URL: tdb.url,
-      NEO_JWT_SECRET: TEST_JWT_SECRET,
-      NEO_MASTER_KEY: TEST_MASTER_KEY,
-      NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
-      NEO_RATE_LIMIT: 'off',
-      // This machine may be busy: no load shedding in a correctness test.
-      NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+    two = await startTwoInstances({
+      dirPrefix: 'neo-busgap-',
+      buses: async (tdb, ha, hb) => {
+        if (kind === 'postgres') {
+          const u = new URL(tdb.url);
+          proxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
+          // Only B's LISTEN connection goes through the proxy; its queries do not.
+          busB = new PgBus({ url: proxy.via(tdb.url), db: hb.db, minBackoffMs: 50, maxBackoffMs: 500 });
+          return [new PgBus({ url: tdb.url, db: ha.db }), busB];
+        }
+        const u = new URL(redisTestUrl()!);
+        proxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 6379) });
+        const channel = `neo-byok:test:${randomBytes(6).toString('hex')}`;
+        busB = new RedisBus({ url: proxy.via(redisTestUrl()!), channel });
+        return [new RedisBus({ url: redisTestUrl()!, channel }), busB];
+      },
     });
-    const [ha, hb] = [await openDatabase(tdb.url, { poolSize: 3 }), await openDatabase(tdb.url, { poolSize: 3, migrate: false })];
-    handles.push(ha, hb);
-    let busA: RemoteBus;
-    if (kind === 'postgres') {
-      const u = new URL(tdb.url);
-      proxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
-      busA = new PgBus({ url: tdb.url, db: ha.db });
-      // Only B's LISTEN connection goes through the proxy; its queries do not.
-      busB = new PgBus({ url: proxy.via(tdb.url), db: hb.db, minBackoffMs: 50, maxBackoffMs: 500 });
-    } else {
-      const u = new URL(redisTestUrl()!);
-      proxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 6379) });
-      const channel = `neo-byok:test:${randomBytes(6).toString('hex')}`;
-      busA = new RedisBus({ url: redisTestUrl()!, channel });
-      busB = new RedisBus({ url: proxy.via(redisTestUrl()!), channel });
-    }
-    await Promise.all([busA.start(), busB.start()]);
-    a = await buildApp({ config, database: ha, bus: busA, quiet: true });
-    b = await buildApp({ config, database: hb, bus: busB, quiet: true });
   });
 
   after(async () => {
-    await a?.close();
-    await b?.close();
-    for (const h of handles) await h.close();
+    await two?.close();
     await proxy?.close();
-    await tdb?.drop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('a key deleted and a flag turned off during a 2 s bus cut are refused by the other instance within a second', async () => {
-    const fx = { database: handles[0] } as unknown as TestContext;
-    const user = await createUser(fx);
-    await handles[0]!.db
-      .insertInto('features')
-      .values({ owner_type: 'user', owner_id: user.id, name: 'byok', enabled: 1, updated_at: nowIso() })
-      .execute();
-    const created = await a.inject({ method: 'POST', url: '/api/v1/user/apikey', headers: user.headers });
-    assert.equal(created.statusCode, 201, created.body);
-    const apiKey = created.json<{ key: string }>().key;
-    const withKey = async () => (await b.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: { 'x-api-key': apiKey } })).statusCode;
-    const flagOnB = async () => (await b.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: user.headers })).json<{ byok_enabled: boolean }>().byok_enabled;
+    const { a, b } = two;
+    const { user, withKeyOnB: withKey, flagOnB } = await byokUserWithApiKey(two);
     const readyB = async () => (await b.inject({ method: 'GET', url: '/readyz' })).json<{ cache_bus: string }>().cache_bus;
     // B has the key and the flag in its caches.
     assert.equal(await withKey(), 200);

@@ -8,18 +8,13 @@
  * went out after the commit and B kept the stale answers until the cache TTL.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../src/config/index.ts';
-import { nowIso, openDatabase, type DatabaseHandle } from '../src/db/index.ts';
 import { PgBus } from '../src/db/notify.ts';
-import { buildApp, type App } from '../src/app.ts';
-import { TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, type TestContext } from './helpers/context.ts';
-import { createPostgresDatabase, postgresTestUrl, type TestDatabase } from './helpers/databases.ts';
+import type { TestContext } from './helpers/context.ts';
+import { postgresTestUrl } from './helpers/databases.ts';
 import { createUser } from './helpers/fixtures.ts';
 import { eventually } from './helpers/processes.ts';
+import { byokUserWithApiKey, startTwoInstances, type TwoInstances } from './helpers/two-instances.ts';
 
 /** A bus whose only way out is the writing transaction: sending after a commit fails. */
 class NoAfterCommitSendBus extends PgBus {
@@ -31,53 +26,25 @@ class NoAfterCommitSendBus extends PgBus {
 }
 
 describe('PostgreSQL: invalidations commit with their write', { skip: postgresTestUrl() ? false : 'NEO_TEST_DATABASE_URL is not set', timeout: 120_000 }, () => {
-  let tdb: TestDatabase;
-  let dir: string;
-  const handles: DatabaseHandle[] = [];
-  let a: App;
-  let b: App;
+  let two: TwoInstances;
   let busA: NoAfterCommitSendBus;
 
   before(async () => {
-    tdb = await createPostgresDatabase();
-    dir = mkdtempSync(join(tmpdir(), 'neo-bustx-'));
-    const config = loadConfig({
-      NEO_DATA_DIR: dir,
-      NEO_DATABASE_URL: tdb.url,
-      NEO_JWT_SECRET: TEST_JWT_SECRET,
-      NEO_MASTER_KEY: TEST_MASTER_KEY,
-      NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
-      NEO_RATE_LIMIT: 'off',
-      NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
-      NEO_KEY_RECHECK: 'off',
+    two = await startTwoInstances({
+      dirPrefix: 'neo-bustx-',
+      env: { NEO_KEY_RECHECK: 'off' },
+      buses: async (tdb, ha, hb) => {
+        busA = new NoAfterCommitSendBus({ url: tdb.url, db: ha.db });
+        return [busA, new PgBus({ url: tdb.url, db: hb.db })];
+      },
     });
-    const ha = await openDatabase(tdb.url, { poolSize: 3 });
-    const hb = await openDatabase(tdb.url, { poolSize: 3, migrate: false });
-    handles.push(ha, hb);
-    busA = new NoAfterCommitSendBus({ url: tdb.url, db: ha.db });
-    const busB = new PgBus({ url: tdb.url, db: hb.db });
-    await Promise.all([busA.start(), busB.start()]);
-    a = await buildApp({ config, database: ha, bus: busA, quiet: true });
-    b = await buildApp({ config, database: hb, bus: busB, quiet: true });
   });
 
-  after(async () => {
-    await a?.close();
-    await b?.close();
-    for (const h of handles) await h.close();
-    await tdb?.drop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => two?.close());
 
   it('a deleted API key and a flag turned off on A are refused by B within a second', async () => {
-    const fx = { database: handles[0] } as unknown as TestContext;
-    const user = await createUser(fx);
-    await handles[0]!.db.insertInto('features').values({ owner_type: 'user', owner_id: user.id, name: 'byok', enabled: 1, updated_at: nowIso() }).execute();
-    const created = await a.inject({ method: 'POST', url: '/api/v1/user/apikey', headers: user.headers });
-    assert.equal(created.statusCode, 201, created.body);
-    const apiKey = created.json<{ key: string }>().key;
-    const withKey = async () => (await b.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: { 'x-api-key': apiKey } })).statusCode;
-    const flagOnB = async () => (await b.inject({ method: 'GET', url: '/api/v1/byok/mode', headers: user.headers })).json<{ byok_enabled: boolean }>().byok_enabled;
+    const { a } = two;
+    const { user, withKeyOnB: withKey, flagOnB } = await byokUserWithApiKey(two);
     // B has the key and the flag cached.
     assert.equal(await withKey(), 200);
     assert.equal(await flagOnB(), true);
@@ -91,7 +58,8 @@ describe('PostgreSQL: invalidations commit with their write', { skip: postgresTe
   });
 
   it('a team admin demoted on A loses admin rights on B within a second', async () => {
-    const fx = { database: handles[0] } as unknown as TestContext;
+    const { a, b } = two;
+    const fx = { database: two.database } as unknown as TestContext;
     const owner = await createUser(fx);
     const other = await createUser(fx);
     const team = await a.inject({ method: 'POST', url: '/api/v1/teams', headers: owner.headers, payload: { name: 'tx-bus' } });
@@ -112,7 +80,8 @@ describe('PostgreSQL: invalidations commit with their write', { skip: postgresTe
   });
 
   it("a team renamed on A shows under the new name in B's GET /user within a second", async () => {
-    const fx = { database: handles[0] } as unknown as TestContext;
+    const { a, b } = two;
+    const fx = { database: two.database } as unknown as TestContext;
     const owner = await createUser(fx);
     const team = await a.inject({ method: 'POST', url: '/api/v1/teams', headers: owner.headers, payload: { name: 'before-rename' } });
     assert.equal(team.statusCode, 201, team.body);

@@ -19,7 +19,7 @@ import { principal } from '../src/http/auth.ts';
 import { commands } from '../src/cli/commands.ts';
 import { main } from '../src/cli/main.ts';
 import { serverUrls, welcomeText } from '../src/cli/serve.ts';
-import { TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, testDialects } from './helpers/context.ts';
+import { TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, testDialects, UNTHROTTLED_ENV } from './helpers/context.ts';
 import { openTestDatabase, type TestDatabase } from './helpers/databases.ts';
 import { startServerProcess } from './helpers/processes.ts';
 
@@ -211,7 +211,7 @@ for (const dialect of testDialects()) {
 
     /** A server app on the same data dir and database, with a route that echoes the caller. */
     async function serverOnSameDataDir(): Promise<App> {
-      const config = loadConfig({ ...env, NEO_RATE_LIMIT: 'off', NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0' });
+      const config = loadConfig({ ...env, ...UNTHROTTLED_ENV });
       const db = await openDatabase(config.databaseUrl, { poolSize: 2 });
       const app = await buildApp({ config, database: db, quiet: true });
       app.get('/api/v1/test-whoami', async (request) => {
@@ -389,7 +389,7 @@ for (const dialect of testDialects()) {
       it('admin features set reaches a running server at once through the cache bus', async () => {
         const u = await json(['admin', 'user', 'create', '--email', 'live@example.com'], env, runMain);
         const owner = { type: 'user' as const, id: String(u.id) };
-        const config = loadConfig({ ...env, NEO_RATE_LIMIT: 'off', NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0' });
+        const config = loadConfig({ ...env, ...UNTHROTTLED_ENV });
         const db = await openDatabase(config.databaseUrl, { poolSize: 2 });
         const bus = await createBus(config, db);
         const app = await buildApp({ config, database: db, bus, quiet: true });

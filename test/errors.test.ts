@@ -16,15 +16,7 @@ import { loadConfig } from '../src/config/index.ts';
 import { openDatabase, type DatabaseHandle } from '../src/db/index.ts';
 import { ERROR_CODES, type ErrorCode } from '../src/errors/index.ts';
 import { buildApp, type App } from '../src/app.ts';
-import {
-  createTestContext,
-  signTestJwt,
-  TEST_INTERNAL_TOKEN,
-  TEST_JWT_SECRET,
-  TEST_MASTER_KEY,
-  testDialects,
-  type TestContext,
-} from './helpers/context.ts';
+import { createTestContext, signTestJwt, TEST_SECRETS_ENV, testDialects, UNTHROTTLED_ENV, type TestContext } from './helpers/context.ts';
 import { openTestDatabase } from './helpers/databases.ts';
 import { createTeam, createUser, setByok, type TestUser } from './helpers/fixtures.ts';
 
@@ -183,11 +175,8 @@ for (const dialect of testDialects()) {
       const config = loadConfig({
         NEO_DATA_DIR: dir,
         NEO_DATABASE_URL: testDb.url,
-        NEO_JWT_SECRET: TEST_JWT_SECRET,
-        NEO_MASTER_KEY: TEST_MASTER_KEY,
-        NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
-        NEO_RATE_LIMIT: 'off',
-        NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+        ...TEST_SECRETS_ENV,
+        ...UNTHROTTLED_ENV,
       });
       const database = await openDatabase(config.databaseUrl, { poolSize: 2 });
       const logs: string[] = [];
@@ -287,11 +276,8 @@ if (process.env.NEO_TEST_DATABASE_URL) {
       const config = loadConfig({
         NEO_DATA_DIR: dir,
         NEO_DATABASE_URL: viaProxy.toString(),
-        NEO_JWT_SECRET: TEST_JWT_SECRET,
-        NEO_MASTER_KEY: TEST_MASTER_KEY,
-        NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
-        NEO_RATE_LIMIT: 'off',
-        NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+        ...TEST_SECRETS_ENV,
+        ...UNTHROTTLED_ENV,
       });
       const database = await openDatabase(config.databaseUrl, { poolSize: 2 });
       const app = await buildApp({ config, database, quiet: true });

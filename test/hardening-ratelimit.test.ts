@@ -12,7 +12,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { loadConfig } from '../src/config/index.ts';
 import { buildApp, type App } from '../src/app.ts';
 import { startFakeKeyProviders, type FakeKeyProviders } from './fakes/key-providers.ts';
-import { createTestContext, TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, testDialects, type TestContext } from './helpers/context.ts';
+import { createTestContext, TEST_INTERNAL_TOKEN, TEST_SECRETS_ENV, testDialects, type TestContext } from './helpers/context.ts';
 import { createApiKey, createUser, setByok, type TestUser } from './helpers/fixtures.ts';
 
 /** A fresh loopback address per test, so per-IP counters never collide across runs. */
@@ -227,9 +227,7 @@ async function secondInstance(ctx: TestContext, env: Record<string, string>): Pr
   const config = loadConfig({
     NEO_DATA_DIR: ctx.dataDir,
     NEO_DATABASE_URL: ctx.config.databaseUrl,
-    NEO_JWT_SECRET: TEST_JWT_SECRET,
-    NEO_MASTER_KEY: TEST_MASTER_KEY,
-    NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
+    ...TEST_SECRETS_ENV,
     NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     ...env,
   });

@@ -4,23 +4,13 @@
  * answers the refreshed key; access rules, errors, and no secret in the answer.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { RevocableOpenAi } from './fakes/revocable-openai.ts';
 import { testDialects, type TestContext } from './helpers/context.ts';
 import { createTeam, createUser, setByok, uniqueEmail, type TestUser } from './helpers/fixtures.ts';
-import { acceptedCredential, type ProviderFakes } from './helpers/model-fixtures.ts';
+import { type ProviderFakes } from './helpers/model-fixtures.ts';
 import { assertErrorResponse, securitySuite } from './helpers/security.ts';
-import { startKeyHealthWorld, type KeyHealthWorld } from './helpers/key-health.ts';
-
-interface KeyView {
-  id: string;
-  provider: string;
-  status: string;
-  last_checked_at: string | null;
-  last_check_outcome: string | null;
-  last_check_message: string | null;
-  credential_version: number;
-}
+import { listedKey, saveOpenAiKey, soloByokUser, useKeyHealthWorld, type KeyView } from './helpers/key-health.ts';
 
 const CHECK = '/api/v1/byok/providers/openai/check';
 
@@ -31,29 +21,12 @@ for (const dialect of testDialects()) {
     let openai: RevocableOpenAi;
     let nowMs = Date.parse('2026-12-01T10:00:00.000Z');
 
-    let world: KeyHealthWorld;
-    before(async () => {
-      world = await startKeyHealthWorld(dialect, () => nowMs);
-      ({ ctx, fakes, openai } = world);
-    });
-    after(() => world.close());
+    useKeyHealthWorld(dialect, () => nowMs, (w) => ({ ctx, fakes, openai } = w));
 
-    async function saveKey(user: TestUser): Promise<{ secret: string; key: KeyView }> {
-      const secret = acceptedCredential(fakes, 'openai').api_key;
-      const res = await ctx.app.inject({ method: 'PATCH', url: '/api/v1/byok/providers/openai', headers: user.headers, payload: { api_key: secret } });
-      assert.equal(res.statusCode, 200, res.body);
-      return { secret, key: res.json<{ provider_key: KeyView }>().provider_key };
-    }
-    async function solo(): Promise<TestUser> {
-      const user = await createUser(ctx, uniqueEmail('checknow'));
-      await setByok(ctx, user.owner);
-      return user;
-    }
+    const saveKey = (user: TestUser) => saveOpenAiKey(ctx, fakes, user);
+    const solo = () => soloByokUser(ctx, 'checknow');
     const check = (user: TestUser, url = CHECK) => ctx.app.inject({ method: 'POST', url, headers: user.headers });
-    async function listed(user: TestUser): Promise<KeyView> {
-      const res = await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/providers', headers: user.headers });
-      return res.json<{ provider_keys: KeyView[] }>().provider_keys.find((k) => k.provider === 'openai')!;
-    }
+    const listed = (user: TestUser) => listedKey(ctx, user);
 
     it('checks the key with the provider now; one rejection keeps it active, a second ≥ 30 s later makes it invalid; acceptance restores it', async () => {
       const user = await solo();

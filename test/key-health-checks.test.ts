@@ -6,25 +6,16 @@
  * access rules, limits and bad input.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { RevocableOpenAi } from './fakes/revocable-openai.ts';
 import { TEST_INTERNAL_TOKEN, testDialects, type TestContext } from './helpers/context.ts';
 import { createApiKey, createUser, setByok, uniqueEmail, type TestUser } from './helpers/fixtures.ts';
 import { acceptedCredential, setMode, type ProviderFakes } from './helpers/model-fixtures.ts';
 import { assertErrorResponse } from './helpers/security.ts';
-import { startKeyHealthWorld, type KeyHealthWorld } from './helpers/key-health.ts';
+import { listedKey, saveOpenAiKey, soloByokUser, useKeyHealthWorld, type KeyView } from './helpers/key-health.ts';
 
 const INTERNAL = { authorization: `Bearer ${TEST_INTERNAL_TOKEN}` };
 const REPORT = '/internal/v1/credentials/report';
-
-interface KeyView {
-  id: string;
-  provider: string;
-  status: string;
-  last_check_outcome: string | null;
-  last_check_message?: string | null;
-  credential_version: number;
-}
 
 for (const dialect of testDialects()) {
   describe(`key health: reports, re-checks, resolve, events [${dialect}]`, () => {
@@ -33,20 +24,12 @@ for (const dialect of testDialects()) {
     let openai: RevocableOpenAi;
     let nowMs = Date.parse('2026-12-01T10:00:00.000Z');
 
-    let world: KeyHealthWorld;
-    before(async () => {
-      world = await startKeyHealthWorld(dialect, () => nowMs);
-      ({ ctx, fakes, openai } = world);
-    });
-    after(() => world.close());
+    useKeyHealthWorld(dialect, () => nowMs, (w) => ({ ctx, fakes, openai } = w));
 
     /** A solo user in byok mode with an accepted openai key (and optionally an openrouter key). */
     async function owner(withOpenRouter = false): Promise<{ user: TestUser; secret: string; key: KeyView }> {
-      const user = await createUser(ctx, uniqueEmail('checks'));
-      await setByok(ctx, user.owner);
-      const secret = acceptedCredential(fakes, 'openai').api_key;
-      const res = await ctx.app.inject({ method: 'PATCH', url: '/api/v1/byok/providers/openai', headers: user.headers, payload: { api_key: secret } });
-      assert.equal(res.statusCode, 200, res.body);
+      const user = await soloByokUser(ctx, 'checks');
+      const { secret, key } = await saveOpenAiKey(ctx, fakes, user);
       if (withOpenRouter) {
         const r2 = await ctx.app.inject({
           method: 'PATCH',
@@ -57,12 +40,9 @@ for (const dialect of testDialects()) {
         assert.equal(r2.statusCode, 200, r2.body);
       }
       await setMode(ctx, user, 'byok');
-      return { user, secret, key: res.json<{ provider_key: KeyView }>().provider_key };
+      return { user, secret, key };
     }
-    async function keyOf(user: TestUser, provider = 'openai'): Promise<KeyView> {
-      const res = await ctx.app.inject({ method: 'GET', url: '/api/v1/byok/providers', headers: user.headers });
-      return res.json<{ provider_keys: KeyView[] }>().provider_keys.find((k) => k.provider === provider)!;
-    }
+    const keyOf = (user: TestUser, provider = 'openai') => listedKey(ctx, user, provider);
     const report = (reports: unknown, headers: Record<string, string> = INTERNAL) =>
       ctx.app.inject({ method: 'POST', url: REPORT, headers, payload: { reports } });
     const resolve = (user: TestUser, model: string) =>

@@ -4,28 +4,15 @@
  * version, `last_used_at` coalesced off the request path, `expires_at` validation.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { ProviderName } from '../src/providers/types.ts';
 import { TEST_INTERNAL_TOKEN, testDialects, type TestContext } from './helpers/context.ts';
-import { createUser, setByok, uniqueEmail, type TestUser } from './helpers/fixtures.ts';
+import type { TestUser } from './helpers/fixtures.ts';
 import { acceptedCredential, setMode, type ProviderFakes } from './helpers/model-fixtures.ts';
 import { assertErrorResponse } from './helpers/security.ts';
-import { startKeyHealthWorld, type KeyHealthWorld } from './helpers/key-health.ts';
+import { soloByokUser, useKeyHealthWorld, type KeyView } from './helpers/key-health.ts';
 
 export const INTERNAL = { authorization: `Bearer ${TEST_INTERNAL_TOKEN}` };
-
-interface KeyView {
-  id: string;
-  provider: string;
-  status: string;
-  is_validated: boolean;
-  last_checked_at: string | null;
-  last_check_outcome: string | null;
-  last_check_message?: string | null;
-  last_used_at: string | null;
-  expires_at: string | null;
-  credential_version: number;
-}
 
 for (const dialect of testDialects()) {
   describe(`key health: key objects and resolve [${dialect}]`, () => {
@@ -34,18 +21,9 @@ for (const dialect of testDialects()) {
     let nowMs = Date.parse('2026-12-01T10:00:00.000Z');
     const iso = () => new Date(nowMs).toISOString();
 
-    let world: KeyHealthWorld;
-    before(async () => {
-      world = await startKeyHealthWorld(dialect, () => nowMs);
-      ({ ctx, fakes } = world);
-    });
-    after(() => world.close());
+    useKeyHealthWorld(dialect, () => nowMs, (w) => ({ ctx, fakes } = w));
 
-    async function solo(): Promise<TestUser> {
-      const user = await createUser(ctx, uniqueEmail('health'));
-      await setByok(ctx, user.owner);
-      return user;
-    }
+    const solo = () => soloByokUser(ctx, 'health');
     const save = (user: TestUser, provider: ProviderName, payload: Record<string, unknown>) =>
       ctx.app.inject({ method: 'PATCH', url: `/api/v1/byok/providers/${provider}`, headers: user.headers, payload });
     async function keys(user: TestUser): Promise<KeyView[]> {

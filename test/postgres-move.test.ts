@@ -16,7 +16,7 @@ import { DUMP_TABLES } from '../src/db/dump.ts';
 import { openDatabase, type DatabaseHandle } from '../src/db/index.ts';
 import { buildApp, type App } from '../src/app.ts';
 import { PROVIDERS, type ProviderName } from '../src/providers/types.ts';
-import { createTestContext, TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, testDialects, type TestContext } from './helpers/context.ts';
+import { createTestContext, TEST_INTERNAL_TOKEN, TEST_SECRETS_ENV, testDialects, UNTHROTTLED_ENV, type TestContext } from './helpers/context.ts';
 import { createPostgresDatabase, type TestDatabase } from './helpers/databases.ts';
 import { createTeam, createUser, setByok, uniqueEmail, type TestUser } from './helpers/fixtures.ts';
 import { acceptedCredential, saveKey, setMode, startProviderFakes, type Credential, type ProviderFakes } from './helpers/model-fixtures.ts';
@@ -131,11 +131,8 @@ describe('SQLite → PostgreSQL move with admin export / import', () => {
         const config = loadConfig({
           NEO_DATA_DIR: dir,
           NEO_DATABASE_URL: target.url,
-          NEO_JWT_SECRET: TEST_JWT_SECRET,
-          NEO_MASTER_KEY: TEST_MASTER_KEY,
-          NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
-          NEO_RATE_LIMIT: 'off',
-          NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+          ...TEST_SECRETS_ENV,
+          ...UNTHROTTLED_ENV,
           // The webhook worker would mark the moved outbox events dispatched (no endpoint
           // takes them), and the export below compares the rows with the dump verbatim.
           NEO_WEBHOOK_DELIVERY: 'off',

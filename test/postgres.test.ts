@@ -15,7 +15,7 @@ import { DatabaseUnreachableError, isDatabaseUnavailable, migrateToLatest, openD
 import { migrations } from '../src/db/migrations/index.ts';
 import { createBus, PgBus } from '../src/db/notify.ts';
 import { buildApp, type App } from '../src/app.ts';
-import { signTestJwt, TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY } from './helpers/context.ts';
+import { signTestJwt, TEST_SECRETS_ENV, UNTHROTTLED_ENV } from './helpers/context.ts';
 import { closedPort, createPostgresDatabase, postgresTestUrl, startTcpProxy, type TcpProxy, type TestDatabase } from './helpers/databases.ts';
 import { uniqueEmail } from './helpers/fixtures.ts';
 import { eventually, runCli, startServerProcess } from './helpers/processes.ts';
@@ -142,11 +142,8 @@ describe('database outage while running', { skip: skipPg }, () => {
     const config = loadConfig({
       NEO_DATA_DIR: dataDir,
       NEO_DATABASE_URL: proxy.via(tdb.url),
-      NEO_JWT_SECRET: TEST_JWT_SECRET,
-      NEO_MASTER_KEY: TEST_MASTER_KEY,
-      NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
-      NEO_RATE_LIMIT: 'off',
-      NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+      ...TEST_SECRETS_ENV,
+      ...UNTHROTTLED_ENV,
     });
     database = await openDatabase(config.databaseUrl, { poolSize: 3 });
     bus = await createBus(config, database);

@@ -21,7 +21,15 @@ import { uuidv7 } from '../src/db/ids.ts';
 import { main } from '../src/cli/main.ts';
 import { buildApp, type App } from '../src/app.ts';
 import type { ProviderName } from '../src/providers/types.ts';
-import { createTestContext, TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, testDialects, type TestContext } from './helpers/context.ts';
+import {
+  createTestContext,
+  TEST_INTERNAL_TOKEN,
+  TEST_JWT_SECRET,
+  TEST_MASTER_KEY,
+  testDialects,
+  UNTHROTTLED_ENV,
+  type TestContext,
+} from './helpers/context.ts';
 
 const BIN = new URL('../bin/neo-byok', import.meta.url).pathname;
 const OWNERS = 10_000;
@@ -163,8 +171,7 @@ async function serverWith(ctx: TestContext, env: Record<string, string>): Promis
     NEO_DATABASE_URL: ctx.config.databaseUrl,
     NEO_JWT_SECRET: TEST_JWT_SECRET,
     NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
-    NEO_RATE_LIMIT: 'off',
-    NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+    ...UNTHROTTLED_ENV,
     ...env,
   });
   const app = await buildApp({ config, database: ctx.database, quiet: true });

@@ -15,7 +15,7 @@ import { loadConfig } from '../src/config/index.ts';
 import { openDatabase, type DatabaseHandle } from '../src/db/index.ts';
 import { createBus, SqliteWatchBus } from '../src/db/notify.ts';
 import { buildApp, type App } from '../src/app.ts';
-import { signTestJwt, TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY } from './helpers/context.ts';
+import { signTestJwt, TEST_SECRETS_ENV, UNTHROTTLED_ENV } from './helpers/context.ts';
 
 const BIN = new URL('../bin/neo-byok', import.meta.url).pathname;
 
@@ -29,11 +29,9 @@ describe('SQLite: writes by another process reach a running server', () => {
     dir = mkdtempSync(join(tmpdir(), 'neo-extwrite-'));
     env = {
       NEO_DATA_DIR: dir,
-      NEO_JWT_SECRET: TEST_JWT_SECRET,
-      NEO_MASTER_KEY: TEST_MASTER_KEY,
-      NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
+      ...TEST_SECRETS_ENV,
+      ...UNTHROTTLED_ENV,
       NEO_LOG_LEVEL: 'silent',
-      NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     };
     const config = loadConfig(env);
     database = await openDatabase(config.databaseUrl);

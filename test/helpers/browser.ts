@@ -7,9 +7,13 @@
  * Network: the server listens on 127.0.0.1; background networking is off and every
  * host name resolves to nothing, so the browser cannot reach anything but loopback IPs.
  */
+import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page, type Response } from 'playwright-core';
+import type { TestContext } from './context.ts';
 
 export const CHROMIUM_PATH = '/usr/bin/chromium';
 
@@ -79,6 +83,62 @@ export async function launchChromium(): Promise<Browser> {
     args: CHROMIUM_ARGS,
     timeout: 60_000,
   });
+}
+
+/**
+ * A suite that needs Chromium: skipped where it is missing, except in CI, where one
+ * failing test says what is missing.
+ */
+export function describeInChromium(name: string, body: () => void): void {
+  const missing = chromiumMissing();
+  if (missing && IN_CI) {
+    describe(name, () => {
+      it('needs Chromium at /usr/bin/chromium in CI', () => {
+        assert.fail(missing);
+      });
+    });
+    return;
+  }
+  describe(name, { skip: missing ?? false }, body);
+}
+
+export interface ChromiumPages {
+  /** A fresh page on `baseUrl` (openPage), closed after the suite. */
+  open(baseUrl: string, opts?: { width?: number; height?: number }): Promise<OpenedPage>;
+}
+
+/** Launches Chromium before the suite's tests; after them closes every page opened through `open`, then Chromium. */
+export function useChromium(): ChromiumPages {
+  let browser: Browser | undefined;
+  const pages: OpenedPage[] = [];
+  before(async () => {
+    browser = await launchChromium();
+  });
+  after(async () => {
+    for (const p of pages) await p.close().catch(() => {});
+    await browser?.close();
+  });
+  return {
+    open: async (baseUrl, opts) => {
+      const p = await openPage(browser!, baseUrl, opts);
+      pages.push(p);
+      return p;
+    },
+  };
+}
+
+/** Serves the app on 127.0.0.1 (a free port); its base URL. */
+export async function listenLocal(ctx: TestContext): Promise<string> {
+  await ctx.app.listen({ port: 0, host: '127.0.0.1' });
+  return `http://127.0.0.1:${(ctx.app.server.address() as AddressInfo).port}`;
+}
+
+/** Signs in on the settings page with a Neo API key or an access token, and waits for the page. */
+export async function signIn(p: OpenedPage, credential: string): Promise<void> {
+  await p.page.goto('/');
+  await p.page.getByLabel('Neo API key or access token').fill(credential);
+  await p.page.getByRole('button', { name: 'Sign in' }).click();
+  await p.page.getByRole('heading', { level: 1, name: 'BYOK settings' }).waitFor();
 }
 
 /** What a page did: console messages, page errors, CSP violations and every response. */

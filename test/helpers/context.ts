@@ -17,6 +17,23 @@ export const TEST_JWT_SECRET = 'test-jwt-secret-0123456789abcdefghijklmnopqrstuv
 export const TEST_MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
 export const TEST_INTERNAL_TOKEN = 'internal-token-0123456789abcdefghijklmnopqrstuvwxyz';
 
+/** The secrets every test server shares (tokens signed by the tests verify on every instance). */
+export const TEST_SECRETS_ENV: Readonly<Record<string, string>> = {
+  NEO_JWT_SECRET: TEST_JWT_SECRET,
+  NEO_MASTER_KEY: TEST_MASTER_KEY,
+  NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
+};
+
+/**
+ * No rate limits and no load shedding on event-loop delay: a loaded test machine stalls
+ * processes for hundreds of ms, and a correctness test must not be answered 503 or 429
+ * (test/overload.test.ts and test/hardening-ratelimit.test.ts turn them on).
+ */
+export const UNTHROTTLED_ENV: Readonly<Record<string, string>> = {
+  NEO_RATE_LIMIT: 'off',
+  NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+};
+
 export interface TestContextOptions {
   dialect?: TestDialect;
   env?: Record<string, string>;
@@ -63,14 +80,9 @@ export async function createTestContext(options: TestContextOptions = {}): Promi
   const config = loadConfig({
     NEO_DATA_DIR: dataDir,
     NEO_DATABASE_URL: testDb.url,
-    NEO_JWT_SECRET: TEST_JWT_SECRET,
-    NEO_MASTER_KEY: TEST_MASTER_KEY,
-    NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
+    ...TEST_SECRETS_ENV,
+    ...UNTHROTTLED_ENV,
     NEO_LOG_LEVEL: 'info',
-    NEO_RATE_LIMIT: 'off',
-    // No load shedding on event-loop delay: a loaded test machine stalls processes for
-    // hundreds of ms (test/overload.test.ts turns it on).
-    NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
     // Tests run key-health rounds themselves (services.keyHealthScheduler.round()).
     NEO_KEY_RECHECK: 'off',
     // Tests run webhook delivery rounds themselves (services.webhookWorker.round()).

@@ -8,18 +8,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY } from './context.ts';
+import { TEST_SECRETS_ENV, UNTHROTTLED_ENV } from './context.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/neo-byok', import.meta.url));
 
 /** The environment a test server needs: shared secrets, rate limits off, quiet logs. */
 export function baseServerEnv(overrides: Record<string, string> = {}): Record<string, string> {
   return {
-    NEO_JWT_SECRET: TEST_JWT_SECRET,
-    NEO_MASTER_KEY: TEST_MASTER_KEY,
-    NEO_INTERNAL_TOKEN: TEST_INTERNAL_TOKEN,
-    NEO_RATE_LIMIT: 'off',
-    NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+    ...TEST_SECRETS_ENV,
+    ...UNTHROTTLED_ENV,
     NEO_LOG_LEVEL: 'info',
     NEO_DATABASE_POOL_SIZE: '4',
     HOST: '127.0.0.1',
