@@ -888,7 +888,7 @@ function table(phases: Phase[]): string {
         s.itemsPerRequest ? `${s.label} = ${fmtInt(s.median.rps * s.itemsPerRequest)} resolves/s` : s.label,
         fmtInt(s.median.rps),
         s.id === 'healthz' ? '1.00' : s.median.ratio.toFixed(2),
-        s.id === 'floor' ? '1.00' : s.median.floorRatio.toFixed(2),
+        s.id === 'floor' ? '1.00' : Number.isFinite(s.median.floorRatio) ? s.median.floorRatio.toFixed(2) : '–',
         fmtMs(s.median.p50),
         fmtMs(s.median.p99),
         fmtInt(s.median.cpuUsPerRequest),
