@@ -16,6 +16,16 @@
  *   short printable excerpt of it is returned.
  *
  * Nothing here logs, and error texts never carry request headers (the signature).
+ *
+ * Not built on the providers' client (src/providers/outbound.ts), on purpose: that one
+ * calls fixed, operator-configured provider hosts through `fetch`, which cannot pin a
+ * connection to pre-checked addresses (no per-request `lookup`) — here the URL is a
+ * user's, so the connect must go through node:http with the checked addresses. The
+ * body rules differ too: a provider answer past its cap is a failure (a cut listing is
+ * unusable), a receiver's answer is cut at 64 KiB and still a delivery (only its status
+ * and an excerpt matter). And the failure vocabularies serve different readers: check
+ * messages tell `dns` from `network` for a provider host, the delivery log tells refused,
+ * reset, TLS and HTTP-parse failures apart for a receiver (its DNS was checked before).
  */
 import { promises as dnsPromises } from 'node:dns';
 import type { LookupOptions } from 'node:dns';
