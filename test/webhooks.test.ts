@@ -473,6 +473,9 @@ for (const dialect of testDialects()) {
       nowMs += 1_000;
       const patched = await ctx.app.inject({ method: 'PATCH', url: `${BASE}/${webhook.id}`, headers: { ...user.headers, 'x-request-id': 'req-audit-patch' }, payload: { events: ['mode.auto_switched'], enabled: false } });
       assert.equal(patched.statusCode, 200, patched.body);
+      // A PATCH that changes nothing is not a change.
+      const same = await ctx.app.inject({ method: 'PATCH', url: `${BASE}/${webhook.id}`, headers: user.headers, payload: { enabled: false } });
+      assert.equal(same.statusCode, 200, same.body);
       nowMs += 1_000;
       const rotated = await ctx.app.inject({ method: 'POST', url: `${BASE}/${webhook.id}/rotate-secret`, headers: user.headers });
       assert.equal(rotated.statusCode, 200, rotated.body);
