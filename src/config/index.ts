@@ -3,13 +3,14 @@
  * default and description is in the schema (schema.ts); `loadConfig(env)` checks the
  * environment against it and throws a ConfigError listing every problem at once. Loading
  * writes nothing: the secrets a SQLite start may lack are generated beforehand by
- * `ensureSecrets` (secrets.ts), which `neo-byok serve` and the CLI call.
+ * `ensureSecrets` (secrets.ts, where every rule about secrets lives), which `neo-byok
+ * serve` and the CLI call.
  */
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
-import { ConfigError, processEnv, type Env } from './error.ts';
+import { processEnv, type Env } from './error.ts';
 import { FORMATS, PROVIDER_URL_APIS, masterKey, providerUrlVar, readEnv, type ProviderUrlName } from './schema.ts';
-import { dataDirOf, isPostgresUrl, missingSecrets, readSecrets, secretsFile } from './secrets.ts';
+import { dataDirOf, resolveSecrets } from './secrets.ts';
 
 export { ConfigError, processEnv } from './error.ts';
 export { EnvSchema, masterKey, normalizeAllowedHttpHost, type LogLevel, type ProviderUrlName, type TrustProxy } from './schema.ts';
@@ -23,31 +24,7 @@ export type KeyHealthConfig = Config['keyHealth'];
 /** Validates the environment once, without side effects; throws ConfigError listing every problem. */
 export function loadConfig(env: Env = processEnv()) {
   const v = readEnv(env);
-  const missing = missingSecrets(v);
-  if (missing.length && isPostgresUrl(v.NEO_DATABASE_URL ?? '')) {
-    // Instances sharing a PostgreSQL database would each generate their own secrets: keys
-    // sealed by one instance unreadable on the next, tokens valid on one instance only.
-    throw new ConfigError([
-      `NEO_DATABASE_URL is PostgreSQL: set NEO_MASTER_KEY, NEO_JWT_SECRET (or NEO_JWT_JWKS_URL) and NEO_INTERNAL_TOKEN in the environment; every instance must share the same values, so they are never generated (missing: ${missing.map((s) => s.label).join(', ')}). Secrets are generated into the data dir only for a local SQLite database.`,
-    ]);
-  }
-  const file = secretsFile(v);
-  const stored = missing.length ? readSecrets(file) : {};
-  const absent = missing.filter((s) => !stored[s.key]);
-  if (absent.length) {
-    throw new ConfigError([`${absent.map((s) => s.label).join(', ')} not set, and ${file} does not hold them: run \`neo-byok serve\` once (it generates them) or set them`]);
-  }
-  const problems: string[] = [];
-  let key: Buffer | undefined;
-  try {
-    key = masterKey(v.NEO_MASTER_KEY ?? stored.master_key!);
-  } catch (err) {
-    problems.push(`${file} master_key ${(err as Error).message}`);
-  }
-  const jwtSecret = v.NEO_JWT_JWKS_URL ? undefined : (v.NEO_JWT_SECRET ?? stored.jwt_secret!);
-  if (jwtSecret !== undefined && jwtSecret.length < 32) problems.push(`${file} jwt_secret is too short`);
-  if (problems.length) throw new ConfigError(problems);
-
+  const secrets = resolveSecrets(v);
   const dataDir = dataDirOf(v);
   const providerUrls: Partial<Record<ProviderUrlName, string>> = {};
   for (const api of PROVIDER_URL_APIS) {
@@ -69,15 +46,15 @@ export function loadConfig(env: Env = processEnv()) {
     logLevel: v.NEO_LOG_LEVEL,
     jwt: {
       /** HS256 shared secret (bytes), when JWKS is not configured. */
-      secret: jwtSecret === undefined ? undefined : new TextEncoder().encode(jwtSecret),
+      secret: secrets.jwtSecret === undefined ? undefined : new TextEncoder().encode(secrets.jwtSecret),
       jwksUrl: v.NEO_JWT_JWKS_URL && FORMATS.url(v.NEO_JWT_JWKS_URL),
       issuer: v.NEO_JWT_ISSUER,
       audience: v.NEO_JWT_AUDIENCE,
       allowMissingEmailVerified: v.NEO_JWT_ALLOW_MISSING_EMAIL_VERIFIED,
     },
-    masterKey: key!,
+    masterKey: secrets.masterKey,
     masterKeyPrevious: v.NEO_MASTER_KEY_PREVIOUS ? masterKey(v.NEO_MASTER_KEY_PREVIOUS) : undefined,
-    internalToken: v.NEO_INTERNAL_TOKEN ?? stored.internal_token!,
+    internalToken: secrets.internalToken,
     byokDefault: v.NEO_BYOK_DEFAULT,
     providerUrls,
     azureAllowedHosts: (v.NEO_AZURE_ALLOWED_HOSTS ?? []).map((h) => h.toLowerCase()),

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, processEnv, type Env } from './error.ts';
-import { readEnv, type EnvValues } from './schema.ts';
+import { masterKey, readEnv, type EnvValues } from './schema.ts';
 
 /** In the order the PostgreSQL error names them. */
 const SECRETS = [
@@ -16,7 +16,7 @@ const SECRETS = [
   { key: 'jwt_secret', env: 'NEO_JWT_SECRET', label: 'NEO_JWT_SECRET (or NEO_JWT_JWKS_URL)', make: () => randomBytes(48).toString('base64url') },
   { key: 'internal_token', env: 'NEO_INTERNAL_TOKEN', label: 'NEO_INTERNAL_TOKEN', make: () => randomBytes(32).toString('base64url') },
 ] as const;
-export type StoredSecrets = Partial<Record<(typeof SECRETS)[number]['key'], string>>;
+type StoredSecrets = Partial<Record<(typeof SECRETS)[number]['key'], string>>;
 
 /** True for a `postgres://` or `postgresql://` NEO_DATABASE_URL. */
 export function isPostgresUrl(url: string): boolean {
@@ -24,15 +24,15 @@ export function isPostgresUrl(url: string): boolean {
 }
 
 export const dataDirOf = (v: EnvValues) => resolve(process.cwd(), v.NEO_DATA_DIR);
-export const secretsFile = (v: EnvValues) => join(dataDirOf(v), 'secrets.json');
+const secretsFile = (v: EnvValues) => join(dataDirOf(v), 'secrets.json');
 
 /** The secrets the environment does not give (a JWKS URL replaces the JWT secret). */
-export function missingSecrets(v: EnvValues) {
+function missingSecrets(v: EnvValues) {
   return SECRETS.filter((s) => !v[s.env] && !(s.key === 'jwt_secret' && v.NEO_JWT_JWKS_URL));
 }
 
 /** secrets.json as stored ({} when absent); a corrupt file is a ConfigError, never replaced. */
-export function readSecrets(path: string): StoredSecrets {
+function readSecrets(path: string): StoredSecrets {
   if (!existsSync(path)) return {};
   let parsed: unknown;
   try {
@@ -63,4 +63,36 @@ export function ensureSecrets(env: Env = processEnv()): string[] {
   writeFileSync(path, JSON.stringify(stored, null, 2) + '\n', { mode: 0o600 });
   chmodSync(path, 0o600);
   return generated.map((s) => s.key);
+}
+
+/**
+ * The three secrets from the environment or, for SQLite, from secrets.json (read only).
+ * PostgreSQL without them, or a secret neither given nor stored, is a ConfigError.
+ */
+export function resolveSecrets(v: EnvValues): { masterKey: Buffer; jwtSecret: string | undefined; internalToken: string } {
+  const missing = missingSecrets(v);
+  if (missing.length && isPostgresUrl(v.NEO_DATABASE_URL ?? '')) {
+    // Instances sharing a PostgreSQL database would each generate their own secrets: keys
+    // sealed by one instance unreadable on the next, tokens valid on one instance only.
+    throw new ConfigError([
+      `NEO_DATABASE_URL is PostgreSQL: set NEO_MASTER_KEY, NEO_JWT_SECRET (or NEO_JWT_JWKS_URL) and NEO_INTERNAL_TOKEN in the environment; every instance must share the same values, so they are never generated (missing: ${missing.map((s) => s.label).join(', ')}). Secrets are generated into the data dir only for a local SQLite database.`,
+    ]);
+  }
+  const file = secretsFile(v);
+  const stored = missing.length ? readSecrets(file) : {};
+  const absent = missing.filter((s) => !stored[s.key]);
+  if (absent.length) {
+    throw new ConfigError([`${absent.map((s) => s.label).join(', ')} not set, and ${file} does not hold them: run \`neo-byok serve\` once (it generates them) or set them`]);
+  }
+  const problems: string[] = [];
+  let key: Buffer | undefined;
+  try {
+    key = masterKey(v.NEO_MASTER_KEY ?? stored.master_key!);
+  } catch (err) {
+    problems.push(`${file} master_key ${(err as Error).message}`);
+  }
+  const jwtSecret = v.NEO_JWT_JWKS_URL ? undefined : (v.NEO_JWT_SECRET ?? stored.jwt_secret!);
+  if (jwtSecret !== undefined && jwtSecret.length < 32) problems.push(`${file} jwt_secret is too short`);
+  if (problems.length) throw new ConfigError(problems);
+  return { masterKey: key!, jwtSecret, internalToken: v.NEO_INTERNAL_TOKEN ?? stored.internal_token! };
 }
