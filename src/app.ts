@@ -5,7 +5,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
-import underPressure from '@fastify/under-pressure';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -23,34 +22,39 @@ import { teamsRoutes } from './modules/teams/teams.routes.ts';
 import { TeamsService } from './modules/teams/teams.service.ts';
 import { KeyVault } from './crypto/vault.ts';
 import { byokRoutes } from './modules/byok/byok.routes.ts';
-import { ByokService } from './modules/byok/byok.service.ts';
-import { isStoredEndpoint } from './providers/azure-foundry/index.ts';
+import { createByok } from './modules/byok/byok.module.ts';
+import type { ByokService } from './modules/byok/byok.service.ts';
+import { clockOption, type ModuleContext } from './modules/context.ts';
 import { createProviderRegistry, type ProviderRegistry } from './providers/registry.ts';
 import { ModelsService } from './modules/models/models.service.ts';
 import { modelsRoutes } from './modules/models/models.routes.ts';
 import { UsersService } from './modules/users/users.service.ts';
 import { usersRoutes } from './modules/users/users.routes.ts';
-import { ResolveService } from './modules/internal/resolve.service.ts';
-import { ShortLivedCredentials } from './modules/internal/short-lived.ts';
 import { resolveRoutes } from './modules/internal/resolve.routes.ts';
 import { resolveBatchRoutes } from './modules/internal/resolve-batch.routes.ts';
-import { ResolveBatchService } from './modules/internal/resolve-batch.service.ts';
+import { createResolver } from './modules/internal/internal.module.ts';
+import type { ResolveService } from './modules/internal/resolve.service.ts';
+import type { ShortLivedCredentials } from './modules/internal/short-lived.ts';
 import { keyHealthRoutes } from './modules/keyhealth/keyhealth.routes.ts';
-import { KeyHealthScheduler } from './modules/keyhealth/keyhealth.scheduler.ts';
-import { KeyHealthService } from './modules/keyhealth/keyhealth.service.ts';
-import { UsageRecorder } from './modules/keyhealth/usage.ts';
-import { OidcIssuer } from './modules/oidc/issuer.ts';
+import { createKeyHealth } from './modules/keyhealth/keyhealth.module.ts';
+import type { KeyHealthScheduler } from './modules/keyhealth/keyhealth.scheduler.ts';
+import type { KeyHealthService } from './modules/keyhealth/keyhealth.service.ts';
+import type { UsageRecorder } from './modules/keyhealth/usage.ts';
+import type { OidcIssuer } from './modules/oidc/issuer.ts';
+import { createOidcIssuer } from './modules/oidc/oidc.module.ts';
 import { oidcRoutes } from './modules/oidc/oidc.routes.ts';
 import { federationRoutes } from './modules/oidc/federation.routes.ts';
 import { webhooksRoutes } from './modules/webhooks/webhooks.routes.ts';
-import { WebhooksService } from './modules/webhooks/webhooks.service.ts';
+import { createWebhooks } from './modules/webhooks/webhooks.module.ts';
+import type { WebhooksService } from './modules/webhooks/webhooks.service.ts';
+import type { WebhookWorker } from './modules/webhooks/webhooks.worker.ts';
 import type { LookupFn } from './modules/webhooks/safe-http.ts';
-import { WebhookWorker } from './modules/webhooks/webhooks.worker.ts';
 import { webRoutes } from './web/web.routes.ts';
 import { installAuth } from './http/auth.ts';
 import { OneLineRequestLog, requestLoggerFactory } from './http/request-log.ts';
 import { installErrorHandling, sendError, toAppError } from './http/errors.ts';
 import { openapiOptions } from './http/openapi.ts';
+import { installOverload } from './http/overload.ts';
 import {
   CONNECTIONS_CHECKING_INTERVAL_MS,
   DOCS_CSP,
@@ -206,114 +210,38 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   const metrics = new Metrics();
   metrics.observeCaches(bus);
-  const auth = new AuthService({ db: database.db, dialect: database.dialect, jwt: config.jwt, bus, ...(deps.clock ? { clock: deps.clock } : {}) });
-  // Services (composition root): each gets exactly what it uses.
-  const features = new FeaturesService({ db: database.db, dialect: database.dialect, bus, defaults: { byok: config.byokDefault }, ...(deps.clock ? { clock: deps.clock } : {}) });
-  // The master key must be the one this database was encrypted with: a clear startup error otherwise.
-  await KeyVault.verifyMasterKey(database.db, config.masterKey, config.masterKeyPrevious);
-  const vault = new KeyVault({
-    db: database.db,
-    masterKey: config.masterKey,
-    ...(config.masterKeyPrevious ? { masterKeyPrevious: config.masterKeyPrevious } : {}),
-    bus,
-    ...(deps.clock ? { clock: deps.clock } : {}),
-    // A key is handed out only for an Azure endpoint that passes the host rules again.
-    acceptsLocation: (provider, location) => provider !== 'azure-foundry' || isStoredEndpoint(location, config.azureAllowedHosts),
-  });
-  const providers = createProviderRegistry({ azureAllowedHosts: config.azureAllowedHosts });
-  const oidc = new OidcIssuer({
-    db: database.db,
-    ...(config.oidcIssuer ? { issuer: config.oidcIssuer } : {}),
-    masterKey: config.masterKey,
-    ...(config.masterKeyPrevious ? { masterKeyPrevious: config.masterKeyPrevious } : {}),
-    bus,
-    ...(deps.clock ? { clock: deps.clock } : {}),
-  });
-  const byok = new ByokService({
+  // Services (composition root): each module's factory takes from the context what its services use.
+  const ctx: ModuleContext = {
+    config,
     db: database.db,
     dialect: database.dialect,
-    vault,
-    providers,
-    features,
     bus,
-    fetch: deps.fetch ?? globalThis.fetch,
-    providerUrls: config.providerUrls,
-    providerTimeoutMs: config.providerTimeoutMs,
     metrics,
     log: app.log,
-    recheckIntervalMs: config.keyHealth.recheckIntervalMs,
+    fetch: deps.fetch ?? globalThis.fetch,
     ...(deps.clock ? { clock: deps.clock } : {}),
-    // Cached mode and keys for GET /byok/mode (`models` is built below; called per request).
-    ownerState: (owner) => models.ownerState(owner),
-    oidc,
-  });
-  const apiKeys = new ApiKeysService({ db: database.db, dialect: database.dialect, bus, ...(deps.clock ? { clock: deps.clock } : {}) });
+    ...(deps.webhookLookup ? { webhookLookup: deps.webhookLookup } : {}),
+  };
+  const base = { db: database.db, dialect: database.dialect, bus, ...clockOption(ctx) };
+  const auth = new AuthService({ ...base, jwt: config.jwt });
+  const features = new FeaturesService({ ...base, defaults: { byok: config.byokDefault } });
+  const vault = await KeyVault.open({ db: database.db, config, bus, ...clockOption(ctx) });
+  const providers = createProviderRegistry({ azureAllowedHosts: config.azureAllowedHosts });
+  const oidc = createOidcIssuer(ctx);
+  const byok = createByok(ctx, { vault, providers, features, oidc, models: () => models });
+  const apiKeys = new ApiKeysService(base);
   const teams = new TeamsService({
     db: database.db,
     dialect: database.dialect,
     invalidateUser: (id) => auth.invalidateUser(id),
     invalidateTeam: (id) => bus.publish('team', id),
-    ...(deps.clock ? { clock: deps.clock } : {}),
+    ...clockOption(ctx),
   });
-  const models = new ModelsService({ db: database.db, dialect: database.dialect, bus, features, ...(deps.clock ? { clock: deps.clock } : {}) });
+  const models = new ModelsService({ ...base, features });
   const users = new UsersService({ db: database.db, dialect: database.dialect, features, models, bus });
-  const keyHealth = new KeyHealthService({
-    db: database.db,
-    dialect: database.dialect,
-    bus,
-    config: config.keyHealth,
-    decrypt: (owner, provider, ciphertext, location) => vault.decrypt(owner, provider, ciphertext, location),
-    check: (provider, apiKey, location, owner) => byok.checkCredential(provider, apiKey, location, owner),
-    providerCallsPerMinute: config.rateLimit.providerCallsPerMinute,
-    metrics,
-    log: app.log,
-    keyView: (owner, provider) => byok.keyView(owner, provider),
-    ...(deps.clock ? { clock: deps.clock } : {}),
-  });
-  const keyHealthScheduler = new KeyHealthScheduler(keyHealth, { log: app.log });
-  metrics.keyStatusSource = () => keyHealth.repo.countByStatus();
-  // last_used_at: noted in memory by resolve, written in one batch by a timer (never on the request path).
-  const usage = new UsageRecorder(keyHealth.repo, {
-    ...(deps.clock ? { clock: deps.clock } : {}),
-    onError: (err) => app.log.warn({ event: 'key_health.last_used_write_failed', err: (err as Error)?.name }, 'last_used_at write failed'),
-  });
-  // Keyless connections and short_lived resolve: short-lived cloud credentials, cached per owner, refreshed in the background.
-  const shortLived = new ShortLivedCredentials({
-    providers,
-    oidc,
-    decrypt: (owner, provider, ciphertext, location) => vault.decrypt(owner, provider, ciphertext, location),
-    fetch: deps.fetch ?? globalThis.fetch,
-    providerUrls: config.providerUrls,
-    providerTimeoutMs: config.providerTimeoutMs,
-    log: app.log,
-    metrics,
-    bus,
-    ...(deps.clock ? { clock: deps.clock } : {}),
-  });
-  const resolver = new ResolveService({ auth, models, vault, metrics, usage, shortLived });
-  const resolveBatch = new ResolveBatchService({ auth, models, vault, metrics, usage, shortLived });
-  const webhookWorker = new WebhookWorker({
-    db: database.db,
-    dialect: database.dialect,
-    vault,
-    allowedHttpHosts: config.webhooks.allowedHttpHosts,
-    retryScheduleMs: config.webhooks.retryScheduleMs,
-    metrics,
-    log: app.log,
-    ...(deps.clock ? { clock: deps.clock } : {}),
-    ...(deps.webhookLookup ? { lookup: deps.webhookLookup } : {}),
-  });
-  const webhooks = new WebhooksService({
-    db: database.db,
-    dialect: database.dialect,
-    vault,
-    byok,
-    allowedHttpHosts: config.webhooks.allowedHttpHosts,
-    onDue: () => webhookWorker.wake(),
-    ...(deps.clock ? { clock: deps.clock } : {}),
-    ...(deps.webhookLookup ? { lookup: deps.webhookLookup } : {}),
-  });
-  metrics.webhookQueueSource = () => webhooks.repo.queueState();
+  const { keyHealth, keyHealthScheduler, usage, jobs: keyHealthJobs } = createKeyHealth(ctx, { vault, byok });
+  const { resolver, resolveBatch, shortLived, jobs: shortLivedJobs } = createResolver(ctx, { auth, models, vault, providers, oidc, usage });
+  const { webhooks, webhookWorker, jobs: webhookJobs } = createWebhooks(ctx, { vault, byok });
   const services: Services = { auth, features, metrics, bus, vault, providers, byok, apiKeys, teams, models, users, resolver, keyHealth, keyHealthScheduler, usage, oidc, shortLived, webhooks, webhookWorker };
   // @services-end
   app.decorate('services', services);
@@ -342,48 +270,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(webRoutes);
   // @routes-end
 
+  const background = [keyHealthJobs, shortLivedJobs, webhookJobs];
   app.addHook('onReady', async () => {
-    usage.start();
-    shortLived.start();
-    if (config.keyHealth.scheduler) keyHealthScheduler.start();
-    if (config.webhooks.worker) webhookWorker.start();
+    for (const jobs of background) jobs.start();
   });
   app.addHook('preClose', async () => {
-    await keyHealthScheduler.stop();
-    await webhookWorker.stop();
-    await usage.stop();
-    await shortLived.stop();
+    for (const jobs of background) await jobs.stop();
   });
   app.addHook('onClose', async () => {
     await bus.close();
   });
   return app;
-}
-
-/** Routes that answer under pressure: liveness and the figures that explain the pressure. */
-const ANSWERS_UNDER_PRESSURE = new Set(['/healthz', '/metrics']);
-
-/**
- * Load shedding (@fastify/under-pressure): while the event loop's mean delay, the heap or
- * the RSS is over its threshold (config.overload, sampled every sampleIntervalMs), a
- * request gets 503 `unavailable` with Retry-After at once, before authentication or any
- * other work, instead of queueing behind the backlog. `/healthz` (liveness: restarting a
- * busy process helps nobody) and `/metrics` still answer; `/readyz` answers 503, so a
- * load balancer sends new traffic elsewhere until the instance recovers.
- * Registered after the security headers (the 503 carries them) and before authentication.
- */
-async function installOverload(app: FastifyInstance, config: Config): Promise<void> {
-  const o = config.overload;
-  const mb = (n: number) => n * 2 ** 20;
-  await app.register(underPressure, {
-    maxEventLoopDelay: o.maxEventLoopDelayMs,
-    maxHeapUsedBytes: mb(o.maxHeapUsedMb),
-    maxRssBytes: mb(o.maxRssMb),
-    sampleInterval: o.sampleIntervalMs,
-    // A rejected promise goes through the error handler: the contract's ErrorResponse.
-    pressureHandler: async (request) => {
-      if (ANSWERS_UNDER_PRESSURE.has(request.routeOptions.url ?? '')) return;
-      throw new AppError('unavailable', 'the server is overloaded; retry the request', { retryAfter: o.retryAfterS });
-    },
-  });
 }

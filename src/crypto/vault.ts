@@ -10,6 +10,7 @@
  * cache: on each (re)subscription of a remote bus, and on SQLite when another process
  * has committed (SqliteWatchBus, src/db/notify.ts).
  */
+import type { Config } from '../config/index.ts';
 import type { Db, Trx } from '../db/index.ts';
 import { ownerKey, type Owner } from '../db/schema.ts';
 import { afterCommit, nowIso } from '../db/index.ts';
@@ -17,6 +18,7 @@ import { uuidv7 } from '../db/ids.ts';
 import { VaultRepo } from './vault.repo.ts';
 import type { CacheBus } from '../lib/bus.ts';
 import { Cache, type Now } from '../lib/cache.ts';
+import { isStoredEndpoint } from '../providers/azure-foundry/index.ts';
 import type { ProviderName } from '../providers/types.ts';
 import {
   DecryptionError,
@@ -115,6 +117,29 @@ export class KeyVault {
   private readonly cache: Cache<CachedDataKey>;
   private readonly prepared = new Map<string, { context: string; secret: PreparedSecret }>();
   private readonly clock: () => number;
+
+  /**
+   * The server's vault (src/app.ts). The master key must be the one this database was
+   * encrypted with: MasterKeyMismatchError otherwise, a clear startup error. A key is
+   * handed out only for an Azure endpoint that passes the host rules again.
+   */
+  static async open(deps: {
+    db: Db;
+    config: Pick<Config, 'masterKey' | 'masterKeyPrevious' | 'azureAllowedHosts'>;
+    bus: CacheBus;
+    clock?: () => number;
+  }): Promise<KeyVault> {
+    const { db, config } = deps;
+    await KeyVault.verifyMasterKey(db, config.masterKey, config.masterKeyPrevious);
+    return new KeyVault({
+      db,
+      masterKey: config.masterKey,
+      ...(config.masterKeyPrevious ? { masterKeyPrevious: config.masterKeyPrevious } : {}),
+      bus: deps.bus,
+      ...(deps.clock ? { clock: deps.clock } : {}),
+      acceptsLocation: (provider, location) => provider !== 'azure-foundry' || isStoredEndpoint(location, config.azureAllowedHosts),
+    });
+  }
 
   constructor(private readonly deps: KeyVaultDeps) {
     this.masterKeyId = masterKeyId(deps.masterKey);
