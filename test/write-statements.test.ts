@@ -44,7 +44,8 @@ function shape(line: string): string {
   const [role, text] = line.split(': ', 2) as [string, string];
   if (/^(begin|commit|rollback|savepoint|release)\b/i.test(text)) return `${role}: ${text.toLowerCase()}`;
   const verb = text.split(' ')[0]!.toLowerCase();
-  const table = /\b(?:from|into|update)\s+"(\w+)"/i.exec(text)?.[1] ?? '?';
+  // The last table named: a subquery's table comes before the outer FROM in a select list.
+  const table = [...text.matchAll(/\b(?:from|into|update)\s+"(\w+)"/gi)].at(-1)?.[1] ?? '?';
   return `${role}: ${verb} ${table}`;
 }
 
@@ -85,12 +86,11 @@ describe('statements of one BYOK write (SQLite)', () => {
       [
         'writer: begin immediate',
         'writer: savepoint neo_group_job',
-        'writer: select byok_settings', // the owner lock and the mode under it (the row exists: no insert)
+        'writer: select byok_settings', // the owner lock, the mode under it and whether an enabled webhook endpoint exists (the row exists: no insert)
         'writer: select team_members', // authority re-check: membership
         'writer: select features', // authority re-check: the byok flag as committed
         'writer: select provider_keys', // byok needs a key: count
         'writer: update byok_settings',
-        'writer: select webhook_endpoints', // an event is written only if an endpoint can receive it
         'writer: insert audit_events',
         'writer: release savepoint neo_group_job',
         'writer: commit',
@@ -112,13 +112,12 @@ describe('statements of one BYOK write (SQLite)', () => {
         'reader: select provider_keys', // the stored location the key is checked against (before the provider call)
         'writer: begin immediate',
         'writer: savepoint neo_group_job',
-        'writer: select byok_settings', // the owner lock
+        'writer: select byok_settings', // the owner lock (and the webhook-endpoint check)
         'writer: select team_members', // authority re-check
         'writer: select features',
         'writer: select provider_keys', // the key under the lock (defaults of omitted fields)
         'writer: select data_keys', // the owner's data key (its unwrapped copy is cached)
         'writer: update provider_keys', // RETURNING the row as stored: no second read
-        'writer: select webhook_endpoints',
         'writer: insert audit_events',
         'writer: release savepoint neo_group_job',
         'writer: commit',

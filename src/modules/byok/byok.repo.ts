@@ -144,8 +144,29 @@ export class ByokRepo {
   async lockOwner(owner: Owner, now: string): Promise<LockedOwner> {
     if (!this.db.isTransaction) throw new Error('lockOwner needs a transaction: open one in the service');
     const trx = this.db as Trx;
-    const lock = () =>
-      forUpdate(trx.selectFrom('byok_settings').select('mode').where('owner_type', '=', owner.type).where('owner_id', '=', owner.id), this.dialect).executeTakeFirst();
+    const settings = () => trx.selectFrom('byok_settings').where('owner_type', '=', owner.type).where('owner_id', '=', owner.id);
+    // SQLite: whether the owner has an enabled webhook endpoint comes with the lock, in the
+    // same statement (the single writer serializes this transaction with every endpoint
+    // write). PostgreSQL asks later, in a statement of its own: a FOR UPDATE that waited
+    // for an endpoint write would not see that write in a subquery of the same statement.
+    const lock = (): Promise<{ mode: string; webhooks?: number | boolean } | undefined> =>
+      this.dialect === 'postgres'
+        ? forUpdate(settings().select('mode'), this.dialect).executeTakeFirst()
+        : settings()
+            .select((eb) => [
+              'mode',
+              eb
+                .exists(
+                  eb
+                    .selectFrom('webhook_endpoints')
+                    .select('id')
+                    .where('owner_type', '=', owner.type)
+                    .where('owner_id', '=', owner.id)
+                    .where('enabled', '=', 1),
+                )
+                .as('webhooks'),
+            ])
+            .executeTakeFirst();
     // The row exists for every owner that ever wrote: one statement then. Otherwise it is
     // created (a concurrent creator wins harmlessly) and locked by a second read, which on
     // PostgreSQL (READ COMMITTED, a new snapshot per statement) sees the committed row.
@@ -159,7 +180,7 @@ export class ByokRepo {
       row = await lock();
     }
     if (!row) throw new Error('the owner settings row vanished inside its transaction');
-    return new LockedOwner(trx, { type: owner.type, id: owner.id }, asMode(row.mode));
+    return new LockedOwner(trx, { type: owner.type, id: owner.id }, asMode(row.mode), row.webhooks === undefined ? undefined : Boolean(row.webhooks));
   }
 }
 
@@ -177,8 +198,11 @@ class LockedOwner {
     readonly owner: Owner,
     /** The stored mode when the lock was taken. */
     readonly mode: ModelUseMode,
+    /** Whether the owner has an enabled webhook endpoint, when the lock's statement said so (SQLite). */
+    webhooks?: boolean,
   ) {
     this.#trx = trx;
+    if (webhooks !== undefined) this.#webhooks = Promise.resolve(webhooks);
   }
 
   getKey(provider: ProviderName): Promise<ProviderKeyRow | undefined> {
@@ -243,7 +267,7 @@ class LockedOwner {
    * endpoint can receive would cost every write an outbox row (with its three indexes,
    * its share of the commit's fsync, and the delivery worker's dispatch of it) for
    * nothing, and most owners have no endpoint (docs/benchmarks.md, "The write path").
-   * Exact, not cached: read in this transaction after the owner lock, which every
+   * Exact, not cached: read in this transaction with or after the owner lock, which every
    * endpoint write also takes (ByokService.runLocked), so an endpoint created or enabled
    * before this change committed is seen, on every instance and dialect. Answers
    * whether the row was written.
@@ -254,7 +278,7 @@ class LockedOwner {
     return true;
   }
 
-  /** Whether the owner has an enabled webhook endpoint (read once per transaction, under the lock). */
+  /** Whether the owner has an enabled webhook endpoint (known from the lock on SQLite; else read once per transaction, under the lock). */
   private hasWebhookEndpoint(): Promise<boolean> {
     this.#webhooks ??= this.#trx
       .selectFrom('webhook_endpoints')
