@@ -102,7 +102,9 @@ for (const dialect of testDialects()) {
       assert.equal(total, REQUESTS);
       // The run really interleaved the racing operations.
       assert.ok((statuses.get('delete 200') ?? 0) > 10, JSON.stringify([...statuses]));
-      assert.ok((statuses.get('byok 200') ?? 0) > 10, JSON.stringify([...statuses]));
+      // Both outcomes of a switch to byok happened (how they split depends on the write path's speed).
+      assert.ok((statuses.get('byok 200') ?? 0) > 0, JSON.stringify([...statuses]));
+      assert.ok((statuses.get('byok 400 byok_no_provider_keys') ?? 0) > 10, JSON.stringify([...statuses]));
       assert.ok(autoSwitched > 0, 'some deletes switched the mode back to neo');
       assert.ok(polls > 0);
 
