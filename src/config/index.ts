@@ -14,7 +14,7 @@ import { dataDirOf, resolveSecrets } from './secrets.ts';
 
 export { ConfigError, processEnv } from './error.ts';
 export { EnvSchema, masterKey, normalizeAllowedHttpHost, type LogLevel, type ProviderUrlName, type TrustProxy } from './schema.ts';
-export { ensureSecrets, isPostgresUrl } from './secrets.ts';
+export { ensureSecrets } from './secrets.ts';
 
 /** The configuration; each field's meaning is the description of its variable in the schema. */
 export type Config = ReturnType<typeof loadConfig>;

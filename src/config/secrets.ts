@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { isPostgresUrl } from '../lib/database-url.ts';
 import { ConfigError, processEnv, type Env } from './error.ts';
 import { masterKey, readEnv, type EnvValues } from './schema.ts';
 
@@ -17,11 +18,6 @@ const SECRETS = [
   { key: 'internal_token', env: 'NEO_INTERNAL_TOKEN', label: 'NEO_INTERNAL_TOKEN', make: () => randomBytes(32).toString('base64url') },
 ] as const;
 type StoredSecrets = Partial<Record<(typeof SECRETS)[number]['key'], string>>;
-
-/** True for a `postgres://` or `postgresql://` NEO_DATABASE_URL. */
-export function isPostgresUrl(url: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(url);
-}
 
 export const dataDirOf = (v: EnvValues) => resolve(process.cwd(), v.NEO_DATA_DIR);
 const secretsFile = (v: EnvValues) => join(dataDirOf(v), 'secrets.json');

@@ -25,6 +25,7 @@ import {
   type Transaction,
 } from 'kysely';
 import pg from 'pg';
+import { isPostgresUrl } from '../lib/database-url.ts';
 import { makePrivateDir, makePrivateSqliteFiles } from '../lib/private-files.ts';
 import { PG_QUERY_TIMEOUT_MESSAGE } from './errors.ts';
 import { migrations } from './migrations/index.ts';
@@ -35,6 +36,8 @@ import { assertOutsideTransaction, enableGroupCommit } from './write-path.ts';
 export type Dialect = 'sqlite' | 'postgres';
 export type Db = Kysely<Database>;
 export type Trx = Transaction<Database>;
+
+export { isPostgresUrl };
 
 export interface DatabaseHandle {
   db: Db;
@@ -94,10 +97,6 @@ export interface OpenOptions {
    * `reader`). For fault injection in tests (a COMMIT that fails); production passes none.
    */
   sqliteWrap?: (connection: SqliteDatabase.Database, role: 'writer' | 'reader') => SqliteDatabase.Database;
-}
-
-export function isPostgresUrl(url: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(url);
 }
 
 /** Strips credentials from a database URL so it can be logged. */
