@@ -287,6 +287,17 @@ function baseEnv(): Record<string, string> {
   return out;
 }
 
+/** Runs `neo-byok <args>` to its exit (a configuration error stops it before it listens). */
+async function runToExit(args: string[], env: Record<string, string>): Promise<Exit> {
+  const child = spawn(BIN, args, { cwd: ROOT, env: { ...baseEnv(), ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+  return { code, stdout, stderr };
+}
+
 /**
  * Starts `neo-byok serve` on a random loopback port, waits for "neo-byok listening",
  * calls /healthz, sends SIGTERM and returns everything the process printed.
@@ -348,15 +359,11 @@ describe('neo-byok serve and the generated secrets', () => {
 
   it('`neo-byok serve` on PostgreSQL without the secrets exits 78 saying every instance must share them', async () => {
     const dir = tempDir();
-    const child = spawn(BIN, ['serve'], {
-      cwd: ROOT,
-      env: { ...baseEnv(), PORT: '0', NEO_DATA_DIR: dir, NEO_DATABASE_URL: 'postgres://neo:pw@127.0.0.1:1/neo' },
+    const { code, stdout, stderr } = await runToExit(['serve'], {
+      PORT: '0',
+      NEO_DATA_DIR: dir,
+      NEO_DATABASE_URL: 'postgres://neo:pw@127.0.0.1:1/neo',
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
     assert.equal(code, 78, stderr);
     assert.equal(stdout, '');
     assert.match(stderr, /every instance must share/);
@@ -367,15 +374,12 @@ describe('neo-byok serve and the generated secrets', () => {
   it('a bad NEO_MASTER_KEY stops `neo-byok serve` with the message on stderr and exit 78', async () => {
     const dir = tempDir();
     const bad = Buffer.alloc(16, 5).toString('base64');
-    const child = spawn(BIN, ['serve'], {
-      cwd: ROOT,
-      env: { ...baseEnv(), PORT: '0', NEO_DATA_DIR: dir, NEO_MASTER_KEY: bad, NEO_LOG_LEVEL: 'sometimes' },
+    const { code, stdout, stderr } = await runToExit(['serve'], {
+      PORT: '0',
+      NEO_DATA_DIR: dir,
+      NEO_MASTER_KEY: bad,
+      NEO_LOG_LEVEL: 'sometimes',
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
     assert.equal(code, 78);
     assert.equal(stdout, '');
     assert.match(stderr, /Invalid configuration:/);
@@ -389,27 +393,18 @@ describe('neo-byok serve and the generated secrets', () => {
 describe('neo-byok and a configuration with many problems', () => {
   it('names every wrong variable, of every kind, in one message on stderr, exits 78 and writes nothing', async () => {
     const dir = join(tempDir(), 'data');
-    const child = spawn(BIN, ['migrate'], {
-      cwd: ROOT,
-      env: {
-        ...baseEnv(),
-        NEO_DATA_DIR: dir,
-        NEO_KEY_INVALID_AFTER: 'soon',
-        NEO_KEY_RECHECK_INTERVAL: '60d',
-        NEO_RATE_LIMIT: 'maybe',
-        NEO_WEBHOOK_RETRY_SCHEDULE: '5,0',
-        NEO_WEBHOOK_ALLOWED_HTTP_HOSTS: '127.0.0.1:9000,receiver.local',
-        NEO_OIDC_ISSUER: 'http://byok.example.com',
-        NEO_REDIS_URL: 'http://127.0.0.1:6379',
-        NEO_JWT_SECRET: 'a-jwt-secret-that-is-long-enough-0123456789',
-        NEO_JWT_JWKS_URL: 'https://idp.example.com/jwks',
-      },
+    const { code, stdout, stderr } = await runToExit(['migrate'], {
+      NEO_DATA_DIR: dir,
+      NEO_KEY_INVALID_AFTER: 'soon',
+      NEO_KEY_RECHECK_INTERVAL: '60d',
+      NEO_RATE_LIMIT: 'maybe',
+      NEO_WEBHOOK_RETRY_SCHEDULE: '5,0',
+      NEO_WEBHOOK_ALLOWED_HTTP_HOSTS: '127.0.0.1:9000,receiver.local',
+      NEO_OIDC_ISSUER: 'http://byok.example.com',
+      NEO_REDIS_URL: 'http://127.0.0.1:6379',
+      NEO_JWT_SECRET: 'a-jwt-secret-that-is-long-enough-0123456789',
+      NEO_JWT_JWKS_URL: 'https://idp.example.com/jwks',
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
     assert.equal(code, 78, stderr);
     assert.equal(stdout, '');
     const lines = stderr.trimEnd().split('\n');
