@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { ProviderName } from '../src/providers/types.ts';
-import { createTestContext, TEST_INTERNAL_TOKEN, testDialects, type TestContext } from './helpers/context.ts';
+import { countDatabaseReads, createTestContext, TEST_INTERNAL_TOKEN, testDialects, type TestContext } from './helpers/context.ts';
 import { createApiKey, createTeam, createUser, setByok, uniqueEmail, type TestUser } from './helpers/fixtures.ts';
 import {
   acceptedCredential,
@@ -394,18 +394,9 @@ for (const dialect of testDialects()) {
         const { user } = await soloWith(['anthropic', 'openai']);
         await resolveOk(user, 'claude-sonnet-4-5'); // warm every cache
         const providerCalls = fakes.keys.requests.length;
-        const db = ctx.database.db;
-        let reads = 0;
-        const original = db.selectFrom.bind(db);
-        (db as { selectFrom: unknown }).selectFrom = (...args: Parameters<typeof original>) => {
-          reads += 1;
-          return original(...args);
-        };
-        try {
+        const reads = await countDatabaseReads(ctx, async () => {
           for (let i = 0; i < 5; i++) await resolveOk(user, i % 2 ? 'gpt-5' : 'claude-sonnet-4-5');
-        } finally {
-          delete (db as { selectFrom?: unknown }).selectFrom;
-        }
+        });
         assert.equal(reads, 0, 'no database read on a warm cache');
         assert.equal(fakes.keys.requests.length, providerCalls, 'no provider call');
       });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CATALOGUE } from '../src/models/catalogue.ts';
 import type { ProviderName } from '../src/providers/types.ts';
-import { createTestContext, testDialects, type TestContext } from './helpers/context.ts';
+import { countDatabaseReads, createTestContext, testDialects, type TestContext } from './helpers/context.ts';
 import { createApiKey, createTeam, createUser, setByok, uniqueEmail, type TestUser } from './helpers/fixtures.ts';
 import { acceptedCredential, saveKey, setListedModels, setMode, startProviderFakes, type ProviderFakes } from './helpers/model-fixtures.ts';
 import { securitySuite } from './helpers/security.ts';
@@ -199,18 +199,9 @@ for (const dialect of testDialects()) {
       await withKeys(admin, ['anthropic']);
       await setMode(ctx, admin, 'byok');
       assert.equal((await profile(member.headers)).team?.name, 'Warm Team'); // warm every cache
-      const db = ctx.database.db;
-      let reads = 0;
-      const original = db.selectFrom.bind(db);
-      (db as { selectFrom: unknown }).selectFrom = (...args: Parameters<typeof original>) => {
-        reads += 1;
-        return original(...args);
-      };
-      try {
+      const reads = await countDatabaseReads(ctx, async () => {
         for (let i = 0; i < 3; i++) assert.equal((await profile(member.headers)).team?.name, 'Warm Team');
-      } finally {
-        delete (db as { selectFrom?: unknown }).selectFrom;
-      }
+      });
       assert.equal(reads, 0, 'no database read on a warm cache');
     });
 

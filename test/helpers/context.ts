@@ -126,3 +126,23 @@ export async function createTestContext(options: TestContextOptions = {}): Promi
 export function testDialects(): TestDialect[] {
   return process.env.NEO_TEST_DATABASE_URL ? ['sqlite', 'postgres'] : ['sqlite'];
 }
+
+/**
+ * Runs `fn` and returns how many queries it started with `selectFrom` on the app's
+ * database: the "a warm read touches no table" check of the hot-path tests.
+ */
+export async function countDatabaseReads(ctx: TestContext, fn: () => Promise<unknown>): Promise<number> {
+  const db = ctx.database.db;
+  let reads = 0;
+  const original = db.selectFrom.bind(db);
+  (db as { selectFrom: unknown }).selectFrom = (...args: Parameters<typeof original>) => {
+    reads += 1;
+    return original(...args);
+  };
+  try {
+    await fn();
+  } finally {
+    delete (db as { selectFrom?: unknown }).selectFrom;
+  }
+  return reads;
+}
