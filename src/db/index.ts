@@ -37,8 +37,6 @@ export type Dialect = 'sqlite' | 'postgres';
 export type Db = Kysely<Database>;
 export type Trx = Transaction<Database>;
 
-export { isPostgresUrl };
-
 export interface DatabaseHandle {
   db: Db;
   dialect: Dialect;
