@@ -170,6 +170,39 @@ for (const dialect of testDialects()) {
       assert.equal(openai.calls(fresh), before + 1);
     });
 
+    it('a mixed batch: ok on healthy keys asks nothing; ok on an invalid key and a failure on another key each ask one check', async () => {
+      const healthy = await owner();
+      const broken = await owner();
+      const failing = await owner();
+      openai.revoke(broken.secret);
+      for (let i = 0; i < 2; i++) {
+        nowMs += 61_000;
+        await report([{ credential_id: broken.key.id, credential_version: 1, outcome: 'auth_failed' }]);
+        await round();
+      }
+      assert.equal((await keyOf(broken.user)).status, 'invalid');
+      openai.restore(broken.secret);
+      nowMs += 61_000;
+      const requested = async (id: string) =>
+        (await ctx.database.db.selectFrom('provider_keys').select('check_requested_at').where('id', '=', id).executeTakeFirstOrThrow()).check_requested_at;
+      const ok = (k: KeyView) => ({ credential_id: k.id, credential_version: 1, outcome: 'ok' });
+      const res = await report([
+        ...Array.from({ length: 50 }, () => ok(healthy.key)),
+        ok(broken.key),
+        ok(failing.key),
+        { credential_id: failing.key.id, credential_version: 1, outcome: 'permission_denied' },
+        ok(healthy.key),
+      ]);
+      assert.equal(res.statusCode, 200, res.body);
+      assert.deepEqual(res.json(), { received: 54 });
+      assert.equal(await requested(healthy.key.id), null, 'an ok about a healthy key asks nothing');
+      assert.ok(await requested(broken.key.id), 'an ok about an invalid key asks a confirming check');
+      assert.ok(await requested(failing.key.id), 'a failure report asks a check even beside an ok about the same key');
+      await round();
+      assert.equal((await keyOf(broken.user)).status, 'active');
+      assert.equal((await keyOf(healthy.user)).status, 'active');
+    });
+
     it('expiry: reminders 7 days and 1 day before, then invalid; each once', async () => {
       const user = await createUser(ctx, uniqueEmail('expiry'));
       await setByok(ctx, user.owner);

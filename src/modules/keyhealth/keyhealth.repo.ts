@@ -78,10 +78,18 @@ export class KeyHealthRepo {
     if (!this.db.isTransaction) throw new Error(`${what} needs a transaction: open one in the service`);
   }
 
-  /** The keys among `ids` (one read; unknown ids are simply absent). */
-  async findKeys(ids: readonly string[]): Promise<KeyHealthRow[]> {
-    if (ids.length === 0) return [];
-    const rows = await this.db.selectFrom('provider_keys').select(HEALTH_COLUMNS).where('id', 'in', ids).execute();
+  /** The keys among `ids`, and those among `invalidIds` that are invalid (one read; unknown ids are simply absent). */
+  async findKeys(ids: readonly string[], invalidIds: readonly string[] = []): Promise<KeyHealthRow[]> {
+    if (ids.length === 0 && invalidIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('provider_keys')
+      .select(HEALTH_COLUMNS)
+      .where((eb) => {
+        const any = ids.length > 0 ? [eb('id', 'in', ids)] : [];
+        const invalid = invalidIds.length > 0 ? [eb.and([eb('id', 'in', invalidIds), eb('status', '=', 'invalid')])] : [];
+        return eb.or([...any, ...invalid]);
+      })
+      .execute();
     return rows.map(normalize);
   }
 
