@@ -138,6 +138,34 @@ for (const dialect of testDialects()) {
       assert.equal(body.provider, 'openrouter');
       assert.ok(body.credential, 'never credential: null in byok mode');
       assert.equal(body.credential_id, (await keyOf(user, 'openrouter')).id);
+      // The model list says what resolve does: served by the key resolve would hand out.
+      const listed = await ctx.app.inject({ method: 'GET', url: '/api/v1/models/gpt-5', headers: user.headers });
+      assert.equal(listed.statusCode, 200, listed.body);
+      assert.deepEqual(pick(listed.json(), ['available', 'served_by']), { available: true, served_by: 'openrouter' });
+    });
+
+    it('a model served only by an invalid key is unavailable everywhere: model list, profile, auto and resolve agree', async () => {
+      const { user, secret, key } = await owner();
+      openai.revoke(secret);
+      for (let i = 0; i < 2; i++) {
+        nowMs += 61_000;
+        await report([{ credential_id: key.id, credential_version: 1, outcome: 'auth_failed' }]);
+        await round();
+      }
+      assert.equal((await keyOf(user)).status, 'invalid');
+      const model = await ctx.app.inject({ method: 'GET', url: '/api/v1/models/gpt-5', headers: user.headers });
+      assert.equal(model.statusCode, 200, model.body);
+      const view = model.json<{ available: boolean; served_by: string | null; reason: string | null }>();
+      assert.deepEqual(pick(view, ['available', 'served_by']), { available: false, served_by: null });
+      assert.match(view.reason ?? '', /openai key that serves gpt-5 was rejected by the provider/);
+      const auto = await ctx.app.inject({ method: 'GET', url: '/api/v1/models/auto', headers: user.headers });
+      assert.equal(auto.json<{ available: boolean }>().available, false);
+      const profile = await ctx.app.inject({ method: 'GET', url: '/api/v1/user', headers: user.headers });
+      assert.equal(profile.statusCode, 200, profile.body);
+      assert.ok(!profile.json<{ available_models: string[] }>().available_models.includes('gpt-5'), 'not in available_models');
+      const res = await resolve(user, 'gpt-5');
+      assertErrorResponse(res, 409, 'byok_model_unavailable');
+      assert.ok(res.json<{ message: string }>().message.endsWith(view.reason!), 'resolve and the model list give the same reason');
     });
 
     it('a stale version, an unknown id, or another owner changes nothing and answers the same', async () => {
@@ -285,4 +313,8 @@ for (const dialect of testDialects()) {
       assert.match(noBody.json<{ message: string }>().message, /reports/);
     });
   });
+}
+
+function pick(o: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.map((k) => [k, o[k]]));
 }

@@ -41,6 +41,7 @@ export class ResolveBatchService {
       models: {
         effectiveNow: (owner) => once(states, ownerKey(owner), () => models.effectiveNow(owner)),
         autoModel: (e) => models.autoModel(e),
+        servingKey: (e, modelId) => models.servingKey(e, modelId),
         unavailableReason: (e, model) => models.unavailableReason(e, model),
       },
     });

@@ -37,7 +37,7 @@ export interface ResolveResult {
 
 export interface ResolveServiceDeps {
   auth: Pick<AuthService, 'membershipNow'>;
-  models: Pick<ModelsService, 'effectiveNow' | 'autoModel' | 'unavailableReason'>;
+  models: Pick<ModelsService, 'effectiveNow' | 'autoModel' | 'servingKey' | 'unavailableReason'>;
   vault: Pick<KeyVault, 'decryptNow'>;
   metrics: Metrics;
   /** Notes the key handed out (`last_used_at`, written off the request path). */
@@ -108,15 +108,12 @@ export class ResolveService {
     // byok: no silent fallback to the platform's key.
     const model = requested ?? this.deps.models.autoModel(e);
     // A key the provider rejects is skipped for another of the owner's own keys (docs/key-health.md).
-    const servings = model ? (e.state?.serving.get(model.id) ?? []) : [];
-    const serving = servings.find((s) => s.key.status !== 'invalid');
+    const serving = model ? this.deps.models.servingKey(e, model.id) : undefined;
     if (!model || !serving) {
       this.count(owner, '', 'byok', 'model_unavailable');
       const detail = !model
         ? `BYOK mode: none of the provider keys serves a catalogue model, so "auto" has nothing to pick`
-        : servings.length > 0
-          ? invalidKeyReason(model.id, servings[0]!.key)
-          : this.deps.models.unavailableReason(e, model);
+        : this.deps.models.unavailableReason(e, model);
       throw new AppError('byok_model_unavailable', detail);
     }
     let secret: Now<string>;
@@ -175,12 +172,6 @@ export class ResolveService {
   private count(owner: Owner | null, provider: string, mode: ModelUseMode, outcome: Outcome): void {
     this.deps.metrics.countResolve(owner?.type ?? 'unknown', provider, mode, outcome);
   }
-}
-
-/** The 409 detail when every key that serves the model is invalid: which provider, since when, what to do. */
-function invalidKeyReason(modelId: string, key: { provider: ProviderName; rejectedAt: string | null }): string {
-  const when = key.rejectedAt ? ` at ${key.rejectedAt}` : '';
-  return `BYOK mode: the ${key.provider} key that serves ${modelId} was rejected by the provider${when} and is invalid; replace it with PATCH /api/v1/byok/providers/${key.provider} (or on the BYOK settings page)`;
 }
 
 function preferredId(model: CatalogueModel, provider: ProviderName): string {

@@ -214,23 +214,38 @@ export class ModelsService {
     return m ? this.modelView(e, m) : undefined;
   }
 
+  /**
+   * The key that serves `modelId` for this owner now, in byok mode: the first of the
+   * serving keys in preference order that is not `invalid` (a key the provider rejected
+   * is skipped for another of the owner's keys, docs/key-health.md). The one rule that
+   * resolve, the model list, `available_models` and `auto` all follow.
+   */
+  servingKey(e: Effective, modelId: string): Serving | undefined {
+    return e.state?.serving.get(modelId)?.find((s) => s.key.status !== 'invalid');
+  }
+
   /** Ids of the catalogue models this owner may use now (GET /user `available_models`). */
   availableModelIds(e: Effective): string[] {
     if (e.mode === 'neo') return CATALOGUE.map((m) => m.id);
-    return CATALOGUE.filter((m) => e.state?.serving.has(m.id)).map((m) => m.id);
+    return CATALOGUE.filter((m) => this.servingKey(e, m.id)).map((m) => m.id);
   }
 
   /** The model `auto` picks for this owner now (first of AUTO_PREFERENCE available), or null. */
   autoModel(e: Effective): CatalogueModel | null {
     for (const id of AUTO_PREFERENCE) {
-      // A model whose only keys are invalid is skipped (resolve would answer 409 for it).
-      if (e.mode === 'neo' || e.state?.serving.get(id)?.some((s) => s.key.status !== 'invalid')) return findModel(id) ?? null;
+      if (e.mode === 'neo' || this.servingKey(e, id)) return findModel(id) ?? null;
     }
     return null;
   }
 
   /** Why `model` is unavailable to an owner in byok mode (plain words; names no secret). */
   unavailableReason(e: Effective, model: CatalogueModel): string {
+    const rejected = e.state?.serving.get(model.id)?.[0]?.key;
+    if (rejected) {
+      // Keys serve it, but every one of them is invalid: which provider, since when, what to do.
+      const when = rejected.rejectedAt ? ` at ${rejected.rejectedAt}` : '';
+      return `BYOK mode: the ${rejected.provider} key that serves ${model.id} was rejected by the provider${when} and is invalid; replace it with PATCH /api/v1/byok/providers/${rejected.provider} (or on the BYOK settings page)`;
+    }
     const who = OWNER_WORD[e.owner.type];
     const can = providerPreference(model);
     const have = (e.state?.keys ?? []).map((k) => k.provider).filter((p) => can.includes(p));
@@ -243,8 +258,8 @@ export class ModelsService {
   private modelView(e: Effective, m: CatalogueModel): ModelView {
     const base = { id: m.id, name: m.name, family: m.family, context_window: m.context_window, capabilities: { ...m.capabilities } };
     if (e.mode === 'neo') return { ...base, available: true, served_by: 'neo', reason: null };
-    const first = e.state?.serving.get(m.id)?.[0];
-    if (first) return { ...base, available: true, served_by: first.provider, reason: null };
+    const serving = this.servingKey(e, m.id);
+    if (serving) return { ...base, available: true, served_by: serving.provider, reason: null };
     return { ...base, available: false, served_by: null, reason: this.unavailableReason(e, m) };
   }
 
