@@ -76,6 +76,24 @@ describe('loadConfig', () => {
     assert.equal(message.split('\n').length, expected.length + 1);
   });
 
+  it('lists the secrets rules with the schema problems, in the same pass', () => {
+    const dir = tempDir();
+    const env = { NEO_DATA_DIR: dir, PORT: 'eighty', NEO_DATABASE_URL: 'postgres://neo@db.internal:5432/neo' };
+    const problems = problemsOf(env);
+    assert.equal(problems.length, 2, problems.join('\n'));
+    assert.match(problems[0]!, /^PORT must be a whole number \(got "eighty"\)$/);
+    assert.match(problems[1]!, /^NEO_DATABASE_URL is PostgreSQL: set NEO_MASTER_KEY, .*every instance must share/);
+    // ensureSecrets, which every command runs first, reports the same list.
+    assert.throws(() => ensureSecrets(env), (err) => err instanceof ConfigError && JSON.stringify(err.problems) === JSON.stringify(problems));
+    // SQLite: a corrupt secrets.json is named beside a wrong variable.
+    writeFileSync(join(dir, 'secrets.json'), '{not json', { mode: 0o600 });
+    assert.deepEqual(problemsOf({ NEO_DATA_DIR: dir, PORT: 'eighty' }), ['PORT must be a whole number (got "eighty")', `${join(dir, 'secrets.json')} is not valid JSON`]);
+    // A rule whose input is wrong is not judged: the wrong variable is named once.
+    assert.deepEqual(problemsOf({ NEO_DATA_DIR: dir, NEO_DATABASE_URL: 'mysql://db/neo' }), [
+      'NEO_DATABASE_URL must be postgres://…, postgresql://…, sqlite:<path> or a file path',
+    ]);
+  });
+
   it('refuses NEO_JWT_SECRET together with NEO_JWT_JWKS_URL, and a JWKS URL that is not http(s)', () => {
     assert.ok(problemsOf({ ...GIVEN, NEO_JWT_JWKS_URL: 'https://idp.example.com/jwks' }).includes('set NEO_JWT_SECRET or NEO_JWT_JWKS_URL, not both'));
     assert.deepEqual(problemsOf({ NEO_MASTER_KEY: GOOD_KEY, NEO_INTERNAL_TOKEN: GIVEN.NEO_INTERNAL_TOKEN, NEO_JWT_JWKS_URL: 'ftp://idp/jwks' }), [

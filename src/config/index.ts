@@ -9,8 +9,8 @@
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { processEnv, type Env } from './error.ts';
-import { FORMATS, PROVIDER_URL_APIS, masterKey, providerUrlVar, readEnv, type ProviderUrlName } from './schema.ts';
-import { dataDirOf, resolveSecrets } from './secrets.ts';
+import { FORMATS, PROVIDER_URL_APIS, masterKey, providerUrlVar, type ProviderUrlName } from './schema.ts';
+import { dataDirOf, readEnvAndSecrets } from './secrets.ts';
 
 export { ConfigError, processEnv } from './error.ts';
 export { EnvSchema, masterKey, normalizeAllowedHttpHost, type LogLevel, type ProviderUrlName, type TrustProxy } from './schema.ts';
@@ -23,8 +23,7 @@ export type KeyHealthConfig = Config['keyHealth'];
 
 /** Validates the environment once, without side effects; throws ConfigError listing every problem. */
 export function loadConfig(env: Env = processEnv()) {
-  const v = readEnv(env);
-  const secrets = resolveSecrets(v);
+  const { v, secrets } = readEnvAndSecrets(env);
   const dataDir = dataDirOf(v);
   const providerUrls: Partial<Record<ProviderUrlName, string>> = {};
   for (const api of PROVIDER_URL_APIS) {

@@ -1,15 +1,15 @@
 /**
  * The environment as one schema: every variable with its type, default (written as in the
- * environment), bounds and description. `readEnv` turns the strings into those types
- * (whole numbers, durations, on/off, comma-separated lists), checks them with Ajv and throws
- * one ConfigError naming every variable that is wrong and what is wrong with it. A `format`
+ * environment), bounds and description. `checkEnv` turns the strings into those types
+ * (whole numbers, durations, on/off, comma-separated lists), checks them with Ajv and names
+ * every variable that is wrong and what is wrong with it. A `format`
  * names one of the parsers below, which checks the text and gives its parsed form.
  * docs/configuration.md is tested against this schema (test/config.test.ts).
  */
 import { isIP } from 'node:net';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import AjvModule, { type ErrorObject } from 'ajv';
-import { ConfigError, type Env } from './error.ts';
+import type { Env } from './error.ts';
 
 const Ajv = AjvModule.default ?? AjvModule;
 const fail = (problem: string): never => {
@@ -206,8 +206,12 @@ function check(parse: (raw: string) => unknown, raw: string): string | undefined
 
 let validate: ReturnType<InstanceType<typeof Ajv>['compile']> | undefined;
 
-/** The environment checked against the schema, defaults applied; throws one ConfigError listing every wrong variable. */
-export function readEnv(env: Env): EnvValues {
+/**
+ * The environment checked against the schema, defaults applied: the values (a wrong variable
+ * keeps its text) and what is wrong, one problem per wrong variable, keyed by its name (''
+ * for a rule between variables).
+ */
+export function checkEnv(env: Env): { values: EnvValues; problems: Map<string, string> } {
   if (!validate) {
     const ajv = new Ajv({ allErrors: true, strict: false });
     for (const [name, parse] of Object.entries(FORMATS)) ajv.addFormat(name, { type: 'string', validate: (raw: string) => check(parse, raw) === undefined });
@@ -225,6 +229,5 @@ export function readEnv(env: Env): EnvValues {
     if (!problems.has(name)) problems.set(name, problem(name, e, raws[name]!, values[name]));
   }
   if (values.NEO_JWT_SECRET && values.NEO_JWT_JWKS_URL) problems.set('', 'set NEO_JWT_SECRET or NEO_JWT_JWKS_URL, not both');
-  if (problems.size) throw new ConfigError([...problems.values()]);
-  return values as EnvValues;
+  return { values: values as EnvValues, problems };
 }
