@@ -8,7 +8,9 @@
  *   providers, models  provider adapters and the model catalogue
  *   db                 connections, schema, migrations, cache bus
  *   crypto             envelope encryption and the key vault
- *   http               HTTP plumbing the modules use (auth hook, errors, validation, security)
+ *   http               HTTP plumbing the modules use (auth hook, errors, validation, security);
+ *                      above db and crypto only for http/errors.ts, which turns their
+ *                      failures into responses (rule http-not-db-crypto)
  *   modules, web       one folder per domain (routes, service, repo, schemas); the settings page
  *   app.ts             the composition root (`buildApp`), which imports every module
  *   cli                the `neo-byok` commands
@@ -33,6 +35,14 @@ module.exports = {
       from: { path: paths(layer) },
       to: { path: paths(LAYERS.slice(i + 1).flat()) },
     })),
+    {
+      name: 'http-not-db-crypto',
+      comment:
+        'http/ is plumbing over Fastify and does not use the database or the key vault; only http/errors.ts names their failures (database unavailable: 503; an unreadable key: its log line). Type-only imports (the row types auth.ts attaches) load nothing (.dependency-cruiser.cjs)',
+      severity: 'error',
+      from: { path: '^src/http/', pathNot: '^src/http/errors\\.ts$' },
+      to: { path: '^src/(db|crypto)/', dependencyTypesNot: ['type-only'] },
+    },
     {
       name: 'kysely-only-in-repositories',
       comment: 'only *.repo.ts and src/db use Kysely: every service reaches its tables through its repository (.dependency-cruiser.cjs)',
