@@ -12,6 +12,8 @@
  *                      above db and crypto only for http/errors.ts, which turns their
  *                      failures into responses (rule http-not-db-crypto)
  *   modules, web       one folder per domain (routes, service, repo, schemas); the settings page
+ *   server             the composition root's own plumbing, no module uses it (OpenAPI
+ *                      options, load shedding, request logging)
  *   app.ts             the composition root (`buildApp`), which imports every module
  *   cli                the `neo-byok` commands
  *
@@ -22,7 +24,7 @@
  * repository. eslint.config.js forbids the query builder's entry points (selectFrom,
  * insertInto, …) in the same files, for code that gets a `Db` handle without importing Kysely.
  */
-const LAYERS = [['errors', 'lib'], ['config'], ['providers', 'models'], ['db'], ['crypto'], ['http'], ['modules', 'web'], ['app.ts'], ['cli']];
+const LAYERS = [['errors', 'lib'], ['config'], ['providers', 'models'], ['db'], ['crypto'], ['http'], ['modules', 'web'], ['server'], ['app.ts'], ['cli']];
 
 const paths = (names) => `^src/(${names.map((n) => n.replace('.', '\\.')).join('|')})($|/)`;
 

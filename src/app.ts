@@ -51,10 +51,10 @@ import type { WebhookWorker } from './modules/webhooks/webhooks.worker.ts';
 import type { LookupFn } from './modules/webhooks/safe-http.ts';
 import { webRoutes } from './web/web.routes.ts';
 import { installAuth } from './http/auth.ts';
-import { OneLineRequestLog, requestLoggerFactory } from './http/request-log.ts';
+import { OneLineRequestLog, requestLoggerFactory } from './server/request-log.ts';
 import { installErrorHandling, sendError, toAppError } from './http/errors.ts';
-import { openapiOptions } from './http/openapi.ts';
-import { installOverload } from './http/overload.ts';
+import { openapiOptions } from './server/openapi.ts';
+import { installOverload } from './server/overload.ts';
 import {
   CONNECTIONS_CHECKING_INTERVAL_MS,
   DOCS_CSP,
@@ -155,7 +155,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   const app = Fastify({
     logger: loggerOptions(deps),
     logController: new OneLineRequestLog(),
-    // Per-request loggers without a pino child each (src/http/request-log.ts).
+    // Per-request loggers without a pino child each (src/server/request-log.ts).
     childLoggerFactory: requestLoggerFactory,
     bodyLimit: BODY_LIMIT,
     requestIdHeader: false,

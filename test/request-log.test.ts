@@ -1,12 +1,12 @@
 /**
- * Request logging (src/http/request-log.ts): the access line written without pino is the
+ * Request logging (src/server/request-log.ts): the access line written without pino is the
  * line pino writes for the same request, a request's logger makes a pino child only when
  * it logs, and the level still applies.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { accessLine, RequestLogger } from '../src/http/request-log.ts';
+import { accessLine, RequestLogger } from '../src/server/request-log.ts';
 import { createTestContext, type TestContext } from './helpers/context.ts';
 
 type Line = Record<string, unknown> & { req?: Record<string, unknown>; res?: Record<string, unknown> };
