@@ -15,11 +15,15 @@ describe('uuidv7', () => {
     assert.equal(uuidv7(1).slice(0, 13), '00000000-0001');
   });
 
-  it('ids of later milliseconds sort after earlier ones; ids of one millisecond differ', () => {
-    const a = uuidv7(1_800_000_000_000);
-    const b = uuidv7(1_800_000_000_001);
-    assert.ok(a < b);
-    const same = new Set(Array.from({ length: 1000 }, () => uuidv7(1_800_000_000_000)));
-    assert.equal(same.size, 1000);
+  it('every id of a millisecond sorts after every id of the one before, across a carry of the hex digits', () => {
+    // 0x0000ffffffff → 0x000100000000: the carry crosses the first dash of the layout.
+    for (const t of [1_800_000_000_000, 0xffff_ffff, 0xffff_ffff_fff]) {
+      const before = Array.from({ length: 20 }, () => uuidv7(t));
+      const after = Array.from({ length: 20 }, () => uuidv7(t + 1));
+      for (const [ids, ms] of [[before, t], [after, t + 1]] as const) {
+        for (const id of ids) assert.equal(parseInt(id.slice(0, 8) + id.slice(9, 13), 16), ms);
+      }
+      assert.ok(before.toSorted().at(-1)! < after.toSorted()[0]!, `ids of ${t} sort before those of ${t + 1}`);
+    }
   });
 });
