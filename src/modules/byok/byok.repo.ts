@@ -13,6 +13,7 @@ import { forUpdate, type Dialect, type Trx } from '../../db/index.ts';
 import type { AuditEventRow, Database, ModelUseMode, ProviderKeyRow } from '../../db/schema.ts';
 import { insertAudit, type AuditEntry } from '../../db/audit.ts';
 import { outboxRow, type EventInput } from '../../db/outbox.ts';
+import { jsonStrings } from '../../lib/json.ts';
 import type { HealthColumns } from '../keyhealth/keyhealth.rules.ts';
 import type { ProviderName } from '../../providers/types.ts';
 import type { Owner } from '../auth/owner.ts';
@@ -323,11 +324,5 @@ function secretColumns(k: KeyWrite) {
 
 /** The model ids of a stored `provider_keys.models` column (a JSON array written above); null when absent or unreadable. */
 export function storedModels(raw: string | null): string[] | null {
-  if (raw === null) return null;
-  try {
-    const v: unknown = JSON.parse(raw);
-    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : null;
-  } catch {
-    return null;
-  }
+  return raw === null ? null : (jsonStrings(raw) ?? null);
 }

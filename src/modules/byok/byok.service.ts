@@ -16,6 +16,7 @@ import { uuidv7 } from '../../db/ids.ts';
 import type { AuditEventRow, KeyStatus, ModelUseMode, ProviderKeyRow } from '../../db/schema.ts';
 import { AppError, forbidden, invalid, notFound } from '../../errors/index.ts';
 import type { CacheBus } from '../../lib/bus.ts';
+import { jsonStrings } from '../../lib/json.ts';
 import type { Metrics } from '../../lib/metrics.ts';
 import { DecryptionError, unreadableKeyLog, type KeyVault } from '../../crypto/vault.ts';
 import { isFederatedSecret } from '../../providers/federation.ts';
@@ -575,10 +576,5 @@ function presentAudit(r: AuditEventRow): AuditEventView {
 
 /** The stored `changed_fields` (a JSON array of names, src/db/audit.ts); [] if unreadable. */
 function changedFields(raw: string): string[] {
-  try {
-    const v: unknown = JSON.parse(raw);
-    return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-  } catch {
-    return [];
-  }
+  return jsonStrings(raw) ?? [];
 }

@@ -15,6 +15,7 @@ import { eventPayload } from '../../db/outbox.ts';
 import type { DeliveryStatus, WebhookDeliveryRow, WebhookEndpointRow } from '../../db/schema.ts';
 import type { KeyVault } from '../../crypto/vault.ts';
 import { invalid, notFound } from '../../errors/index.ts';
+import { jsonStrings } from '../../lib/json.ts';
 import type { Owner } from '../auth/owner.ts';
 import type { Actor, ByokService } from '../byok/byok.service.ts';
 import { checkWebhookUrl, type LookupFn } from './safe-http.ts';
@@ -265,14 +266,11 @@ export function presentEndpoint(r: WebhookEndpointRow, nowMs: number): WebhookVi
   };
 }
 
+const KNOWN_EVENTS = new Set<string>(WEBHOOK_EVENT_TYPES);
+
+/** The stored `events` of an endpoint (a JSON array); the known event types only, [] if unreadable. */
 export function parseEvents(json: string): WebhookEventType[] {
-  try {
-    const v: unknown = JSON.parse(json);
-    const known = new Set<string>(WEBHOOK_EVENT_TYPES);
-    return Array.isArray(v) ? (v.filter((e) => typeof e === 'string' && known.has(e)) as WebhookEventType[]) : [];
-  } catch {
-    return [];
-  }
+  return (jsonStrings(json) ?? []).filter((e): e is WebhookEventType => KNOWN_EVENTS.has(e));
 }
 
 export function presentDelivery(d: WebhookDeliveryRow): DeliveryView {
