@@ -43,6 +43,15 @@ for (const dialect of testDialects()) {
       return { user, secret, key };
     }
     const keyOf = (user: TestUser, provider = 'openai') => listedKey(ctx, user, provider);
+    /** Revokes the key at the fake and reports it refused twice, a minute apart: it becomes invalid. */
+    async function makeInvalid(secret: string, key: KeyView): Promise<void> {
+      openai.revoke(secret);
+      for (let i = 0; i < 2; i++) {
+        nowMs += 61_000;
+        await report([{ credential_id: key.id, credential_version: 1, outcome: 'auth_failed' }]);
+        await round();
+      }
+    }
     const report = (reports: unknown, headers: Record<string, string> = INTERNAL) =>
       ctx.app.inject({ method: 'POST', url: REPORT, headers, payload: { reports } });
     const resolve = (user: TestUser, model: string) =>
@@ -125,12 +134,7 @@ for (const dialect of testDialects()) {
 
     it("an invalid key is skipped for another of the owner's keys that serves the model, never the platform's", async () => {
       const { user, secret, key } = await owner(true);
-      openai.revoke(secret);
-      for (let i = 0; i < 2; i++) {
-        nowMs += 61_000;
-        await report([{ credential_id: key.id, credential_version: 1, outcome: 'auth_failed' }]);
-        await round();
-      }
+      await makeInvalid(secret, key);
       assert.equal((await keyOf(user)).status, 'invalid');
       const res = await resolve(user, 'gpt-5');
       assert.equal(res.statusCode, 200, res.body);
@@ -146,12 +150,7 @@ for (const dialect of testDialects()) {
 
     it('a model served only by an invalid key is unavailable everywhere: model list, profile, auto and resolve agree', async () => {
       const { user, secret, key } = await owner();
-      openai.revoke(secret);
-      for (let i = 0; i < 2; i++) {
-        nowMs += 61_000;
-        await report([{ credential_id: key.id, credential_version: 1, outcome: 'auth_failed' }]);
-        await round();
-      }
+      await makeInvalid(secret, key);
       assert.equal((await keyOf(user)).status, 'invalid');
       const model = await ctx.app.inject({ method: 'GET', url: '/api/v1/models/gpt-5', headers: user.headers });
       assert.equal(model.statusCode, 200, model.body);
@@ -202,12 +201,7 @@ for (const dialect of testDialects()) {
       const healthy = await owner();
       const broken = await owner();
       const failing = await owner();
-      openai.revoke(broken.secret);
-      for (let i = 0; i < 2; i++) {
-        nowMs += 61_000;
-        await report([{ credential_id: broken.key.id, credential_version: 1, outcome: 'auth_failed' }]);
-        await round();
-      }
+      await makeInvalid(broken.secret, broken.key);
       assert.equal((await keyOf(broken.user)).status, 'invalid');
       openai.restore(broken.secret);
       nowMs += 61_000;
