@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { FAILED_EXCHANGE_MS, REJECTED_EXCHANGE_MS } from '../src/modules/internal/short-lived.ts';
 import { oidcSubject } from '../src/modules/oidc/issuer.ts';
 import { makeServiceAccount, workloadPrincipal } from './fakes/cloud-providers.ts';
 import { startEntraFake, type EntraFake } from './fakes/entra.ts';
@@ -206,16 +207,24 @@ for (const dialect of testDialects()) {
         const down = await resolve(alice, 'claude-sonnet-4-5');
         assert.equal(down.statusCode, 503, down.body);
         assert.equal(down.json<{ code: string }>().code, 'cloud_credential_unavailable');
-        assert.ok(Number(down.headers['retry-after']) > 0);
+        assert.equal(down.headers['retry-after'], String(FAILED_EXCHANGE_MS / 1000));
+        // Within Retry-After the same answer comes at once, without asking STS again.
+        const tried = fakes.aws.exchanges.length;
+        fakes.aws.stsFault = null;
+        assert.equal((await resolve(alice, 'claude-sonnet-4-5')).statusCode, 503);
+        assert.equal(fakes.aws.exchanges.length, tried);
+        clock.advance(FAILED_EXCHANGE_MS);
 
         // STS back but the trust removed: 409 naming the fix.
-        fakes.aws.stsFault = null;
         fakes.aws.roles.set(roleArn, { issuer, subject: 'neo:user:someone-else' });
         const refused = await resolve(alice, 'claude-sonnet-4-5');
         assert.equal(refused.statusCode, 409, refused.body);
         assert.equal(refused.json<{ code: string }>().code, 'cloud_credential_rejected');
 
+        // The trust fixed on AWS's side: seen once the refusal's window has passed.
         fakes.aws.roles.set(roleArn, { issuer, subject: oidcSubject(alice.owner) });
+        assert.equal((await resolve(alice, 'claude-sonnet-4-5')).statusCode, 409);
+        clock.advance(REJECTED_EXCHANGE_MS);
         const back = await credentialOf(alice, 'claude-sonnet-4-5');
         assert.equal(back.kind, 'aws_access_keys');
         // No temporary secret, session token or token of the issuer in the logs.
@@ -324,6 +333,7 @@ for (const dialect of testDialects()) {
         const down = await resolve(azi, 'gpt-5');
         assert.equal(down.statusCode, 503, down.body);
         entra.fault = null;
+        clock.advance(FAILED_EXCHANGE_MS);
         assert.equal((await credentialOf(azi, 'gpt-5')).kind, 'access_token');
       });
     });

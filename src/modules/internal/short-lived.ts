@@ -24,7 +24,7 @@ import { PollLoop } from '../../lib/poll-loop.ts';
 import { EVERYTHING, type CacheBus } from '../../lib/bus.ts';
 import { isFederatedSecret } from '../../providers/federation.ts';
 import type { ProviderRegistry } from '../../providers/registry.ts';
-import type { CheckContext, CredentialKind, ProviderName, ShortLivedCredential, ShortLivedResult } from '../../providers/types.ts';
+import type { CheckContext, CheckResult, CredentialKind, ProviderName, ShortLivedCredential, ShortLivedResult } from '../../providers/types.ts';
 import { ownerKey, type Owner } from '../auth/owner.ts';
 import { checkDeadlineMs } from '../byok/byok.service.ts';
 import { oidcSubject, type OidcIssuer } from '../oidc/issuer.ts';
@@ -33,6 +33,14 @@ import { oidcSubject, type OidcIssuer } from '../oidc/issuer.ts';
 export const MIN_REMAINING_MS = 60_000;
 /** A refresh starts this long before expiry (or at half the lifetime, when shorter). */
 export const REFRESH_AHEAD_MS = 15 * 60_000;
+/**
+ * With nothing valid cached, a failed exchange is answered again for this long without a
+ * cloud call (the `Retry-After` of 503 cloud_credential_unavailable): a runtime resolves
+ * before every LLM call, and each would otherwise wait on an unreachable cloud again.
+ */
+export const FAILED_EXCHANGE_MS = 5_000;
+/** As FAILED_EXCHANGE_MS for a refused exchange (409 cloud_credential_rejected): a fix on the cloud's side shows within this. */
+export const REJECTED_EXCHANGE_MS = 30_000;
 /** After a failed background refresh, the next attempt waits this long. */
 export const REFRESH_RETRY_MS = 30_000;
 /** The sweep refreshes only credentials used within this window (an idle owner costs no cloud calls). */
@@ -101,6 +109,8 @@ export class ShortLivedCredentials {
   private readonly clock: () => number;
   private readonly cache: LRUCache<string, Entry>;
   private readonly inflight = new Map<string, Promise<ShortLivedResult | null>>();
+  /** Failed exchanges by cache key, each until its window ends (FAILED_EXCHANGE_MS, REJECTED_EXCHANGE_MS). */
+  private readonly failures: LRUCache<string, { owner: Owner; failed: CheckResult; untilMs: number }>;
   private readonly refreshes = new Set<Promise<void>>();
   private readonly loop: PollLoop;
   private sweeping: Promise<void> | null = null;
@@ -109,6 +119,7 @@ export class ShortLivedCredentials {
   constructor(private readonly deps: ShortLivedDeps) {
     this.clock = deps.clock ?? Date.now;
     this.cache = new LRUCache<string, Entry>({ max: deps.maxEntries ?? 10_000 });
+    this.failures = new LRUCache({ max: deps.maxEntries ?? 10_000 });
     this.loop = new PollLoop({
       pollMs: SWEEP_MS,
       firstDelayMaxMs: SWEEP_MS,
@@ -119,6 +130,10 @@ export class ShortLivedCredentials {
     deps.bus?.subscribe('owner', (key) => {
       for (const e of this.cache.values()) {
         if (key === EVERYTHING || ownerKey(e.owner) === key) e.lastUsedMs = Number.NEGATIVE_INFINITY;
+      }
+      // The connection may have been fixed (re-saved, checked): the next resolve asks the cloud.
+      for (const [id, f] of this.failures.entries()) {
+        if (key === EVERYTHING || ownerKey(f.owner) === key) this.failures.delete(id);
       }
     });
   }
@@ -137,15 +152,15 @@ export class ShortLivedCredentials {
       if (now >= hit.refreshAtMs) this.refresh(id, hit);
       return deliver(hit.cred, key.location);
     }
+    // A failure within its window is answered again at once: no cloud call.
+    const failed = this.failures.get(id);
+    if (failed && now < failed.untilMs) throw exchangeError(provider, failed.failed, failed.untilMs - now);
     const r = await this.exchangeOnce(id, owner, provider, key, secret, 'resolve');
     if (r === null) return null;
     if (!r.ok) {
-      if (r.result.outcome === 'rejected') {
-        throw new AppError('cloud_credential_rejected', `${provider}: ${r.result.message}`);
-      }
-      throw new AppError('cloud_credential_unavailable', `${provider}: no valid short-lived credential is cached and the exchange failed: ${r.result.message}`, {
-        retryAfter: 5,
-      });
+      const windowMs = r.result.outcome === 'rejected' ? REJECTED_EXCHANGE_MS : FAILED_EXCHANGE_MS;
+      this.failures.set(id, { owner, failed: r.result, untilMs: this.clock() + windowMs });
+      throw exchangeError(provider, r.result, windowMs);
     }
     return deliver(r.credential, key.location);
   }
@@ -206,9 +221,10 @@ export class ShortLivedCredentials {
     await this.settled();
   }
 
-  /** Drops every cached credential (tests; an operator's restart does the same). */
+  /** Drops every cached credential and remembered failure (tests; an operator's restart does the same). */
   clear(): void {
     this.cache.clear();
+    this.failures.clear();
   }
 
   /** How many credentials are cached (metrics, tests). */
@@ -222,7 +238,10 @@ export class ShortLivedCredentials {
     const p = this.exchange(owner, provider, key, secret)
       .then((r) => {
         if (r) this.deps.metrics?.cloudExchanges.inc({ provider, trigger, outcome: r.ok ? 'accepted' : r.result.outcome });
-        if (r?.ok) this.store(id, owner, provider, key, r.credential);
+        if (r?.ok) {
+          this.failures.delete(id);
+          this.store(id, owner, provider, key, r.credential);
+        }
         return r;
       })
       .finally(() => this.inflight.delete(id));
@@ -302,6 +321,14 @@ export class ShortLivedCredentials {
 
 function cacheKey(owner: Owner, provider: ProviderName, key: StoredKeyRef): string {
   return `${ownerKey(owner)}|${provider}|${key.id}|${key.version}|${key.location ?? ''}`;
+}
+
+/** The resolve error of a failed exchange: 409 when the cloud refused, else 503 with Retry-After (the rest of the window). */
+function exchangeError(provider: ProviderName, failed: CheckResult, remainingMs: number): AppError {
+  if (failed.outcome === 'rejected') return new AppError('cloud_credential_rejected', `${provider}: ${failed.message}`);
+  return new AppError('cloud_credential_unavailable', `${provider}: no valid short-lived credential is cached and the exchange failed: ${failed.message}`, {
+    retryAfter: Math.max(1, Math.ceil(remainingMs / 1000)),
+  });
 }
 
 function deliver(cred: ShortLivedCredential, location: string | null): DeliveredCredential {
