@@ -5,7 +5,7 @@
  * refused trust policy cost one token-service request per call, until the cloud throttled
  * the service. Within the window the same error is answered at once, without a cloud call;
  * a change of the owner's BYOK state (the bus's `owner` message, e.g. the connection
- * re-saved or checked) forgets it at once, and a new key version is a new entry.
+ * re-saved) forgets it at once, and a new key version is a new entry.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -78,7 +78,7 @@ describe('short-lived credentials: failed exchanges', () => {
     assert.equal(again.code, 'cloud_credential_rejected');
     assert.match(again.message, /assume the role/, 'the same explanation');
     assert.equal(w.exchanges, 1);
-    // The team admin fixes the connection and re-saves it, or presses "Check now": a BYOK write publishes `owner`.
+    // The team admin fixes the connection and re-saves it: a BYOK write publishes `owner`.
     bus.publish('owner', ownerKey(alice));
     await failure(sl.get(alice, 'amazon-bedrock', key(), secret));
     assert.equal(w.exchanges, 2, 'asked again after the owner changed');
