@@ -13,6 +13,7 @@ import { randomInt } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ERROR_CODES, type ErrorCode } from '../src/errors/index.ts';
 import { PROVIDERS, type ProviderName } from '../src/providers/types.ts';
+import type { LookupFn } from '../src/modules/webhooks/safe-http.ts';
 import { createTestContext, TEST_INTERNAL_TOKEN, testDialects, type TestContext } from './helpers/context.ts';
 import { createApiKey, createUser, setByok, uniqueEmail, type TestUser } from './helpers/fixtures.ts';
 import { acceptedCredential, startProviderFakes, type ProviderFakes } from './helpers/model-fixtures.ts';
@@ -52,10 +53,14 @@ for (const dialect of testDialects()) {
         }
         return fetch(input, init);
       };
+      // Webhook URLs the fuzzer invents are never looked up in the machine's DNS: every name is unknown.
+      const noDns: LookupFn = async (hostname) => {
+        throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: 'ENOTFOUND' });
+      };
       ctx = await createTestContext({
         dialect,
         env: { ...fakes.env, NEO_BYOK_DEFAULT: 'on', NEO_PROVIDER_TIMEOUT_MS: '1000', NEO_LOG_LEVEL: 'warn' },
-        deps: { fetch: guardedFetch },
+        deps: { fetch: guardedFetch, webhookLookup: noDns },
       });
       user = await createUser(ctx, uniqueEmail('fuzz'));
       await setByok(ctx, user.owner);
