@@ -16,7 +16,7 @@ import { rotateMasterKey } from '../src/crypto/rotate.ts';
 import { MasterKeyMismatchError } from '../src/crypto/vault.ts';
 import { openDatabase } from '../src/db/index.ts';
 import { buildApp } from '../src/app.ts';
-import { MIN_ROTATION_GRACE_MS, OIDC_TOKEN_TTL_S, OidcIssuer, rotateOidcKey } from '../src/modules/oidc/issuer.ts';
+import { MIN_ROTATION_GRACE_MS, OIDC_TOKEN_TTL_S, OidcIssuer, PUBLISH_AHEAD_MS, rotateOidcKey } from '../src/modules/oidc/issuer.ts';
 import { createTestContext, TEST_INTERNAL_TOKEN, TEST_JWT_SECRET, TEST_MASTER_KEY, testDialects, type TestContext } from './helpers/context.ts';
 
 async function freePort(): Promise<number> {
@@ -113,24 +113,34 @@ for (const dialect of testDialects()) {
       await assert.rejects(verifyLikeACloud(token, 'sts.amazonaws.com', `neo:team:${teamId}`), /exp/);
     });
 
-    it('rotation: old tokens verify during the grace period, new ones with the new key; after the grace the old key leaves the JWKS', async () => {
+    it('rotation: the new key is published first and signs only after the JWKS cache time; the old one stays published for the grace after that', async () => {
       const oidc = ctx.app.services.oidc;
       const owner = { type: 'team' as const, id: 'team-rot' };
       const before = await oidc.mintToken(owner, 'sts.amazonaws.com');
       const oldKid = decodeProtectedHeader(before).kid;
 
       const grace = MIN_ROTATION_GRACE_MS;
+      const rotatedAt = clock.now();
       const rotated = await oidc.rotate(grace);
       assert.equal(rotated.previous?.kid, oldKid);
       assert.notEqual(rotated.kid, oldKid);
+      assert.equal(rotated.signs_from, new Date(rotatedAt + PUBLISH_AHEAD_MS).toISOString());
+      assert.equal(rotated.previous?.remove_after, new Date(rotatedAt + PUBLISH_AHEAD_MS + grace).toISOString());
 
-      const afterRotation = await oidc.mintToken(owner, 'sts.amazonaws.com');
-      assert.equal(decodeProtectedHeader(afterRotation).kid, rotated.kid);
+      // Published at once, so that a cloud holding the JWKS for its max-age (300 s) knows the new
+      // key before any token carries it; meanwhile tokens are still signed with the old key.
       const kids = async () => ((await (await fetch(`${issuer}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
       assert.deepEqual(new Set(await kids()), new Set([oldKid, rotated.kid]));
+      assert.equal(decodeProtectedHeader(await oidc.mintToken(owner, 'sts.amazonaws.com')).kid, oldKid);
+      clock.advance(PUBLISH_AHEAD_MS - 1000);
+      const lastOld = await oidc.mintToken(owner, 'sts.amazonaws.com');
+      assert.equal(decodeProtectedHeader(lastOld).kid, oldKid);
+      clock.advance(1000);
+      const afterRotation = await oidc.mintToken(owner, 'sts.amazonaws.com');
+      assert.equal(decodeProtectedHeader(afterRotation).kid, rotated.kid);
 
-      // Both verify now (the old token is still within its 5 minutes).
-      await verifyLikeACloud(before, 'sts.amazonaws.com', 'neo:team:team-rot');
+      // Both verify now (the old key's last token is within its 5 minutes).
+      await verifyLikeACloud(lastOld, 'sts.amazonaws.com', 'neo:team:team-rot');
       await verifyLikeACloud(afterRotation, 'sts.amazonaws.com', 'neo:team:team-rot');
 
       // Past the grace: the old key is gone from the JWKS; a fresh token verifies with the new key.
@@ -147,6 +157,8 @@ for (const dialect of testDialects()) {
       const result = await rotateOidcKey({ db: ctx.database.db, masterKey: Buffer.from(TEST_MASTER_KEY, 'base64'), clock: clock.now, graceMs: MIN_ROTATION_GRACE_MS });
       // What the bus does on SQLite when another process commits (data_version), and the 30 s reload elsewhere.
       ctx.app.services.bus.resetCaches();
+      assert.notEqual(decodeProtectedHeader(await oidc.mintToken({ type: 'user', id: 'u-2' }, 'sts.amazonaws.com')).kid, result.kid, 'published first');
+      clock.advance(PUBLISH_AHEAD_MS);
       const token = await oidc.mintToken({ type: 'user', id: 'u-2' }, 'sts.amazonaws.com');
       assert.equal(decodeProtectedHeader(token).kid, result.kid);
       await verifyLikeACloud(token, 'sts.amazonaws.com', 'neo:user:u-2');
@@ -193,14 +205,15 @@ for (const dialect of testDialects()) {
       const first = (await kids())[0]!;
       const r = await cli(['admin', 'oidc', 'rotate-key', '--grace', '2h']);
       assert.equal(r.code, 0, r.stderr);
-      const out = JSON.parse(r.stdout) as { kid: string; previous: { kid: string; remove_after: string }; removed: string[] };
+      const out = JSON.parse(r.stdout) as { kid: string; signs_from: string; previous: { kid: string; remove_after: string }; removed: string[] };
       assert.equal(out.previous.kid, first);
-      assert.ok(Math.abs(Date.parse(out.previous.remove_after) - (Date.now() + 2 * 3_600_000)) < 60_000);
+      assert.ok(Math.abs(Date.parse(out.signs_from) - (Date.now() + PUBLISH_AHEAD_MS)) < 60_000);
+      assert.equal(Date.parse(out.previous.remove_after) - Date.parse(out.signs_from), 2 * 3_600_000, 'published for --grace after it stops signing');
       // The running server sees the other process's rotation (SQLite: data_version on the next request; elsewhere within 30 s).
       ctx.app.services.bus.resetCaches();
       assert.deepEqual(new Set(await kids()), new Set([first, out.kid]));
       const token = await ctx.app.services.oidc.mintToken({ type: 'user', id: 'u' }, 'sts.amazonaws.com');
-      assert.equal(decodeProtectedHeader(token).kid, out.kid);
+      assert.equal(decodeProtectedHeader(token).kid, first, 'the new key signs only from signs_from');
     });
 
     it('`admin oidc rotate-key` refuses a bad --grace and documents itself', async () => {
@@ -216,6 +229,8 @@ for (const dialect of testDialects()) {
 
     it('a master-key rotation reseals the signing keys: the same kid signs under the new master key alone', async () => {
       const before = await kids();
+      // The key that signs now (a rotation above may still be within its publish-ahead time).
+      const signing = decodeProtectedHeader(await ctx.app.services.oidc.mintToken({ type: 'team', id: 't' }, 'sts.amazonaws.com')).kid;
       const newKey = randomBytes(32);
       const result = await rotateMasterKey({ db: ctx.database.db, newKey, oldKeys: [Buffer.from(TEST_MASTER_KEY, 'base64')] });
       assert.equal(result.complete, true, JSON.stringify(result));
@@ -223,8 +238,7 @@ for (const dialect of testDialects()) {
       const rows = await ctx.database.db.selectFrom('oidc_signing_keys').select('master_key_id').execute();
       assert.ok(rows.every((r) => r.master_key_id === masterKeyId(newKey)));
       const issuer = new OidcIssuer({ db: ctx.database.db, issuer: 'https://byok.example.com', masterKey: newKey });
-      const active = (await ctx.database.db.selectFrom('oidc_signing_keys').select('kid').where('active', '=', 1).executeTakeFirstOrThrow()).kid;
-      assert.equal(decodeProtectedHeader(await issuer.mintToken({ type: 'team', id: 't' }, 'sts.amazonaws.com')).kid, active);
+      assert.equal(decodeProtectedHeader(await issuer.mintToken({ type: 'team', id: 't' }, 'sts.amazonaws.com')).kid, signing);
       // The old master key alone no longer opens the database (the check value moved), nor the signing keys.
       const config = { ...ctx.config, masterKey: Buffer.from(TEST_MASTER_KEY, 'base64') };
       await assert.rejects(buildApp({ config, database: ctx.database, quiet: true }), MasterKeyMismatchError);

@@ -12,10 +12,12 @@ import { dumpCommands } from './dump.ts';
 const OIDC_ROTATE_HELP = `Usage: neo-byok admin oidc rotate-key [--grace 24h]
 
 Makes a new RS256 signing key for the service's OpenID Connect issuer (NEO_OIDC_ISSUER)
-and prints {"kid", "previous", "removed"}. Tokens are signed with the new key from now
-on (running servers switch within 30 s; on SQLite at their next request); the previous
-public key stays in the JWKS for --grace (a duration with unit m, h or d; default 24h,
-at least 15m, at most 30d), so tokens it signed keep verifying until they expire.
+and prints {"kid", "signs_from", "previous", "removed"}. The new public key is in the
+JWKS at once (running servers see it within 30 s; on SQLite at their next request) and
+signs tokens from signs_from, 6 minutes later, once clouds that keep the JWKS for its
+max-age (5 minutes) know it; until then the previous key signs. The previous public key
+stays in the JWKS for --grace after signs_from (a duration with unit m, h or d; default
+24h, at least 15m, at most 30d), so tokens it signed keep verifying until they expire.
 Retired keys whose grace has ended are deleted. The private key is stored sealed by
 NEO_MASTER_KEY. Nothing in the clouds needs to change: they fetch the JWKS again.`;
 

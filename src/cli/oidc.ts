@@ -2,8 +2,9 @@
  * `neo-byok admin oidc rotate-key`: a new signing key for the service's OpenID Connect
  * issuer (docs/keyless-cloud.md "Rotating the issuer's signing key"). Works beside
  * running servers: they read the key set again within 30 s (a server on SQLite without
- * Redis at its next request: src/cli/runtime.ts), and the previous public key stays in
- * the JWKS for the grace period, so tokens signed with it meanwhile still verify.
+ * Redis at its next request: src/cli/runtime.ts); the new key signs from PUBLISH_AHEAD_MS
+ * on, and the previous public key stays in the JWKS for the grace period after that, so
+ * tokens signed with it meanwhile still verify.
  */
 import { DEFAULT_ROTATION_GRACE_MS, MAX_ROTATION_GRACE_MS, MIN_ROTATION_GRACE_MS, rotateOidcKey } from '../modules/oidc/issuer.ts';
 import { CliError } from './io.ts';

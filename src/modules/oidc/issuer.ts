@@ -10,9 +10,10 @@
  * master key, so every instance that shares the database and NEO_MASTER_KEY signs with
  * the same key and serves the same JWKS; on the embedded SQLite default the key is thus
  * kept in the data directory, under the master key of its secrets.json. The first key is
- * generated on first use. `neo-byok admin oidc rotate-key` makes a new signing key and
- * keeps the previous public key in the JWKS for a grace period, so tokens signed just
- * before the rotation still verify.
+ * generated on first use. `neo-byok admin oidc rotate-key` makes a new signing key,
+ * published at once and signing from PUBLISH_AHEAD_MS on (the previous key signs until
+ * then), and keeps the previous public key in the JWKS for a grace period after that, so
+ * tokens it signed still verify.
  */
 import { randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, importPKCS8, SignJWT, type CryptoKey, type JWK } from 'jose';
@@ -32,6 +33,13 @@ export const DEFAULT_ROTATION_GRACE_MS = 24 * 3_600_000;
 /** The shortest grace: longer than a token lives, plus clock skew and the clouds' JWKS caches. */
 export const MIN_ROTATION_GRACE_MS = 15 * 60_000;
 export const MAX_ROTATION_GRACE_MS = 30 * 86_400_000;
+/**
+ * After a rotation the new key is in the JWKS at once but signs only this much later: the
+ * JWKS is served with `max-age=300` (oidc.routes.ts) and instances reload the key set
+ * every 30 s, so a cloud that keeps the JWKS it fetched knows the new key before any
+ * token names it. Until then the key it replaced keeps signing.
+ */
+export const PUBLISH_AHEAD_MS = 6 * 60_000;
 /** Path of the JWKS, relative to the issuer URL (named in the discovery document). */
 export const JWKS_PATH = '/.well-known/jwks.json';
 export const DISCOVERY_PATH = '/.well-known/openid-configuration';
@@ -72,7 +80,10 @@ export interface PublicJwk {
 
 interface KeySet {
   loadedAt: number;
-  active: { kid: string; key: CryptoKey } | null;
+  /** The newest key, and from when it signs (PUBLISH_AHEAD_MS after its rotation; at once for the first key). */
+  active: { kid: string; key: CryptoKey; signsFromMs: number } | null;
+  /** The key the active one replaced, which signs until the active one does. */
+  previous: { kid: string; key: CryptoKey } | null;
   /** Every key still published, with when it leaves the JWKS (null: the active key). */
   published: { jwk: PublicJwk; removeAfter: number | null }[];
 }
@@ -155,10 +166,11 @@ export class OidcIssuer implements ManagedCache {
     if (typeof owner.id !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(owner.id)) throw new Error('owner id must be an id');
     if (typeof audience !== 'string' || audience.length === 0 || audience.length > 512) throw new Error('audience must be a non-empty string');
     const set = await this.current(true);
-    const active = set.active!;
-    const iat = Math.floor(this.clock() / 1000);
+    const now = this.clock();
+    const signer = set.previous && now < set.active!.signsFromMs ? set.previous : set.active!;
+    const iat = Math.floor(now / 1000);
     return new SignJWT({})
-      .setProtectedHeader({ alg: OIDC_ALG, kid: active.kid, typ: 'JWT' })
+      .setProtectedHeader({ alg: OIDC_ALG, kid: signer.kid, typ: 'JWT' })
       .setIssuer(issuer)
       .setSubject(oidcSubject(owner))
       .setAudience(audience)
@@ -166,13 +178,13 @@ export class OidcIssuer implements ManagedCache {
       .setNotBefore(iat)
       .setExpirationTime(iat + OIDC_TOKEN_TTL_S)
       .setJti(randomUUID())
-      .sign(active.key);
+      .sign(signer.key);
   }
 
   /**
    * Rotates the signing key now (the CLI's `admin oidc rotate-key` does the same on the
-   * database): the next token is signed by a new key, the previous public key stays in
-   * the JWKS for `graceMs`.
+   * database): a new key is published at once and signs from PUBLISH_AHEAD_MS on; the
+   * previous public key stays in the JWKS for `graceMs` after it stops signing.
    */
   async rotate(graceMs = DEFAULT_ROTATION_GRACE_MS): Promise<RotateResult> {
     const result = await rotateOidcKey({ db: this.deps.db, masterKey: this.deps.masterKey, clock: this.clock, graceMs });
@@ -221,11 +233,17 @@ export class OidcIssuer implements ManagedCache {
 
   private async load(): Promise<KeySet> {
     const rows = await new SigningKeysRepo(this.deps.db).all();
+    const now = this.clock();
     const activeRow = rows.find((r) => r.active === 1);
-    const active = activeRow ? { kid: activeRow.kid, key: await this.openPrivateKey(activeRow) } : null;
+    // The key this one replaced (retired by the same rotation), while still published.
+    const previousRow = activeRow && rows.find((r) => r.active !== 1 && r.retired_at === activeRow.created_at && (r.remove_after === null || Date.parse(r.remove_after) > now));
+    const signsFromMs = previousRow ? Date.parse(activeRow.created_at) + PUBLISH_AHEAD_MS : Number.NEGATIVE_INFINITY;
+    // The previous key matters only until the active one signs; one that no longer opens is not used.
+    const previousKey = previousRow && now < signsFromMs ? await this.openPrivateKey(previousRow).catch(() => null) : null;
     return {
-      loadedAt: this.clock(),
-      active,
+      loadedAt: now,
+      active: activeRow ? { kid: activeRow.kid, key: await this.openPrivateKey(activeRow), signsFromMs } : null,
+      previous: previousRow && previousKey ? { kid: previousRow.kid, key: previousKey } : null,
       published: rows.map((r) => ({
         jwk: publicJwk(r),
         removeAfter: r.active === 1 || r.remove_after === null ? null : Date.parse(r.remove_after),
@@ -278,15 +296,17 @@ async function createFirstKey(db: Db, masterKey: Buffer, clock: () => number): P
 }
 
 export interface RotateResult {
-  /** The new signing key. */
+  /** The new signing key, published now. */
   kid: string;
-  /** The key it replaced, published until `remove_after`; null when there was none. */
+  /** When it starts signing (PUBLISH_AHEAD_MS from now); the key it replaced signs until then. */
+  signs_from: string;
+  /** The key it replaced, published until `remove_after` (`graceMs` after signs_from); null when there was none. */
   previous: { kid: string; remove_after: string } | null;
   /** Retired keys whose grace had ended, deleted now. */
   removed: string[];
 }
 
-/** Makes a new signing key active and retires the current one for `graceMs` (the CLI and OidcIssuer.rotate). */
+/** Makes a new signing key active (signing from PUBLISH_AHEAD_MS on) and retires the current one, published for `graceMs` after that (the CLI and OidcIssuer.rotate). */
 export async function rotateOidcKey(opts: { db: Db; masterKey: Buffer; clock?: () => number; graceMs?: number }): Promise<RotateResult> {
   const clock = opts.clock ?? Date.now;
   const graceMs = opts.graceMs ?? DEFAULT_ROTATION_GRACE_MS;
@@ -316,12 +336,13 @@ async function rotateWith(db: Db, k: NewKey, clock: () => number, graceMs: numbe
   return withTransaction(db, async (trx) => {
     const now = clock();
     const at = nowIso(() => now);
-    const removeAfter = new Date(now + graceMs).toISOString();
+    const signsFrom = new Date(now + PUBLISH_AHEAD_MS).toISOString();
+    const removeAfter = new Date(now + PUBLISH_AHEAD_MS + graceMs).toISOString();
     const keys = new SigningKeysRepo(trx);
     const current = await keys.activeKid();
     if (current !== undefined) await keys.retire(current, at, removeAfter);
     await keys.insert({ kid: k.kid, alg: OIDC_ALG, public_jwk: k.publicJwk, private_key: k.sealed, master_key_id: k.masterKeyId, active: 1, created_at: at, retired_at: null, remove_after: null });
     const removed = await keys.removeExpired(at);
-    return { kid: k.kid, previous: current !== undefined ? { kid: current, remove_after: removeAfter } : null, removed };
+    return { kid: k.kid, signs_from: signsFrom, previous: current !== undefined ? { kid: current, remove_after: removeAfter } : null, removed };
   });
 }
