@@ -216,6 +216,20 @@ for (const dialect of testDialects()) {
       assert.equal(decodeProtectedHeader(token).kid, first, 'the new key signs only from signs_from');
     });
 
+    it('a first key made by rotate-key (none to replace) signs at once, and says so', async () => {
+      const fresh = await createTestContext({ dialect, captureLogs: false, env: { NEO_OIDC_ISSUER: 'https://byok.example.com' } });
+      try {
+        const at = Date.now();
+        const r = await rotateOidcKey({ db: fresh.database.db, masterKey: Buffer.from(TEST_MASTER_KEY, 'base64'), clock: () => at, graceMs: MIN_ROTATION_GRACE_MS });
+        assert.equal(r.previous, null);
+        assert.equal(r.signs_from, new Date(at).toISOString());
+        const token = await fresh.app.services.oidc.mintToken({ type: 'user', id: 'u' }, 'sts.amazonaws.com');
+        assert.equal(decodeProtectedHeader(token).kid, r.kid);
+      } finally {
+        await fresh.close();
+      }
+    });
+
     it('`admin oidc rotate-key` refuses a bad --grace and documents itself', async () => {
       for (const grace of ['5m', '31d', '1y', 'soon']) {
         const r = await cli(['admin', 'oidc', 'rotate-key', '--grace', grace]);

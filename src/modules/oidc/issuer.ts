@@ -336,10 +336,12 @@ async function rotateWith(db: Db, k: NewKey, clock: () => number, graceMs: numbe
   return withTransaction(db, async (trx) => {
     const now = clock();
     const at = nowIso(() => now);
-    const signsFrom = new Date(now + PUBLISH_AHEAD_MS).toISOString();
-    const removeAfter = new Date(now + PUBLISH_AHEAD_MS + graceMs).toISOString();
     const keys = new SigningKeysRepo(trx);
     const current = await keys.activeKid();
+    // With no key to replace, the new one signs at once (what load() does for a key without a previous one).
+    const signsFromMs = current !== undefined ? now + PUBLISH_AHEAD_MS : now;
+    const signsFrom = new Date(signsFromMs).toISOString();
+    const removeAfter = new Date(signsFromMs + graceMs).toISOString();
     if (current !== undefined) await keys.retire(current, at, removeAfter);
     await keys.insert({ kid: k.kid, alg: OIDC_ALG, public_jwk: k.publicJwk, private_key: k.sealed, master_key_id: k.masterKeyId, active: 1, created_at: at, retired_at: null, remove_after: null });
     const removed = await keys.removeExpired(at);
