@@ -131,7 +131,7 @@ export class ShortLivedCredentials {
       for (const e of this.cache.values()) {
         if (key === EVERYTHING || ownerKey(e.owner) === key) e.lastUsedMs = Number.NEGATIVE_INFINITY;
       }
-      // The connection may have been fixed (re-saved, checked): the next resolve asks the cloud.
+      // The connection may have been fixed and re-saved: the next resolve asks the cloud.
       for (const [id, f] of this.failures.entries()) {
         if (key === EVERYTHING || ownerKey(f.owner) === key) this.failures.delete(id);
       }
