@@ -237,12 +237,12 @@ export class OidcIssuer implements ManagedCache {
     const activeRow = rows.find((r) => r.active === 1);
     // The key this one replaced (retired by the same rotation), while still published.
     const previousRow = activeRow && rows.find((r) => r.active !== 1 && r.retired_at === activeRow.created_at && (r.remove_after === null || Date.parse(r.remove_after) > now));
-    const signsFromMs = previousRow ? Date.parse(activeRow.created_at) + PUBLISH_AHEAD_MS : Number.NEGATIVE_INFINITY;
+    const signsFrom = activeRow ? signsFromMs(Date.parse(activeRow.created_at), previousRow !== undefined) : 0;
     // The previous key matters only until the active one signs; one that no longer opens is not used.
-    const previousKey = previousRow && now < signsFromMs ? await this.openPrivateKey(previousRow).catch(() => null) : null;
+    const previousKey = previousRow && now < signsFrom ? await this.openPrivateKey(previousRow).catch(() => null) : null;
     return {
       loadedAt: now,
-      active: activeRow ? { kid: activeRow.kid, key: await this.openPrivateKey(activeRow), signsFromMs } : null,
+      active: activeRow ? { kid: activeRow.kid, key: await this.openPrivateKey(activeRow), signsFromMs: signsFrom } : null,
       previous: previousRow && previousKey ? { kid: previousRow.kid, key: previousKey } : null,
       published: rows.map((r) => ({
         jwk: publicJwk(r),
@@ -265,6 +265,11 @@ export class OidcIssuer implements ManagedCache {
     }
     return importPKCS8(pem, OIDC_ALG);
   }
+}
+
+/** When a key made at `createdAtMs` starts signing: PUBLISH_AHEAD_MS later if it replaced a key, at once otherwise. */
+function signsFromMs(createdAtMs: number, replacedKey: boolean): number {
+  return replacedKey ? createdAtMs + PUBLISH_AHEAD_MS : createdAtMs;
 }
 
 function publicJwk(row: SigningKeyRow): PublicJwk {
@@ -338,10 +343,9 @@ async function rotateWith(db: Db, k: NewKey, clock: () => number, graceMs: numbe
     const at = nowIso(() => now);
     const keys = new SigningKeysRepo(trx);
     const current = await keys.activeKid();
-    // With no key to replace, the new one signs at once (what load() does for a key without a previous one).
-    const signsFromMs = current !== undefined ? now + PUBLISH_AHEAD_MS : now;
-    const signsFrom = new Date(signsFromMs).toISOString();
-    const removeAfter = new Date(signsFromMs + graceMs).toISOString();
+    const from = signsFromMs(now, current !== undefined);
+    const signsFrom = new Date(from).toISOString();
+    const removeAfter = new Date(from + graceMs).toISOString();
     if (current !== undefined) await keys.retire(current, at, removeAfter);
     await keys.insert({ kid: k.kid, alg: OIDC_ALG, public_jwk: k.publicJwk, private_key: k.sealed, master_key_id: k.masterKeyId, active: 1, created_at: at, retired_at: null, remove_after: null });
     const removed = await keys.removeExpired(at);
