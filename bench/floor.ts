@@ -8,7 +8,10 @@
  *   - one Map lookup (user → its provider key, sealed);
  *   - AES-256-GCM decryption of a 160-byte key;
  *   - a JSON reply serialized with a response schema, `Cache-Control: no-store`.
- * No logger, no other hook, no metrics. The user ids (the benchmark's pool) and the token
+ * No logger, no other hook, no metrics. Beside it, `GET /healthz`: a bare route answering
+ * `{"status":"ok"}`, the floor's own baseline, so that the floor's resolve ÷ its GET in the
+ * same round tells how close to a bare GET the work of a resolve can come on this stack
+ * and machine (the limit of the service's "resolve × /healthz"). The user ids (the benchmark's pool) and the token
  * come in the environment: NEO_FLOOR_USERS (comma-separated), NEO_FLOOR_TOKEN.
  * Prints `listening <url>` on stdout once ready.
  */
@@ -76,6 +79,8 @@ app.post(
     return { mode: 'byok', provider: sealed.provider, provider_model_id: model, credential: { api_key: apiKey, location: null } };
   },
 );
+
+app.get('/healthz', { schema: { response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } }, async () => ({ status: 'ok' }));
 
 const address = await app.listen({ port: 0, host: '127.0.0.1' });
 process.stdout.write(`listening ${address}\n`);

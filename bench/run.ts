@@ -24,7 +24,7 @@
  *   --owners <list>     owner counts, comma-separated (BENCH_OWNERS, default 1000,1000000)
  *   --pool <n>          benchmarked owners the load is spread over (default 100)
  *   --databases <list>  sqlite,postgres (default: sqlite, plus postgres when NEO_BENCH_DATABASE_URL is set)
- *   --only <list>       scenario ids to run besides /healthz (healthz, floor, mode, user, resolve, report,
+ *   --only <list>       scenario ids to run besides /healthz (healthz, floor (with floor-healthz), mode, user, resolve, report,
  *                       set-mode, put-openai, resolve-auto, resolve-neo, resolve-batch, overload)
  *   --overload-connections <n>  connections of the overload scenario (default 500)
  *   --overload-loop-delay <ms>  the server's NEO_OVERLOAD_MAX_EVENT_LOOP_DELAY_MS (default: the
@@ -40,7 +40,9 @@
  *
  * `floor` is the minimal route of bench/floor.ts (the work of a resolve and nothing else)
  * in its own process, measured in the same rounds: "× floor" is a scenario's req/s over
- * the floor's. `overload` is resolve at 500 connections with the server's production
+ * the floor's. `floor-healthz` (run with `floor`) is a bare GET of the same process: the
+ * floor's resolve ÷ that GET ("floor limit") is how close to a bare GET the work of a
+ * resolve comes on this stack and machine, with no service code at all. `overload` is resolve at 500 connections with the server's production
  * load shedding: 503 `unavailable` answers are expected there, anything else is not.
  *
  * Exit code 1 when a scenario had a non-2xx answer (other than the overload scenario's
@@ -409,6 +411,15 @@ async function buildScenarios(
   return [
     { id: 'healthz', label: 'GET /healthz (baseline)', kind: 'baseline', method: 'GET', path: '/healthz', variants: [] },
     {
+      id: 'floor-healthz',
+      label: 'floor: bare GET /healthz (bench/floor.ts)',
+      kind: 'floor',
+      method: 'GET',
+      path: '/healthz',
+      server: floor,
+      variants: [],
+    },
+    {
       id: 'floor',
       label: 'floor: minimal resolve route (bench/floor.ts)',
       kind: 'floor',
@@ -690,7 +701,8 @@ async function runPhase(
   const scenarios = all.filter(
     (s) =>
       (s.kind === 'baseline' || s.kind === 'floor' || s.kind === 'read' || (database === 'sqlite' && first)) &&
-      (s.id === 'healthz' || !opts.only || opts.only.includes(s.id)),
+      // The floor's bare GET runs with the floor: the floor's limit ratio needs both.
+      (s.id === 'healthz' || !opts.only || opts.only.includes(s.id) || (s.id === 'floor-healthz' && opts.only.includes('floor'))),
   );
   const spec = (s: Scenario, duration: number): LoadSpec => ({
     url: s.server?.url ?? server.url,
@@ -726,6 +738,7 @@ async function runPhase(
   for (let round = 1; round <= opts.runs; round++) {
     let baseline = NaN;
     let floorRps = NaN;
+    let floorGetRps = NaN;
     for (const s of scenarios) {
       const before = await scrape(server.url, secrets.internal);
       const otherBefore = s.server ? procCpuSeconds(s.server.pid) : NaN;
@@ -735,6 +748,7 @@ async function runPhase(
       const stats = await scrape(server.url, secrets.internal);
       if (s.id === 'healthz') baseline = r.rps;
       if (s.id === 'floor') floorRps = r.rps;
+      if (s.id === 'floor-healthz') floorGetRps = r.rps;
       // The floor's CPU from /proc; its loop and memory are not measured (no /metrics).
       const cpuSeconds = s.server ? procCpuSeconds(s.server.pid) - otherBefore : stats.cpuSeconds - before.cpuSeconds;
       const cpuUsPerRequest = (cpuSeconds * 1e6) / Math.max(1, r.requests);
@@ -756,7 +770,7 @@ async function runPhase(
       };
       figures.get(s.id)!.push(f);
       log(
-        `   round ${round} ${s.label.padEnd(52)} ${fmtInt(r.rps).padStart(7)} req/s  ×${f.ratio.toFixed(2)}${Number.isFinite(f.floorRatio) ? `  ×floor ${f.floorRatio.toFixed(2)}` : ''}  cpu ${fmtInt(cpuUsPerRequest)} µs/req${Number.isFinite(sysUsPerRequest) ? ` (sys ${fmtInt(sysUsPerRequest)})` : ''}  p50 ${r.p50} ms  p99 ${r.p99} ms  loop p99 ${fmtMs(f.loopP99Ms)} ms` +
+        `   round ${round} ${s.label.padEnd(52)} ${fmtInt(r.rps).padStart(7)} req/s  ×${f.ratio.toFixed(2)}${Number.isFinite(f.floorRatio) ? `  ×floor ${f.floorRatio.toFixed(2)}` : ''}${s.id === 'floor' && floorGetRps > 0 ? `  floor limit ×${(r.rps / floorGetRps).toFixed(2)}` : ''}  cpu ${fmtInt(cpuUsPerRequest)} µs/req${Number.isFinite(sysUsPerRequest) ? ` (sys ${fmtInt(sysUsPerRequest)})` : ''}  p50 ${r.p50} ms  p99 ${r.p99} ms  loop p99 ${fmtMs(f.loopP99Ms)} ms` +
           (s.itemsPerRequest ? `  = ${fmtInt(r.rps * s.itemsPerRequest)} resolves/s, cpu ${fmtInt(cpuUsPerRequest / s.itemsPerRequest)} µs/resolve` : '') +
           (accepted ? `  (${accepted} × 503)` : '') +
           (failures ? `  !! non-2xx ${r.non2xx} errors ${r.errors} timeouts ${r.timeouts} ${JSON.stringify(r.statusCodes)}` : ''),
@@ -905,6 +919,19 @@ function table(phases: Phase[]): string {
   return [line(head), sep, ...rows.map(line)].join('\n');
 }
 
+/**
+ * The floor's resolve req/s over its bare GET's, per round, as "median (rounds a, b)":
+ * the best "resolve × /healthz" the work of a resolve allows on this stack and machine.
+ */
+function floorLimit(ph: Phase): string | undefined {
+  const floor = ph.scenarios.find((s) => s.id === 'floor');
+  const get = ph.scenarios.find((s) => s.id === 'floor-healthz');
+  if (!floor || !get) return undefined;
+  const perRound = floor.runs.map((r) => r.rps / (get.runs.find((g) => g.round === r.round)?.rps ?? NaN)).filter(Number.isFinite);
+  if (perRound.length === 0) return undefined;
+  return `${median(perRound).toFixed(2)}${perRound.length > 1 ? ` (rounds ${perRound.map((x) => x.toFixed(2)).join(', ')})` : ''}`;
+}
+
 function machine(): Record<string, string> {
   const cpu = cpus();
   return {
@@ -941,6 +968,10 @@ async function main(): Promise<number> {
   log(`\nResults: median of ${opts.runs} run(s) of ${opts.duration} s, ${opts.connections} connections; "× /healthz" is the ratio to /healthz in the same round; loop p99 is the worst run.`);
   log(table(phases));
   log('');
+  for (const ph of phases) {
+    const limit = floorLimit(ph);
+    if (limit) log(`${ph.database}, ${fmtInt(ph.owners)} owners: floor limit (the floor's resolve ÷ its bare GET /healthz, same round) ×${limit}`);
+  }
   for (const ph of phases) {
     log(`${ph.database}, ${fmtInt(ph.owners)} owners: seeding ${(ph.seedMs / 1000).toFixed(1)} s, server peak RSS ${fmtMb(ph.peakRssBytes)} MB`);
   }

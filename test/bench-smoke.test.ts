@@ -1,8 +1,8 @@
 /**
  * The benchmark (`npm run bench`, docs/benchmarks.md) runs end to end in its smoke mode:
  * 1 s per scenario, 1,000 owners, one run, on SQLite and (when NEO_TEST_DATABASE_URL is
- * set) on PostgreSQL. Asserts that every scenario ran (the floor of bench/floor.ts
- * and the 100-item batch resolve included) and got only 2xx answers (2xx or 503 in the 500-connection overload
+ * set) on PostgreSQL. Asserts that every scenario ran (the floor of bench/floor.ts, its
+ * bare GET and the floor limit they give, and the 100-item batch resolve included) and got only 2xx answers (2xx or 503 in the 500-connection overload
  * scenario) — never a speed: this machine's figures belong to the full run, not to the test suite.
  */
 import assert from 'node:assert/strict';
@@ -63,6 +63,8 @@ describe('benchmark smoke run', () => {
         expected.map((d) => [d, 1000]),
       );
       const sqlite = report.phases[0]!;
+      // The floor's limit ratio (its resolve ÷ its bare GET, same round) is stated for each phase.
+      for (const d of expected) assert.match(output, new RegExp(`${d}, 1,000 owners: floor limit .* ×\\d+\\.\\d\\d`));
       // 1,000 owners with keys (settings, a data key, one or two provider keys each); one
       // in ten is a team of two users; every user has an API key.
       for (const phase of report.phases) {
@@ -74,9 +76,9 @@ describe('benchmark smoke run', () => {
       }
       assert.deepEqual(
         sqlite.scenarios.map((s) => s.id),
-        ['healthz', 'floor', 'mode', 'user', 'resolve', 'set-mode', 'put-openai', 'resolve-auto', 'resolve-neo', 'resolve-batch', 'report', 'overload'],
+        ['healthz', 'floor-healthz', 'floor', 'mode', 'user', 'resolve', 'set-mode', 'put-openai', 'resolve-auto', 'resolve-neo', 'resolve-batch', 'report', 'overload'],
       );
-      if (pg) assert.deepEqual(report.phases[1]!.scenarios.map((s) => s.id), ['healthz', 'floor', 'mode', 'user', 'resolve']);
+      if (pg) assert.deepEqual(report.phases[1]!.scenarios.map((s) => s.id), ['healthz', 'floor-healthz', 'floor', 'mode', 'user', 'resolve']);
 
       for (const phase of report.phases) {
         for (const s of phase.scenarios) {
