@@ -10,9 +10,10 @@
  *   - a JSON reply serialized with a response schema, `Cache-Control: no-store`.
  * No logger, no other hook, no metrics. Beside it, `GET /healthz`: a bare route answering
  * `{"status":"ok"}`, the floor's own baseline, so that the floor's resolve ÷ its GET in the
- * same round tells how close to a bare GET the work of a resolve can come on this stack
- * and machine (the limit of the service's "resolve × /healthz"). The user ids (the benchmark's pool) and the token
- * come in the environment: NEO_FLOOR_USERS (comma-separated), NEO_FLOOR_TOKEN.
+ * same round ("floor limit") tells how close to a bare GET the work of a resolve comes on
+ * this stack and machine: the yardstick for the service's "resolve × /healthz"
+ * (docs/benchmarks.md, "The floor's own limit"). The user ids (the benchmark's pool) and
+ * the token come in the environment: NEO_FLOOR_USERS (comma-separated), NEO_FLOOR_TOKEN.
  * Prints `listening <url>` on stdout once ready.
  */
 import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';

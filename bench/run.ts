@@ -42,8 +42,9 @@
  * in its own process, measured in the same rounds: "× floor" is a scenario's req/s over
  * the floor's. `floor-healthz` (run with `floor`) is a bare GET of the same process: the
  * floor's resolve ÷ that GET ("floor limit") is how close to a bare GET the work of a
- * resolve comes on this stack and machine, with no service code at all. `overload` is resolve at 500 connections with the server's production
- * load shedding: 503 `unavailable` answers are expected there, anything else is not.
+ * resolve comes on this stack and machine, with no service code at all. `overload` is
+ * resolve at 500 connections with the server's production load shedding: 503
+ * `unavailable` answers are expected there, anything else is not.
  *
  * Exit code 1 when a scenario had a non-2xx answer (other than the overload scenario's
  * 503), an error or a timeout, or could not run; a missed speed target is reported, never an exit code (the machine is shared).
@@ -920,8 +921,10 @@ function table(phases: Phase[]): string {
 }
 
 /**
- * The floor's resolve req/s over its bare GET's, per round, as "median (rounds a, b)":
- * the best "resolve × /healthz" the work of a resolve allows on this stack and machine.
+ * The floor's resolve req/s over its bare GET's, per round, as "median (rounds a, b)": the
+ * ratio the work of a resolve alone reaches against a bare GET on this stack and machine
+ * (the service's own per-request stack makes its /healthz dearer than a bare GET, so its
+ * "resolve × /healthz" can exceed it by that much).
  */
 function floorLimit(ph: Phase): string | undefined {
   const floor = ph.scenarios.find((s) => s.id === 'floor');
