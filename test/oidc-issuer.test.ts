@@ -152,6 +152,36 @@ for (const dialect of testDialects()) {
       await assert.rejects(verifyLikeACloud(before, 'sts.amazonaws.com', 'neo:team:team-rot'), /no applicable key/);
     });
 
+    it('two rotations within the publish-ahead time: no key signs before its own signs_from, the one signing before both keeps signing', async () => {
+      const oidc = ctx.app.services.oidc;
+      const owner = { type: 'user' as const, id: 'u-twice' };
+      const signer = async () => {
+        const token = await oidc.mintToken(owner, 'sts.amazonaws.com');
+        // Every token verifies against the JWKS of the moment.
+        await verifyLikeACloud(token, 'sts.amazonaws.com', 'neo:user:u-twice');
+        return decodeProtectedHeader(token).kid;
+      };
+      const first = await signer();
+      const r1 = await oidc.rotate(MIN_ROTATION_GRACE_MS);
+      clock.advance(2 * 60_000);
+      const r2 = await oidc.rotate(MIN_ROTATION_GRACE_MS);
+      assert.equal(r2.previous?.kid, r1.kid);
+      // r1's key has been published for 2 minutes only: a cloud may still hold a JWKS without it.
+      assert.equal(await signer(), first, 'the key signing before the rotations signs until the first new key may');
+      clock.advance(PUBLISH_AHEAD_MS - 2 * 60_000 - 1000);
+      assert.equal(await signer(), first);
+      clock.advance(1000);
+      assert.equal(Date.parse(r1.signs_from), clock.now());
+      assert.equal(await signer(), r1.kid, "from r1's signs_from");
+      // The same choice by an instance that reads the key set afresh.
+      ctx.app.services.bus.resetCaches();
+      assert.equal(await signer(), r1.kid);
+      clock.advance(Date.parse(r2.signs_from) - clock.now() - 1000);
+      assert.equal(await signer(), r1.kid);
+      clock.advance(1000);
+      assert.equal(await signer(), r2.kid, "from r2's signs_from");
+    });
+
     it('a rotation made by another process (the CLI on the same database) is served and used', async () => {
       const oidc = ctx.app.services.oidc;
       const result = await rotateOidcKey({ db: ctx.database.db, masterKey: Buffer.from(TEST_MASTER_KEY, 'base64'), clock: clock.now, graceMs: MIN_ROTATION_GRACE_MS });

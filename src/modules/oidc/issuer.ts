@@ -78,12 +78,23 @@ export interface PublicJwk {
   e: string;
 }
 
+interface Signer {
+  kid: string;
+  key: CryptoKey;
+  /** From when it signs: PUBLISH_AHEAD_MS after the rotation that made it; at once for a first key. */
+  signsFromMs: number;
+}
+
 interface KeySet {
   loadedAt: number;
-  /** The newest key, and from when it signs (PUBLISH_AHEAD_MS after its rotation; at once for the first key). */
-  active: { kid: string; key: CryptoKey; signsFromMs: number } | null;
-  /** The key the active one replaced, which signs until the active one does. */
-  previous: { kid: string; key: CryptoKey } | null;
+  /** The newest key (it signs from its signsFromMs on). */
+  active: Signer | null;
+  /**
+   * The keys that sign now or later, newest first: those whose signs_from is still ahead
+   * and the newest one whose signs_from has passed. Two rotations within PUBLISH_AHEAD_MS
+   * leave two keys ahead; the key signing before both signs until the older one's time.
+   */
+  signers: Signer[];
   /** Every key still published, with when it leaves the JWKS (null: the active key). */
   published: { jwk: PublicJwk; removeAfter: number | null }[];
 }
@@ -167,7 +178,8 @@ export class OidcIssuer implements ManagedCache {
     if (typeof audience !== 'string' || audience.length === 0 || audience.length > 512) throw new Error('audience must be a non-empty string');
     const set = await this.current(true);
     const now = this.clock();
-    const signer = set.previous && now < set.active!.signsFromMs ? set.previous : set.active!;
+    // The newest key whose time has come; the active one when none other opened (one that no longer opens is not used).
+    const signer = set.signers.find((k) => k.signsFromMs <= now) ?? set.active!;
     const iat = Math.floor(now / 1000);
     return new SignJWT({})
       .setProtectedHeader({ alg: OIDC_ALG, kid: signer.kid, typ: 'JWT' })
@@ -235,15 +247,29 @@ export class OidcIssuer implements ManagedCache {
     const rows = await new SigningKeysRepo(this.deps.db).all();
     const now = this.clock();
     const activeRow = rows.find((r) => r.active === 1);
-    // The key this one replaced (retired by the same rotation), while still published.
-    const previousRow = activeRow && rows.find((r) => r.active !== 1 && r.retired_at === activeRow.created_at && (r.remove_after === null || Date.parse(r.remove_after) > now));
-    const signsFrom = activeRow ? signsFromMs(Date.parse(activeRow.created_at), previousRow !== undefined) : 0;
-    // The previous key matters only until the active one signs; one that no longer opens is not used.
-    const previousKey = previousRow && now < signsFrom ? await this.openPrivateKey(previousRow).catch(() => null) : null;
+    // A rotation retires the key it replaces at the new key's created_at: a key with such a
+    // predecessor signs PUBLISH_AHEAD_MS after it was made, a first key at once.
+    const signsFrom = (r: SigningKeyRow) => signsFromMs(Date.parse(r.created_at), rows.some((o) => o.retired_at === r.created_at));
+    const stillPublished = (r: SigningKeyRow) => r.active === 1 || r.remove_after === null || Date.parse(r.remove_after) > now;
+    const candidates = rows
+      .filter(stillPublished)
+      .map((r) => ({ row: r, from: signsFrom(r) }))
+      .sort((a, b) => b.from - a.from);
+    const current = candidates.findIndex((c) => c.from <= now);
+    const signers: Signer[] = [];
+    for (const c of current === -1 ? candidates : candidates.slice(0, current + 1)) {
+      if (c.row === activeRow) continue;
+      // One that no longer opens is not used.
+      const key = await this.openPrivateKey(c.row).catch(() => null);
+      if (key) signers.push({ kid: c.row.kid, key, signsFromMs: c.from });
+    }
+    const active = activeRow ? { kid: activeRow.kid, key: await this.openPrivateKey(activeRow), signsFromMs: signsFrom(activeRow) } : null;
+    if (active) signers.push(active);
+    signers.sort((a, b) => b.signsFromMs - a.signsFromMs);
     return {
       loadedAt: now,
-      active: activeRow ? { kid: activeRow.kid, key: await this.openPrivateKey(activeRow), signsFromMs: signsFrom } : null,
-      previous: previousRow && previousKey ? { kid: previousRow.kid, key: previousKey } : null,
+      active,
+      signers,
       published: rows.map((r) => ({
         jwk: publicJwk(r),
         removeAfter: r.active === 1 || r.remove_after === null ? null : Date.parse(r.remove_after),
