@@ -2,6 +2,8 @@
  * Installing on the supported Node versions prints no EBADENGINE warning: every package
  * that package-lock.json installs accepts the oldest Node the project supports (the
  * lower bound of each range in package.json `engines.node`) and the Node running the tests.
+ * Every install script is reviewed in package.json `allowScripts` (npm 12 skips the
+ * unlisted ones): better-sqlite3's native build must run.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -9,9 +11,9 @@ import { describe, it } from 'node:test';
 import semver from 'semver';
 
 const root = new URL('..', import.meta.url);
-const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { engines: { node: string } };
+const pkg = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { engines: { node: string }; allowScripts?: Record<string, boolean> };
 const lock = JSON.parse(readFileSync(new URL('package-lock.json', root), 'utf8')) as {
-  packages: Record<string, { version?: string; engines?: { node?: string } | string[]; optional?: boolean; os?: string[] }>;
+  packages: Record<string, { version?: string; engines?: { node?: string } | string[]; optional?: boolean; os?: string[]; hasInstallScript?: boolean }>;
 };
 
 describe('install on the supported Node versions', () => {
@@ -32,5 +34,19 @@ describe('install on the supported Node versions', () => {
     }
     assert.ok(checked > 20, 'the lock file was read');
     assert.deepEqual(refused, [], 'packages that warn EBADENGINE: pin them with package.json `overrides`');
+  });
+
+  it('every package with an install script is approved or denied in allowScripts, and the native SQLite build is approved', () => {
+    const allow = pkg.allowScripts ?? {};
+    const withScripts = Object.entries(lock.packages)
+      .filter(([path, e]) => path && e.hasInstallScript)
+      .map(([path]) => path.replace(/^.*node_modules\//, ''));
+    assert.ok(withScripts.includes('better-sqlite3'), 'the lock file was read');
+    assert.deepEqual(
+      withScripts.filter((name) => typeof allow[name] !== 'boolean'),
+      [],
+      'review them: npm install-scripts approve --no-allow-scripts-pin <pkg> (needed to work) or npm install-scripts deny <pkg>',
+    );
+    assert.equal(allow['better-sqlite3'], true);
   });
 });
