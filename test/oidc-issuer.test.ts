@@ -182,6 +182,29 @@ for (const dialect of testDialects()) {
       assert.equal(await signer(), r2.kid, "from r2's signs_from");
     });
 
+    it('after two rotations, a retired key that no longer opens is skipped for an older published one, not for a key whose time has not come', async () => {
+      const oidc = ctx.app.services.oidc;
+      const owner = { type: 'user' as const, id: 'u-sealed' };
+      const signer = async () => {
+        const token = await oidc.mintToken(owner, 'sts.amazonaws.com');
+        await verifyLikeACloud(token, 'sts.amazonaws.com', 'neo:user:u-sealed');
+        return decodeProtectedHeader(token).kid;
+      };
+      clock.advance(1000);
+      const first = await signer();
+      const r1 = await oidc.rotate(MIN_ROTATION_GRACE_MS);
+      clock.advance(2 * 60_000);
+      const r2 = await oidc.rotate(MIN_ROTATION_GRACE_MS);
+      // r1's sealed private key is damaged: it cannot sign when its time comes.
+      await ctx.database.db.updateTable('oidc_signing_keys').set({ private_key: 'v1.damaged' }).where('kid', '=', r1.kid).execute();
+      ctx.app.services.bus.resetCaches();
+      assert.equal(await signer(), first);
+      clock.advance(Date.parse(r1.signs_from) - clock.now() + 1000);
+      assert.equal(await signer(), first, "r2's key does not sign before its time while the first key can");
+      clock.advance(Date.parse(r2.signs_from) - clock.now());
+      assert.equal(await signer(), r2.kid);
+    });
+
     it('a rotation made by another process (the CLI on the same database) is served and used', async () => {
       const oidc = ctx.app.services.oidc;
       const result = await rotateOidcKey({ db: ctx.database.db, masterKey: Buffer.from(TEST_MASTER_KEY, 'base64'), clock: clock.now, graceMs: MIN_ROTATION_GRACE_MS });

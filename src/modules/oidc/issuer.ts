@@ -249,22 +249,23 @@ export class OidcIssuer implements ManagedCache {
     const activeRow = rows.find((r) => r.active === 1);
     // A rotation retires the key it replaces at the new key's created_at: a key with such a
     // predecessor signs PUBLISH_AHEAD_MS after it was made, a first key at once.
-    const signsFrom = (r: SigningKeyRow) => signsFromMs(Date.parse(r.created_at), rows.some((o) => o.retired_at === r.created_at));
+    const signsFrom = (r: SigningKeyRow) => signsFromMs(Date.parse(r.created_at), rows.some((o) => o !== r && o.retired_at === r.created_at));
     const stillPublished = (r: SigningKeyRow) => r.active === 1 || r.remove_after === null || Date.parse(r.remove_after) > now;
     const candidates = rows
-      .filter(stillPublished)
+      .filter((r) => r !== activeRow && stillPublished(r))
       .map((r) => ({ row: r, from: signsFrom(r) }))
       .sort((a, b) => b.from - a.from);
-    const current = candidates.findIndex((c) => c.from <= now);
-    const signers: Signer[] = [];
-    for (const c of current === -1 ? candidates : candidates.slice(0, current + 1)) {
-      if (c.row === activeRow) continue;
-      // One that no longer opens is not used.
-      const key = await this.openPrivateKey(c.row).catch(() => null);
-      if (key) signers.push({ kid: c.row.kid, key, signsFromMs: c.from });
-    }
     const active = activeRow ? { kid: activeRow.kid, key: await this.openPrivateKey(activeRow), signsFromMs: signsFrom(activeRow) } : null;
-    if (active) signers.push(active);
+    const signers: Signer[] = active ? [active] : [];
+    // Every key whose time is ahead, then the newest published key whose time has come that
+    // still opens (one that no longer opens is skipped for the next older one).
+    if (!active || active.signsFromMs > now) {
+      for (const c of candidates) {
+        const key = await this.openPrivateKey(c.row).catch(() => null);
+        if (key) signers.push({ kid: c.row.kid, key, signsFromMs: c.from });
+        if (key && c.from <= now) break;
+      }
+    }
     signers.sort((a, b) => b.signsFromMs - a.signsFromMs);
     return {
       loadedAt: now,
