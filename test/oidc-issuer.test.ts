@@ -62,6 +62,13 @@ for (const dialect of testDialects()) {
       });
     }
 
+    /** The kid of a token minted now for a user, after checking that it verifies against the JWKS of the moment. */
+    async function signingKid(userId: string) {
+      const token = await ctx.app.services.oidc.mintToken({ type: 'user', id: userId }, 'sts.amazonaws.com');
+      await verifyLikeACloud(token, 'sts.amazonaws.com', `neo:user:${userId}`);
+      return decodeProtectedHeader(token).kid;
+    }
+
     it('serves the discovery document and the JWKS it names, with cache headers', async () => {
       const res = await fetch(`${issuer}/.well-known/openid-configuration`);
       assert.equal(res.status, 200);
@@ -154,13 +161,7 @@ for (const dialect of testDialects()) {
 
     it('two rotations within the publish-ahead time: no key signs before its own signs_from, the one signing before both keeps signing', async () => {
       const oidc = ctx.app.services.oidc;
-      const owner = { type: 'user' as const, id: 'u-twice' };
-      const signer = async () => {
-        const token = await oidc.mintToken(owner, 'sts.amazonaws.com');
-        // Every token verifies against the JWKS of the moment.
-        await verifyLikeACloud(token, 'sts.amazonaws.com', 'neo:user:u-twice');
-        return decodeProtectedHeader(token).kid;
-      };
+      const signer = () => signingKid('u-twice');
       const first = await signer();
       const r1 = await oidc.rotate(MIN_ROTATION_GRACE_MS);
       clock.advance(2 * 60_000);
@@ -184,12 +185,7 @@ for (const dialect of testDialects()) {
 
     it('after two rotations, a retired key that no longer opens is skipped for an older published one, not for a key whose time has not come', async () => {
       const oidc = ctx.app.services.oidc;
-      const owner = { type: 'user' as const, id: 'u-sealed' };
-      const signer = async () => {
-        const token = await oidc.mintToken(owner, 'sts.amazonaws.com');
-        await verifyLikeACloud(token, 'sts.amazonaws.com', 'neo:user:u-sealed');
-        return decodeProtectedHeader(token).kid;
-      };
+      const signer = () => signingKid('u-sealed');
       clock.advance(1000);
       const first = await signer();
       const r1 = await oidc.rotate(MIN_ROTATION_GRACE_MS);
