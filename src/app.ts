@@ -52,6 +52,7 @@ import type { LookupFn } from './modules/webhooks/safe-http.ts';
 import { webRoutes } from './web/web.routes.ts';
 import { installAuth } from './http/auth.ts';
 import { OneLineRequestLog, requestLoggerFactory } from './server/request-log.ts';
+import { stdoutDestination } from './server/log-destination.ts';
 import { installErrorHandling, sendError, toAppError } from './http/errors.ts';
 import { openapiOptions } from './server/openapi.ts';
 import { installOverload } from './server/overload.ts';
@@ -145,7 +146,8 @@ function loggerOptions(deps: AppDeps): FastifyServerOptions['logger'] {
         id: req.id,
       }),
     },
-    ...(deps.logStream ? { stream: deps.logStream } : {}),
+    // Standard output, one synchronous write per line, unless a stream is given (src/server/log-destination.ts).
+    stream: deps.logStream ?? stdoutDestination(),
   };
 }
 
