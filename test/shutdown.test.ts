@@ -2,10 +2,13 @@
  * Graceful shutdown of a real `bin/neo-byok serve` process (src/cli/serve.ts): SIGTERM
  * stops accepting connections, lets an in-flight request (a validation waiting on a
  * slow provider) finish with its answer, closes the database and exits 0; a request
- * that never finishes is cut after the grace period and the process still exits.
+ * that never finishes is cut after the grace period and the process still exits; a
+ * SIGTERM that arrives during start-up (a supervisor answering the "listening" line at
+ * once) is a graceful shutdown as soon as the server is up, not a kill.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +17,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { startFakeKeyProviders, type FakeKeyProviders } from './fakes/key-providers.ts';
 import { signTestJwt } from './helpers/context.ts';
 import { uniqueEmail } from './helpers/fixtures.ts';
-import { eventually, startServerProcess, type ServerProcess } from './helpers/processes.ts';
+import { baseServerEnv, BIN, eventually, startServerProcess, type ServerProcess } from './helpers/processes.ts';
 
 /** Resolves with the connection error code, or 'connected'. */
 function tryConnect(url: string): Promise<string> {
@@ -109,6 +112,65 @@ describe('graceful shutdown of a real server process', { timeout: 120_000 }, () 
       sock.destroy();
     } finally {
       if (srv) await srv.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('a SIGTERM during start-up shuts the server down gracefully once it is up (exit 0), instead of killing it', { skip: process.platform !== 'linux' && 'reads /proc' }, async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'neo-shutdown-'));
+    const dbFile = join(dataDir, 'neo.db');
+    // Another process holds the write lock of the (WAL) database: the server's migrations wait for it.
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const D = require(${JSON.stringify(join(process.cwd(), 'node_modules/better-sqlite3'))});
+         const db = new D(process.argv[1]); db.pragma('journal_mode = WAL'); db.exec('begin immediate'); console.log('locked');
+         process.stdin.once('data', () => { db.exec('commit'); db.close(); process.exit(0); });`,
+        dbFile,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const server = spawn(process.execPath, [BIN, 'serve'], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...baseServerEnv({ NEO_DATA_DIR: dataDir }) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+      const logs: string[] = [];
+      server.stdout.setEncoding('utf8').on('data', (d: string) => logs.push(...d.split('\n').filter(Boolean)));
+      let stderr = '';
+      server.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => server.once('exit', (code, signal) => r({ code, signal })));
+      // The server is inside its start-up once it has the database open (and is waiting for the lock).
+      const hasDbOpen = () => {
+        try {
+          return readdirSync(`/proc/${server.pid}/fd`).some((fd) => {
+            try {
+              return readlinkSync(`/proc/${server.pid}/fd/${fd}`) === dbFile;
+            } catch {
+              return false;
+            }
+          });
+        } catch {
+          return false;
+        }
+      };
+      await eventually(async () => hasDbOpen(), 30_000);
+      assert.ok(hasDbOpen(), `the server opened the database: ${stderr}`);
+      assert.ok(!logs.some((l) => l.includes('neo-byok listening')), 'still starting');
+      server.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
+      holder.stdin.write('release\n');
+      const exit = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))]);
+      assert.notEqual(exit, 'hung', 'the server did not exit');
+      assert.deepEqual(exit, { code: 0, signal: null }, `exit; stderr: ${stderr}`);
+      assert.ok(logs.some((l) => l.includes('neo-byok listening')), 'it came up first');
+      assert.ok(logs.some((l) => l.includes('"signal":"SIGTERM"') && l.includes('shutting down')), 'then shut down for the signal');
+      assert.ok(logs.some((l) => l.includes('"msg":"stopped"')));
+    } finally {
+      server.kill('SIGKILL');
+      holder.kill('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });
     }
   });

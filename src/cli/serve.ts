@@ -102,7 +102,24 @@ export function welcomeText(address: string): string {
 }
 
 export async function serveCommand(io: CliIo): Promise<number> {
-  const server = await startServer(io.env);
+  // Signals are taken from the start: the "neo-byok listening" line is written before
+  // startServer returns, and a supervisor may answer it with SIGTERM at once. A signal that
+  // arrives during start-up shuts the server down as soon as it is up.
+  let received: string | undefined;
+  let onSignal: (signal: string) => void = (signal) => {
+    received ??= signal;
+  };
+  const handler = (signal: NodeJS.Signals) => onSignal(signal);
+  process.once('SIGTERM', handler);
+  process.once('SIGINT', handler);
+  let server: RunningServer;
+  try {
+    server = await startServer(io.env);
+  } catch (err) {
+    process.removeListener('SIGTERM', handler);
+    process.removeListener('SIGINT', handler);
+    throw err;
+  }
   return new Promise<number>((resolve) => {
     let stopping = false;
     const shutdown = (signal: string) => {
@@ -137,7 +154,7 @@ export async function serveCommand(io: CliIo): Promise<number> {
         },
       );
     };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
+    onSignal = shutdown;
+    if (received) shutdown(received);
   });
 }
