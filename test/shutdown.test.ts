@@ -17,7 +17,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { startFakeKeyProviders, type FakeKeyProviders } from './fakes/key-providers.ts';
 import { signTestJwt } from './helpers/context.ts';
 import { uniqueEmail } from './helpers/fixtures.ts';
-import { baseServerEnv, BIN, eventually, startServerProcess, type ServerProcess } from './helpers/processes.ts';
+import { baseServerEnv, BIN, childEnv, eventually, lines, startServerProcess, type ServerProcess } from './helpers/processes.ts';
 
 /** Resolves with the connection error code, or 'connected'. */
 function tryConnect(url: string): Promise<string> {
@@ -132,39 +132,41 @@ describe('graceful shutdown of a real server process', { timeout: 120_000 }, () 
       { stdio: ['pipe', 'pipe', 'inherit'] },
     );
     const server = spawn(process.execPath, [BIN, 'serve'], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...baseServerEnv({ NEO_DATA_DIR: dataDir }) },
+      env: childEnv(baseServerEnv({ NEO_DATA_DIR: dataDir })),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     try {
       await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
       const logs: string[] = [];
-      server.stdout.setEncoding('utf8').on('data', (d: string) => logs.push(...d.split('\n').filter(Boolean)));
-      let stderr = '';
-      server.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const stderrLines: string[] = [];
+      lines(server.stdout, logs);
+      lines(server.stderr, stderrLines);
+      const stderr = () => stderrLines.join('\n');
       const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => server.once('exit', (code, signal) => r({ code, signal })));
       // The server is inside its start-up once it has the database open (and is waiting for the lock).
+      const opens = (fd: string) => {
+        try {
+          return readlinkSync(`/proc/${server.pid}/fd/${fd}`) === dbFile;
+        } catch {
+          return false;
+        }
+      };
       const hasDbOpen = () => {
         try {
-          return readdirSync(`/proc/${server.pid}/fd`).some((fd) => {
-            try {
-              return readlinkSync(`/proc/${server.pid}/fd/${fd}`) === dbFile;
-            } catch {
-              return false;
-            }
-          });
+          return readdirSync(`/proc/${server.pid}/fd`).some(opens);
         } catch {
           return false;
         }
       };
       await eventually(async () => hasDbOpen(), 30_000);
-      assert.ok(hasDbOpen(), `the server opened the database: ${stderr}`);
+      assert.ok(hasDbOpen(), `the server opened the database: ${stderr()}`);
       assert.ok(!logs.some((l) => l.includes('neo-byok listening')), 'still starting');
       server.kill('SIGTERM');
       await new Promise((r) => setTimeout(r, 300));
       holder.stdin.write('release\n');
       const exit = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 30_000))]);
       assert.notEqual(exit, 'hung', 'the server did not exit');
-      assert.deepEqual(exit, { code: 0, signal: null }, `exit; stderr: ${stderr}`);
+      assert.deepEqual(exit, { code: 0, signal: null }, `exit; stderr: ${stderr()}`);
       assert.ok(logs.some((l) => l.includes('neo-byok listening')), 'it came up first');
       assert.ok(logs.some((l) => l.includes('"signal":"SIGTERM"') && l.includes('shutting down')), 'then shut down for the signal');
       assert.ok(logs.some((l) => l.includes('"msg":"stopped"')));

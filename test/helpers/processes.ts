@@ -26,7 +26,7 @@ export function baseServerEnv(overrides: Record<string, string> = {}): Record<st
 }
 
 /** Only what node needs from the parent environment; the rest comes from `env`. */
-function childEnv(env: Record<string, string>): Record<string, string> {
+export function childEnv(env: Record<string, string>): Record<string, string> {
   const keep: Record<string, string> = {};
   for (const k of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'SystemRoot']) {
     const v = process.env[k];
@@ -46,7 +46,8 @@ export interface ServerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function lines(stream: NodeJS.ReadableStream | null, into: string[], onLine?: (line: string) => void): void {
+/** Collects a stream's lines into `into` (a line split across chunks is joined), calling `onLine` for each. */
+export function lines(stream: NodeJS.ReadableStream | null, into: string[], onLine?: (line: string) => void): void {
   if (!stream) return;
   let buf = '';
   stream.setEncoding('utf8');

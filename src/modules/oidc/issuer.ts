@@ -256,6 +256,7 @@ export class OidcIssuer implements ManagedCache {
       .map((r) => ({ row: r, from: signsFrom(r) }))
       .sort((a, b) => b.from - a.from);
     const active = activeRow ? { kid: activeRow.kid, key: await this.openPrivateKey(activeRow), signsFromMs: signsFrom(activeRow) } : null;
+    // Newest first: the active key is the newest, the candidates are sorted.
     const signers: Signer[] = active ? [active] : [];
     // Every key whose time is ahead, then the newest published key whose time has come that
     // still opens (one that no longer opens is skipped for the next older one).
@@ -266,7 +267,6 @@ export class OidcIssuer implements ManagedCache {
         if (key && c.from <= now) break;
       }
     }
-    signers.sort((a, b) => b.signsFromMs - a.signsFromMs);
     return {
       loadedAt: now,
       active,
